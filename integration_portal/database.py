@@ -1,0 +1,63 @@
+"""Database and task-broker settings from ``DATABASE_URL`` and ``REDIS_URL``."""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+SQLITE_OPTIONS = {
+    # Several writers (web + qcluster workers): take the write lock at BEGIN and
+    # wait for it instead of failing with "database is locked".
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+SUPPORTED_ENGINES = ("django.db.backends.sqlite3", "django.db.backends.postgresql")
+
+
+def database_settings(database_url: str | None, data_dir: Path) -> dict:
+    """The ``default`` database: SQLite in the data folder unless ``DATABASE_URL`` says otherwise."""
+    if not database_url:
+        config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(Path(data_dir) / "portal.sqlite3")}
+    else:
+        try:
+            config = dj_database_url.parse(database_url, conn_max_age=60, conn_health_checks=True)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"DATABASE_URL cannot be parsed: {exc}") from None
+        if config["ENGINE"] not in SUPPORTED_ENGINES:
+            raise ImproperlyConfigured(
+                f"DATABASE_URL must be a sqlite:/// or postgres:// URL; got an engine of {config['ENGINE']!r}."
+            )
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+        config["CONN_MAX_AGE"] = 0
+    return config
+
+
+def q_cluster_settings(redis_url: str | None, workers: int, task_timeout: int) -> dict:
+    """django-q2 configured on purpose; see FACTS.md for why each value is what it is.
+
+    - ``max_attempts`` 1: retries belong to the connectors, never to the queue
+      (django-q2's default 0 means *retry forever*).
+    - ``retry`` greater than ``timeout``: otherwise a long task is delivered twice.
+    - ``ack_failures``: a failed task is acknowledged, not re-delivered.
+    - ``catch_up`` off: after downtime an integration runs once, not once per missed slot.
+    """
+    config = {
+        "name": "integration-portal",
+        "workers": workers,
+        "timeout": task_timeout,
+        "retry": task_timeout + 120,
+        "max_attempts": 1,
+        "ack_failures": True,
+        "catch_up": False,
+        "save_limit": 500,
+        "label": "Background tasks",
+    }
+    if redis_url:
+        config["redis"] = redis_url
+    else:
+        config["orm"] = "default"
+        config["poll"] = 1
+    return config

@@ -1,0 +1,81 @@
+"""States of runs, records, errors and alerts, with their colours and terminal sets."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    PARTIAL = "partial", _("Partial")
+    FAILED = "failed", _("Failed")
+    ABANDONED = "abandoned", _("Abandoned")
+    LOST = "lost", _("Lost")
+    SKIPPED = "skipped", _("Skipped")
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+TERMINAL_RUN_STATUSES = tuple(status for status in RunStatus if status not in ACTIVE_RUN_STATUSES)
+
+RUN_STATUS_COLOURS = {
+    RunStatus.QUEUED: "grey",
+    RunStatus.RUNNING: "blue",
+    RunStatus.SUCCEEDED: "green",
+    RunStatus.PARTIAL: "amber",
+    RunStatus.FAILED: "red",
+    RunStatus.ABANDONED: "red",
+    RunStatus.LOST: "red",
+    RunStatus.SKIPPED: "grey",
+}
+
+
+class Trigger(models.TextChoices):
+    SCHEDULE = "schedule", _("Schedule")
+    MANUAL = "manual", _("Run now")
+    COMMAND = "command", _("Command line")
+    RETRY = "retry", _("Retry")
+    REAPER = "reaper", _("Re-queued after a lost run")
+
+
+class RecordAction(models.TextChoices):
+    CREATED = "created", _("Created")
+    UPDATED = "updated", _("Updated")
+    UNCHANGED = "unchanged", _("Unchanged")
+    SKIPPED = "skipped", _("Skipped by a rule")
+    DELETED = "deleted", _("Deleted")
+    HELD = "held", _("Delete held")
+    FAILED = "failed", _("Failed")
+
+
+class RequestDirection(models.TextChoices):
+    OUTBOUND = "outbound", _("Call made")
+    INBOUND = "inbound", _("Call received")
+
+
+class ErrorStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    RESOLVED = "resolved", _("Resolved")
+    IGNORED = "ignored", _("Ignored")
+
+
+class AlertKind(models.TextChoices):
+    NO_SUCCESS = "no_success", _("No success within the max time")
+    CONSECUTIVE_FAILURES = "consecutive_failures", _("Consecutive failed runs")
+    RUN_STUCK = "run_stuck", _("Run stuck")
+    DELETES_HELD = "deletes_held", _("Deletes held for approval")
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    RESOLVED = "resolved", _("Resolved")
+
+
+UNRESOLVED_ALERT_STATUSES = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
+
+ALERT_STATUS_COLOURS = {
+    AlertStatus.OPEN: "red",
+    AlertStatus.ACKNOWLEDGED: "amber",
+    AlertStatus.RESOLVED: "green",
+}

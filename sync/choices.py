@@ -1,0 +1,95 @@
+"""Every choice of the configuration models, in one place."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class IntegrationType(models.TextChoices):
+    REST = "rest", _("REST API")
+    SOAP = "soap", _("SOAP web service")
+    WEBHOOK = "webhook", _("Webhook")
+    FILE = "file", _("File drop")
+
+
+class DeploymentStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", _("In progress")
+    COMPLETED = "completed", _("Completed")
+
+
+class ScheduleKind(models.TextChoices):
+    NONE = "none", _("Not scheduled")
+    INTERVAL = "interval", _("Every N minutes")
+    DAILY = "daily", _("Daily at a time")
+    CRON = "cron", _("Cron expression")
+
+
+class ConnectionKind(models.TextChoices):
+    REST = "rest", _("REST API")
+    SOAP = "soap", _("SOAP web service")
+
+
+class AuthKind(models.TextChoices):
+    NONE = "none", _("None")
+    BASIC = "basic", _("HTTP basic")
+    BEARER = "bearer", _("Bearer token")
+    API_KEY = "api_key", _("API key header")
+    OAUTH2 = "oauth2", _("OAuth2 client credentials")
+    WSSE = "wsse", _("WS-Security UsernameToken")
+
+
+class Pagination(models.TextChoices):
+    NONE = "none", _("None (one response)")
+    PAGE = "page", _("Page number and size")
+    OFFSET = "offset", _("Offset and limit")
+    ODATA = "odata", _("OData $top and $skip")
+    NEXT_LINK = "next_link", _("Next link in the response")
+    CURSOR = "cursor", _("Cursor token in the response")
+    BOOKMARK = "bookmark", _("Bookmark key (SOAP)")
+
+
+class Direction(models.TextChoices):
+    ERP_TO_CRM = "erp_to_crm", _("ERP → CRM")
+    CRM_TO_ERP = "crm_to_erp", _("CRM → ERP")
+
+
+class DeletePolicy(models.TextChoices):
+    IGNORE = "ignore", _("Ignore deletes")
+    DELETE = "delete", _("Delete in the target")
+
+
+class Transform(models.TextChoices):
+    NONE = "", _("None (copy as is)")
+    TRIM = "trim", _("Trim spaces")
+    UPPER = "upper", _("Upper case")
+    LOWER = "lower", _("Lower case")
+    DIGITS = "digits", _("Digits only")
+    CNPJ = "cnpj", _("CNPJ (validate and format)")
+    CPF = "cpf", _("CPF (validate and format)")
+    CNPJ_CPF = "cnpj_cpf", _("CNPJ or CPF (validate and format)")
+    PHONE = "phone", _("Phone number")
+    DATE = "date", _("Date")
+    DATETIME = "datetime", _("Date and time")
+    DECIMAL = "decimal", _("Decimal number")
+    BOOLEAN = "boolean", _("Boolean")
+    VALUE_MAP = "value_map", _("Value map")
+    CONSTANT = "constant", _("Constant")
+    TEMPLATE = "template", _("Template")
+
+
+class FieldOwner(models.TextChoices):
+    SOURCE = "source", _("Source system wins")
+    TARGET = "target", _("Target system wins")
+
+
+class FilterOperator(models.TextChoices):
+    EQUALS = "eq", _("equals")
+    NOT_EQUALS = "ne", _("does not equal")
+    IN = "in", _("is one of")
+    GREATER_THAN = "gt", _("is greater than")
+    LESS_THAN = "lt", _("is less than")
+    EMPTY = "empty", _("is empty")
+    NOT_EMPTY = "not_empty", _("is not empty")
+
+
+# Operators that compare against no value.
+UNARY_FILTER_OPERATORS = frozenset({FilterOperator.EMPTY, FilterOperator.NOT_EMPTY})

@@ -1,0 +1,171 @@
+"""The one small interface every port kind implements.
+
+Connectors never import models: they receive a :class:`ConnectionConfig`
+(plain values, secrets included) and report every call they make through a
+``call_log`` callback as a :class:`CallRecord` that is already redacted and
+truncated. Every failure is a :class:`ConnectorError` carrying ``retryable``
+and a message a user understands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+SECRET_CONFIG_FIELDS = ("password", "token", "api_key", "client_secret")
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """How to reach one system; built from a ``sync.models.Connection``."""
+
+    name: str
+    kind: str  # sync.choices.ConnectionKind value
+    base_url: str = ""
+    wsdl_url: str = ""
+    wsdl_document: str = ""
+    soap_service: str = ""
+    soap_port: str = ""
+    endpoint_url: str = ""
+    auth_kind: str = "none"  # sync.choices.AuthKind value
+    username: str = ""
+    password: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+    api_key_header: str = ""
+    api_key: str = field(default="", repr=False)
+    oauth_token_url: str = ""
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    oauth_scope: str = ""
+    pagination: str = "none"  # sync.choices.Pagination value
+    page_size: int = 100
+    records_path: str = ""
+    timeout_seconds: float = 30
+    max_retries: int = 3
+    rate_limit_per_minute: int | None = None
+    verify_tls: bool = True
+    # Longest wait honoured for a Retry-After header, and the base of exponential backoff.
+    max_retry_after_seconds: float = 60
+    backoff_seconds: float = 0.5
+    # Bodies kept in a CallRecord are cut to this many characters after redaction.
+    body_limit: int = 20_000
+
+    @classmethod
+    def from_model(cls, connection, **overrides) -> ConnectionConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {name: getattr(connection, name) for name in names if hasattr(connection, name)}
+        values = {
+            name: ("" if value is None and name != "rate_limit_per_minute" else value) for name, value in values.items()
+        }
+        return cls(**{**values, **overrides})
+
+    def secrets(self) -> list[str]:
+        """The secret values of this config (for redaction), non-empty only."""
+        return [value for value in (getattr(self, name) for name in SECRET_CONFIG_FIELDS) if value]
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What to read from the source side of a table."""
+
+    source_object: str  # REST path such as /Contacts, or a SOAP operation such as ReadMultiple
+    cursor: str | None = None  # last committed incremental cursor value, None on the first run
+    page_token: str | None = None  # the previous Page.next_token, None for the first page
+    incremental_filter: str = ""  # e.g. "$filter=LastUpdateDate gt {cursor}" (REST) or "Last_Date_Modified" filter
+    arguments: dict[str, Any] = field(default_factory=dict)  # extra fixed arguments/query parameters
+
+
+@dataclass
+class Page:
+    records: list[dict]
+    next_token: str | None = None  # None: this was the last page
+
+
+@dataclass
+class CallRecord:
+    """One call made, already redacted and truncated: safe to store as a RequestLog."""
+
+    method: str  # HTTP method, or "SOAP"
+    url: str
+    operation: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempt: int = 1
+    status_code: int | None = None
+    request_headers: dict[str, str] = field(default_factory=dict)
+    request_body: str = ""
+    response_body: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer of "test connection", in words for the user."""
+
+    ok: bool
+    message: str
+
+
+class ConnectorError(Exception):
+    """Any failure talking to an outside system.
+
+    ``retryable``: trying again later may succeed (timeouts, 429, 5xx, dropped
+    connections). ``record_level``: the failure concerns one record (a validation
+    error, a SOAP fault such as UnknownCustomer) and the run can go on.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, record_level: bool = False, status_code=None):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.record_level = record_level
+        self.status_code = status_code
+
+    def __str__(self):
+        return self.message
+
+
+CallLog = Callable[[CallRecord], None]
+
+
+class Connector(ABC):
+    def __init__(self, config: ConnectionConfig, call_log: CallLog | None = None):
+        self.config = config
+        self.call_log = call_log or (lambda record: None)
+
+    @abstractmethod
+    def read_page(self, request: ReadRequest) -> Page:
+        """One page of source records changed since ``request.cursor``."""
+
+    @abstractmethod
+    def find(self, target_object: str, key_field: str, key_value: str) -> dict | None:
+        """The target record whose ``key_field`` equals ``key_value``, or None."""
+
+    @abstractmethod
+    def create(self, target_object: str, values: dict) -> dict:
+        """Create a record; returns the target's answer (which holds its key)."""
+
+    @abstractmethod
+    def update(self, target_object: str, key: str, values: dict) -> dict:
+        """Update the record ``key``; ``target_object`` may hold a ``{id}`` template."""
+
+    @abstractmethod
+    def delete(self, target_object: str, key: str) -> None:
+        """Delete the record ``key``."""
+
+    @abstractmethod
+    def test_connection(self) -> Verdict:
+        """Reach the system with the configured auth and say what happened, in words."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release pooled connections."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()

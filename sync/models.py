@@ -1,0 +1,400 @@
+"""How data moves: integrations, connections, tables, mappings, links and staged records."""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from . import validators
+from .choices import (
+    AuthKind,
+    ConnectionKind,
+    DeletePolicy,
+    DeploymentStatus,
+    Direction,
+    FieldOwner,
+    IntegrationType,
+    Pagination,
+    ScheduleKind,
+    Transform,
+)
+from .fields import EncryptedTextField
+
+# Which secret each auth kind needs, besides its plain fields.
+AUTH_REQUIREMENTS = {
+    AuthKind.NONE: (),
+    AuthKind.BASIC: ("username", "password"),
+    AuthKind.BEARER: ("token",),
+    AuthKind.API_KEY: ("api_key_header", "api_key"),
+    AuthKind.OAUTH2: ("oauth_token_url", "client_id", "client_secret"),
+    AuthKind.WSSE: ("username", "password"),
+}
+SECRET_FIELDS = ("password", "token", "api_key", "client_secret")
+
+
+def _errors(field_messages: dict) -> None:
+    cleaned = {field: messages for field, messages in field_messages.items() if messages}
+    if cleaned:
+        raise ValidationError(cleaned)
+
+
+class Connection(models.Model):
+    """How to reach one system (an ERP or a CRM)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=ConnectionKind.choices)
+    base_url = models.URLField(
+        _("base URL"), blank=True, help_text=_("REST: the API root, e.g. https://api2.ploomes.com")
+    )
+    wsdl_url = models.URLField(_("WSDL URL"), blank=True, help_text=_("SOAP: where the WSDL is served"))
+    wsdl_document = models.TextField(
+        _("WSDL document"), blank=True, help_text=_("SOAP: the WSDL itself, when it is uploaded instead of served")
+    )
+    soap_service = models.CharField(
+        _("SOAP service"), max_length=200, blank=True, help_text=_("Blank: the WSDL's first")
+    )
+    soap_port = models.CharField(_("SOAP port"), max_length=200, blank=True, help_text=_("Blank: the service's first"))
+    endpoint_url = models.URLField(
+        _("endpoint URL override"),
+        blank=True,
+        help_text=_("SOAP: call this address instead of the one written in the WSDL"),
+    )
+
+    auth_kind = models.CharField(_("authentication"), max_length=10, choices=AuthKind.choices, default=AuthKind.NONE)
+    username = models.CharField(_("username"), max_length=200, blank=True)
+    password = EncryptedTextField(_("password"), blank=True)
+    token = EncryptedTextField(_("bearer token"), blank=True)
+    api_key_header = models.CharField(
+        _("API key header"), max_length=100, blank=True, help_text=_("e.g. User-Key for Ploomes")
+    )
+    api_key = EncryptedTextField(_("API key"), blank=True)
+    oauth_token_url = models.URLField(_("OAuth2 token URL"), blank=True)
+    client_id = models.CharField(_("OAuth2 client id"), max_length=200, blank=True)
+    client_secret = EncryptedTextField(_("OAuth2 client secret"), blank=True)
+    oauth_scope = models.CharField(_("OAuth2 scope"), max_length=200, blank=True)
+
+    pagination = models.CharField(_("pagination"), max_length=10, choices=Pagination.choices, default=Pagination.NONE)
+    page_size = models.PositiveIntegerField(_("page size"), default=100, validators=[MinValueValidator(1)])
+    records_path = models.CharField(
+        _("records path"),
+        max_length=200,
+        blank=True,
+        help_text=_("Where the records are in a response, e.g. value or data.items; blank: the response itself"),
+    )
+    timeout_seconds = models.PositiveIntegerField(
+        _("timeout (seconds)"), default=30, validators=[MinValueValidator(1)], help_text=_("For every call")
+    )
+    max_retries = models.PositiveIntegerField(
+        _("retries"), default=3, help_text=_("For timeouts, 429 and 5xx answers, with backoff")
+    )
+    rate_limit_per_minute = models.PositiveIntegerField(
+        _("rate limit (calls per minute)"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    verify_tls = models.BooleanField(_("verify TLS certificates"), default=True)
+
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("connection")
+        verbose_name_plural = _("connections")
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        errors = {}
+        if self.kind == ConnectionKind.REST:
+            if not self.base_url:
+                errors["base_url"] = [_("A REST connection needs a base URL.")]
+            if self.auth_kind == AuthKind.WSSE:
+                errors["auth_kind"] = [_("WS-Security applies to SOAP connections only.")]
+            if self.pagination == Pagination.BOOKMARK:
+                errors["pagination"] = [_("Bookmark paging applies to SOAP connections only.")]
+        elif self.kind == ConnectionKind.SOAP:
+            if not (self.wsdl_url or self.wsdl_document.strip()):
+                errors["wsdl_url"] = [_("A SOAP connection needs a WSDL: give its URL or upload the document.")]
+            if self.auth_kind in (AuthKind.BEARER, AuthKind.API_KEY, AuthKind.OAUTH2):
+                errors["auth_kind"] = [_("A SOAP connection supports HTTP basic or WS-Security authentication.")]
+        for field in AUTH_REQUIREMENTS.get(self.auth_kind, ()):
+            if not getattr(self, field):
+                label = self._meta.get_field(field).verbose_name
+                errors.setdefault(field, []).append(
+                    _("%(auth)s authentication needs the %(field)s.")
+                    % {"auth": AuthKind(self.auth_kind).label, "field": label}
+                )
+        _errors(errors)
+
+    def secrets_set(self) -> list[str]:
+        """Names of the secret fields that hold a value (never the values)."""
+        return [field for field in SECRET_FIELDS if getattr(self, field)]
+
+
+class Integration(models.Model):
+    """One ERP ↔ CRM pair and how and when it runs."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    integration_type = models.CharField(_("integration type"), max_length=10, choices=IntegrationType.choices)
+    erp_name = models.CharField(_("ERP"), max_length=100, help_text=_("e.g. Sankhya, TOTVS, SAP B1, Dynamics NAV"))
+    erp_version = models.CharField(_("ERP version"), max_length=50, blank=True)
+    crm_name = models.CharField(_("CRM"), max_length=100, help_text=_("e.g. Ploomes, HubSpot"))
+    erp_connection = models.ForeignKey(
+        Connection, models.PROTECT, related_name="erp_integrations", verbose_name=_("ERP connection")
+    )
+    crm_connection = models.ForeignKey(
+        Connection, models.PROTECT, related_name="crm_integrations", verbose_name=_("CRM connection")
+    )
+    deployment_status = models.CharField(
+        _("deployment status"), max_length=20, choices=DeploymentStatus.choices, default=DeploymentStatus.IN_PROGRESS
+    )
+    active = models.BooleanField(_("active"), default=True)
+    activated_at = models.DateTimeField(
+        _("activated at"), null=True, blank=True, editable=False, help_text=_("When it was last switched on")
+    )
+    business_rule = models.TextField(
+        _("business rule"), blank=True, help_text=_("e.g. only customers with approved credit")
+    )
+
+    schedule_kind = models.CharField(
+        _("schedule"), max_length=10, choices=ScheduleKind.choices, default=ScheduleKind.NONE
+    )
+    schedule_interval_minutes = models.PositiveIntegerField(
+        _("every (minutes)"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    schedule_daily_time = models.CharField(_("daily at (HH:MM)"), max_length=5, blank=True)
+    schedule_cron = models.CharField(
+        _("cron expression"), max_length=100, blank=True, help_text=_("e.g. */15 8-18 * * 1-5")
+    )
+    max_time_without_success = models.DurationField(
+        _("max time without success"),
+        default=timedelta(hours=24),
+        help_text=_("Alert when no run has succeeded for this long, e.g. 24h"),
+    )
+    alert_emails = models.TextField(
+        _("alert recipients"), blank=True, help_text=_("Email addresses, separated by commas or lines")
+    )
+    alert_webhook_url = models.URLField(
+        _("alert webhook URL"), blank=True, help_text=_("Receives JSON with a Slack-compatible text")
+    )
+
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("integration")
+        verbose_name_plural = _("integrations")
+        permissions = [
+            ("run_integration", _("Can run an integration now")),
+            ("export_history", _("Can export an integration's history")),
+            ("change_deployment_status", _("Can change an integration's deployment status")),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        errors = {}
+        kind = self.schedule_kind
+        if kind == ScheduleKind.INTERVAL and not self.schedule_interval_minutes:
+            errors["schedule_interval_minutes"] = [_("Say every how many minutes the integration runs.")]
+        if kind == ScheduleKind.DAILY:
+            errors["schedule_daily_time"] = validators.check_daily_time(self.schedule_daily_time)
+        if kind == ScheduleKind.CRON:
+            errors["schedule_cron"] = validators.check_cron(self.schedule_cron)
+        if self.max_time_without_success is not None and self.max_time_without_success <= timedelta(0):
+            errors["max_time_without_success"] = [_("The max time without success must be positive, e.g. 24h.")]
+        errors["alert_emails"] = validators.check_email_list(self.alert_emails)
+        if self.erp_connection_id and self.erp_connection_id == self.crm_connection_id:
+            errors["crm_connection"] = [_("The ERP and the CRM need different connections.")]
+        _errors(errors)
+
+    def save(self, *args, **kwargs):
+        if self.active and self.activated_at is None:
+            self.activated_at = timezone.now()
+        elif not self.active:
+            self.activated_at = None
+        super().save(*args, **kwargs)
+
+    @property
+    def alert_recipients(self) -> list[str]:
+        return validators.split_list(self.alert_emails)
+
+
+class SyncTable(models.Model):
+    """One kind of record moving one way, e.g. Company ERP → CRM."""
+
+    integration = models.ForeignKey(Integration, models.CASCADE, related_name="tables", verbose_name=_("integration"))
+    name = models.CharField(_("name"), max_length=100, help_text=_("e.g. Company, Contact, Order"))
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    direction = models.CharField(_("direction"), max_length=12, choices=Direction.choices, default=Direction.ERP_TO_CRM)
+    order = models.PositiveIntegerField(
+        _("order"), default=0, help_text=_("Lower runs first (companies before contacts)")
+    )
+    active = models.BooleanField(_("active"), default=True)
+    source_object = models.CharField(
+        _("source object"),
+        max_length=200,
+        help_text=_("REST path (e.g. /Contacts) or SOAP operation (e.g. ReadMultiple)"),
+    )
+    target_object = models.CharField(
+        _("target object"), max_length=200, help_text=_("REST path or SOAP operation the records are written to")
+    )
+    update_object = models.CharField(
+        _("update object"),
+        max_length=200,
+        blank=True,
+        help_text=_("Where updates go when it differs, e.g. /Contacts({id}) or Update; blank: the target object"),
+    )
+    record_key = models.CharField(
+        _("record key"), max_length=200, help_text=_("Source field that identifies a record, e.g. CNPJ or No")
+    )
+    target_key = models.CharField(
+        _("target key"), max_length=200, default="Id", help_text=_("Field of the target's answer that identifies it")
+    )
+    cursor_field = models.CharField(
+        _("incremental cursor field"),
+        max_length=200,
+        blank=True,
+        help_text=_("Source field holding the last change time; blank: read everything each run"),
+    )
+    incremental_filter = models.CharField(
+        _("incremental filter"),
+        max_length=300,
+        blank=True,
+        help_text=_("e.g. $filter=LastUpdateDate gt {cursor}"),
+    )
+    filter_rules = models.JSONField(
+        _("filter rules"),
+        default=list,
+        blank=True,
+        help_text=_(
+            'All must hold, e.g. [{"name": "approved credit", "field": "CreditStatus", "op": "eq", "value": "A"}]'
+        ),
+    )
+    delete_policy = models.CharField(
+        _("delete policy"), max_length=10, choices=DeletePolicy.choices, default=DeletePolicy.IGNORE
+    )
+    delete_threshold = models.PositiveIntegerField(
+        _("excessive-delete threshold"),
+        default=50,
+        help_text=_("More deletes than this in one run are held for approval instead of applied"),
+    )
+    max_time_without_success = models.DurationField(
+        _("max time without success (override)"),
+        null=True,
+        blank=True,
+        help_text=_("Blank: the integration's"),
+    )
+    cursor_value = models.CharField(_("last committed cursor"), max_length=200, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["integration", "order", "pk"]
+        verbose_name = _("table")
+        verbose_name_plural = _("tables")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "name"],
+                name="sync_table_unique_name_per_integration",
+                violation_error_message=_("Two tables of one integration cannot share a name."),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.integration.name} · {self.name}" if self.integration_id else self.name
+
+    def clean(self):
+        errors = {"filter_rules": validators.check_filter_rules(self.filter_rules)}
+        if self.max_time_without_success is not None and self.max_time_without_success <= timedelta(0):
+            errors["max_time_without_success"] = [_("The max time without success must be positive, e.g. 24h.")]
+        if self.incremental_filter and "{cursor}" not in self.incremental_filter:
+            errors["incremental_filter"] = [_("The incremental filter must contain {cursor}.")]
+        _errors(errors)
+
+    def record_key_errors(self, mapped_source_paths) -> list[str]:
+        return validators.missing_record_key(self.record_key, mapped_source_paths)
+
+
+class FieldMapping(models.Model):
+    """Source path → target field, with an optional transform."""
+
+    table = models.ForeignKey(SyncTable, models.CASCADE, related_name="mappings", verbose_name=_("table"))
+    position = models.PositiveIntegerField(_("position"), default=0)
+    source_path = models.CharField(
+        _("source path"), max_length=200, blank=True, help_text=_("e.g. CNPJ or Address.City; blank for a constant")
+    )
+    target_field = models.CharField(_("target field"), max_length=200)
+    transform = models.CharField(_("transform"), max_length=12, choices=Transform.choices, blank=True, default="")
+    transform_options = models.JSONField(
+        _("transform options"),
+        default=dict,
+        blank=True,
+        help_text=_('e.g. {"map": {"CA": "California"}} for a value map, {"value": 1} for a constant'),
+    )
+    required = models.BooleanField(_("required"), default=False)
+    owner = models.CharField(
+        _("owner when both changed"), max_length=10, choices=FieldOwner.choices, default=FieldOwner.SOURCE
+    )
+
+    class Meta:
+        ordering = ["table", "position", "pk"]
+        verbose_name = _("field mapping")
+        verbose_name_plural = _("field mappings")
+
+    def __str__(self):
+        return f"{self.source_path or '∅'} → {self.target_field}"
+
+    def clean(self):
+        errors = {"transform_options": validators.check_transform(self.transform, self.transform_options)}
+        needs_no_source = self.transform in (Transform.CONSTANT, Transform.TEMPLATE)
+        if not self.source_path and not needs_no_source:
+            errors["source_path"] = [_("A source path is required unless the transform is a constant or a template.")]
+        _errors(errors)
+
+
+class RecordLink(models.Model):
+    """Source key ↔ target key of one record, and the hash of what was last written."""
+
+    table = models.ForeignKey(SyncTable, models.CASCADE, related_name="links", verbose_name=_("table"))
+    source_key = models.CharField(_("source key"), max_length=200)
+    target_key = models.CharField(_("target key"), max_length=200)
+    mapped_hash = models.CharField(_("hash of the last written values"), max_length=64)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    synced_at = models.DateTimeField(_("last written"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("record link")
+        verbose_name_plural = _("record links")
+        constraints = [
+            models.UniqueConstraint(fields=["table", "source_key"], name="record_link_unique_source_key"),
+        ]
+        indexes = [models.Index(fields=["table", "target_key"], name="record_link_target_key")]
+
+    def __str__(self):
+        return f"{self.source_key} → {self.target_key}"
+
+
+class StagedRecord(models.Model):
+    """The newest raw payload of a record as received, before mapping."""
+
+    table = models.ForeignKey(SyncTable, models.CASCADE, related_name="staged_records", verbose_name=_("table"))
+    source_key = models.CharField(_("source key"), max_length=200)
+    payload = models.JSONField(_("payload"))
+    payload_bytes = models.PositiveIntegerField(_("size (bytes)"), help_text=_("Size of the payload as received"))
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    run_id = models.BigIntegerField(_("run"), null=True, blank=True, help_text=_("The run that received it"))
+
+    class Meta:
+        verbose_name = _("staged record")
+        verbose_name_plural = _("staged records")
+        constraints = [
+            models.UniqueConstraint(fields=["table", "source_key"], name="staged_record_unique_source_key"),
+        ]
+
+    def __str__(self):
+        return self.source_key

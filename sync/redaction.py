@@ -1,0 +1,89 @@
+"""Redaction of secrets from headers and bodies before anything is logged or stored.
+
+Pure functions. Known secret values (a connection's password, token…) are
+replaced wherever they appear; secret-looking headers, JSON/form fields and
+WS-Security elements are masked by name whatever their value.
+"""
+
+import contextlib
+import json
+import re
+from collections.abc import Iterable
+
+MASK = "[redacted]"
+
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "user-key", "x-api-key", "api-key", "apikey", "cookie", "set-cookie"}
+)
+SECRET_FIELD_PATTERN = re.compile(
+    r"pass(word|wd)?|secret|token|api[_-]?key|user[_-]?key|authorization|credential|private[_-]?key", re.IGNORECASE
+)
+# <wsse:Password ...>x</wsse:Password>, <Password>x</Password>, <ns:Token>…; any prefix, any attributes.
+_XML_SECRET_ELEMENT = re.compile(
+    r"(<(?:[\w.-]+:)?(Password|Nonce|BinarySecurityToken|[\w.-]*Token|[\w.-]*Secret|ApiKey)\b[^>]*>)(.*?)(</(?:[\w.-]+:)?\2\s*>)",
+    re.IGNORECASE | re.DOTALL,
+)
+_FORM_PAIR = re.compile(r"(^|[&?])([^=&]+)=([^&]*)")
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(SECRET_FIELD_PATTERN.search(name or ""))
+
+
+def redact_headers(headers, extra_secret_names: Iterable[str] = ()) -> dict[str, str]:
+    extra = {name.lower() for name in extra_secret_names if name}
+    redacted = {}
+    for name, value in dict(headers or {}).items():
+        lower = name.lower()
+        secret = lower in SECRET_HEADERS or lower in extra or is_secret_name(lower)
+        redacted[name] = MASK if secret else str(value)
+    return redacted
+
+
+def _redact_json(value):
+    if isinstance(value, dict):
+        return {key: (MASK if is_secret_name(str(key)) else _redact_json(item)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact_json(item) for item in value]
+    return value
+
+
+def redact_text(text: str, known_secrets: Iterable[str] = ()) -> str:
+    """Mask secret fields of a JSON, XML or form-encoded body, then every known secret value."""
+    if not text:
+        return ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        with contextlib.suppress(ValueError):
+            text = json.dumps(_redact_json(json.loads(text)), ensure_ascii=False)
+    elif stripped.startswith("<"):
+        text = _XML_SECRET_ELEMENT.sub(lambda m: f"{m.group(1)}{MASK}{m.group(4)}", text)
+    elif "=" in text and "\n" not in text.strip():
+        text = _FORM_PAIR.sub(
+            lambda m: f"{m.group(1)}{m.group(2)}={MASK if is_secret_name(m.group(2)) else m.group(3)}", text
+        )
+    for secret in sorted({s for s in known_secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def redact_url(url: str, known_secrets: Iterable[str] = ()) -> str:
+    """Mask user:password@ and secret-looking query parameters of a URL."""
+    url = re.sub(r"//[^/@\s]+:[^/@\s]*@", f"//{MASK}@", url or "")
+    if "?" in url:
+        base, query = url.split("?", 1)
+        query = _FORM_PAIR.sub(
+            lambda m: f"{m.group(1)}{m.group(2)}={MASK if is_secret_name(m.group(2)) else m.group(3)}", query
+        )
+        url = f"{base}?{query}"
+    for secret in sorted({s for s in known_secrets if s}, key=len, reverse=True):
+        url = url.replace(secret, MASK)
+    return url
+
+
+def truncate(text: str, limit: int) -> str:
+    if limit <= 0 or len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters cut]"

@@ -1,0 +1,4 @@
+"""The demo ERP (SOAP) and demo CRM (REST), mounted under /sandbox/ when SANDBOX_ENABLED is on."""
+
+app_name = "sandbox"
+urlpatterns = []

@@ -1,0 +1,192 @@
+"""Pure checks of configuration values.
+
+Each function returns a list of messages (empty when the value is fine), so the
+same rules serve the admin forms (through the models' ``clean()``) and the YAML
+import (which prefixes each message with its path inside the file).
+"""
+
+import re
+import string
+import zoneinfo
+
+from croniter import croniter
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext as _
+
+from .choices import UNARY_FILTER_OPERATORS, FilterOperator, Transform
+
+DAILY_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+# Options each transform accepts: name -> (required?, python types allowed).
+TRANSFORM_OPTIONS = {
+    Transform.NONE: {},
+    Transform.TRIM: {},
+    Transform.UPPER: {},
+    Transform.LOWER: {},
+    Transform.DIGITS: {},
+    Transform.CNPJ: {},
+    Transform.CPF: {},
+    Transform.CNPJ_CPF: {},
+    Transform.PHONE: {"default_country_code": (False, (str,))},
+    Transform.DATE: {"input_format": (False, (str,)), "output_format": (False, (str,))},
+    Transform.DATETIME: {
+        "input_format": (False, (str,)),
+        "output_format": (False, (str,)),
+        "timezone": (False, (str,)),
+    },
+    Transform.DECIMAL: {"places": (False, (int,)), "decimal_separator": (False, (str,))},
+    Transform.BOOLEAN: {"true_values": (False, (list,)), "false_values": (False, (list,))},
+    Transform.VALUE_MAP: {"map": (True, (dict,)), "default": (False, (str, int, float, bool))},
+    Transform.CONSTANT: {"value": (True, (str, int, float, bool, type(None)))},
+    Transform.TEMPLATE: {"template": (True, (str,))},
+}
+
+
+def check_daily_time(value: str) -> list[str]:
+    if not DAILY_TIME.match(value or ""):
+        return [
+            _('"%(value)s" is not a valid time: use HH:MM on a 24-hour clock, e.g. 00:00 or 18:30.') % {"value": value}
+        ]
+    return []
+
+
+def check_cron(value: str) -> list[str]:
+    value = (value or "").strip()
+    if len(value.split()) != 5 or not croniter.is_valid(value):
+        return [
+            _(
+                '"%(value)s" is not a valid cron expression: use five fields '
+                '(minute hour day-of-month month day-of-week), e.g. "*/15 8-18 * * 1-5".'
+            )
+            % {"value": value}
+        ]
+    return []
+
+
+def check_time_zone(value: str) -> list[str]:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return [_('unknown time zone "%(value)s"') % {"value": value}]
+    return []
+
+
+def check_transform(transform: str, options) -> list[str]:
+    """Check a mapping's transform name and its options."""
+    if transform not in Transform.values:
+        return [_('unknown transform "%(name)s"') % {"name": transform}]
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        return [_("options must be a mapping of option names to values")]
+    allowed = TRANSFORM_OPTIONS[Transform(transform)]
+    errors = []
+    for name in sorted(set(options) - set(allowed)):
+        known = ", ".join(sorted(allowed)) or "none"
+        errors.append(
+            _('unknown option "%(option)s" for transform "%(name)s" (known: %(known)s)')
+            % {"option": name, "name": transform or "none", "known": known}
+        )
+    for name, (required, types) in allowed.items():
+        if name not in options:
+            if required:
+                errors.append(
+                    _('transform "%(name)s" needs the option "%(option)s"') % {"name": transform, "option": name}
+                )
+            continue
+        if not isinstance(options[name], types) or (bool not in types and isinstance(options[name], bool)):
+            errors.append(
+                _('option "%(option)s" of transform "%(name)s" has the wrong type')
+                % {"option": name, "name": transform}
+            )
+    if errors:
+        return errors
+    if transform == Transform.VALUE_MAP:
+        errors += _check_value_map(options["map"])
+    elif transform == Transform.TEMPLATE:
+        errors += _check_template(options["template"])
+    elif transform == Transform.DATETIME and "timezone" in options:
+        errors += check_time_zone(options["timezone"])
+    return errors
+
+
+def _check_value_map(mapping: dict) -> list[str]:
+    if not mapping:
+        return [_('a value map needs at least one entry, e.g. {"CA": "California"}')]
+    scalar = (str, int, float, bool)
+    bad = [str(key) for key, value in mapping.items() if not isinstance(key, str) or not isinstance(value, scalar)]
+    if bad:
+        return [
+            _("value map entries must map text to a text or number value; check %(keys)s") % {"keys": ", ".join(bad)}
+        ]
+    return []
+
+
+def _check_template(template: str) -> list[str]:
+    if not template.strip():
+        return [_("a template cannot be empty")]
+    try:
+        names = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError as exc:
+        return [_("template is not valid: %(error)s") % {"error": exc}]
+    if any(not name for name in names):
+        return [_("template placeholders must name a source field, e.g. {FirstName}")]
+    return []
+
+
+def check_filter_rules(rules) -> list[str]:
+    """Rules are a list of ``{"name", "field", "op", "value"}`` combined with AND."""
+    if rules in (None, ""):
+        return []
+    if not isinstance(rules, list):
+        return [_("filter rules must be a list")]
+    errors = []
+    for index, rule in enumerate(rules):
+        where = _("rule %(number)d") % {"number": index + 1}
+        if not isinstance(rule, dict):
+            errors.append(_("%(where)s: must be a mapping with field, op and value") % {"where": where})
+            continue
+        unknown = sorted(set(rule) - {"name", "field", "op", "value"})
+        if unknown:
+            errors.append(_("%(where)s: unknown key %(keys)s") % {"where": where, "keys": ", ".join(unknown)})
+        if not isinstance(rule.get("field"), str) or not rule.get("field", "").strip():
+            errors.append(_("%(where)s: needs the source field to test") % {"where": where})
+        op = rule.get("op")
+        if op not in FilterOperator.values:
+            errors.append(
+                _('%(where)s: unknown operator "%(op)s" (known: %(known)s)')
+                % {"where": where, "op": op, "known": ", ".join(FilterOperator.values)}
+            )
+            continue
+        if op in UNARY_FILTER_OPERATORS:
+            continue
+        if "value" not in rule:
+            errors.append(_('%(where)s: operator "%(op)s" needs a value') % {"where": where, "op": op})
+        elif op == FilterOperator.IN and not isinstance(rule["value"], list):
+            errors.append(_('%(where)s: operator "in" needs a list of values') % {"where": where})
+    return errors
+
+
+def check_email_list(text: str) -> list[str]:
+    errors = []
+    for address in split_list(text):
+        try:
+            validate_email(address)
+        except ValidationError:
+            errors.append(_('"%(address)s" is not a valid email address') % {"address": address})
+    return errors
+
+
+def split_list(text: str) -> list[str]:
+    """Split comma- or line-separated text into its non-blank items."""
+    return [item.strip() for item in re.split(r"[,\n;]", text or "") if item.strip()]
+
+
+def missing_record_key(record_key: str, mapped_source_paths) -> list[str]:
+    if record_key and record_key not in set(mapped_source_paths):
+        return [
+            _('the record key "%(key)s" must be mapped: add a field mapping whose source is "%(key)s"')
+            % {"key": record_key}
+        ]
+    return []
