@@ -198,6 +198,13 @@ class Integration(models.Model):
     def __str__(self):
         return self.name
 
+    def save(self, *args, **kwargs):
+        if self.active and self.activated_at is None:
+            self.activated_at = timezone.now()
+        elif not self.active:
+            self.activated_at = None
+        super().save(*args, **kwargs)
+
     def clean(self):
         errors = {}
         kind = self.schedule_kind
@@ -213,13 +220,6 @@ class Integration(models.Model):
         if self.erp_connection_id and self.erp_connection_id == self.crm_connection_id:
             errors["crm_connection"] = [_("The ERP and the CRM need different connections.")]
         _errors(errors)
-
-    def save(self, *args, **kwargs):
-        if self.active and self.activated_at is None:
-            self.activated_at = timezone.now()
-        elif not self.active:
-            self.activated_at = None
-        super().save(*args, **kwargs)
 
     @property
     def alert_recipients(self) -> list[str]:

@@ -146,8 +146,14 @@ class Connector(ABC):
         """The target record whose ``key_field`` equals ``key_value``, or None."""
 
     @abstractmethod
-    def create(self, target_object: str, values: dict) -> dict:
-        """Create a record; returns the target's answer (which holds its key)."""
+    def create(self, target_object: str, values: dict, *, key_field: str = "") -> dict:
+        """Create a record; returns the target's answer (which holds its key).
+
+        A create is never blindly retried: when ``key_field`` is given and an
+        attempt fails in a retryable way, the connector first looks the record
+        up by ``values[key_field]`` (``find``) and returns it if the failed
+        attempt did create it.
+        """
 
     @abstractmethod
     def update(self, target_object: str, key: str, values: dict) -> dict:
