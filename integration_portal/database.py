@@ -19,6 +19,7 @@ SUPPORTED_ENGINES = ("django.db.backends.sqlite3", "django.db.backends.postgresq
 def database_settings(database_url: str | None, data_dir: Path) -> dict:
     """The ``default`` database: SQLite in the data folder unless ``DATABASE_URL`` says otherwise."""
     if not database_url:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
         config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(Path(data_dir) / "portal.sqlite3")}
     else:
         try:

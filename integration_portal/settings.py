@@ -94,6 +94,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
 
 LOGIN_URL = "admin:login"
+FORMS_URLFIELD_ASSUME_HTTPS = True
 
 # Email: alerts go to each integration's recipients.
 EMAIL_BACKEND = env.get_str(

@@ -1,7 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
 class MonitoringConfig(AppConfig):
     name = "monitoring"
     verbose_name = _("Monitoring")
+
+    def ready(self):
+        from .signals import keep_roles_in_step
+
+        post_migrate.connect(keep_roles_in_step, sender=self, dispatch_uid="monitoring.keep_roles_in_step")

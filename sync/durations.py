@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 _UNITS = {
@@ -37,12 +38,14 @@ def parse_duration(text: str) -> timedelta:
     while position < len(text):
         match = _PART.match(text, position)
         if not match or match.group(2) not in _UNITS:
-            raise ValueError(f'"{text}" is not a duration; write it like 24h, 30m, 1d 12h or 90 minutes.')
+            raise ValueError(
+                gettext('"%(text)s" is not a duration; write it like 24h, 30m, 1d 12h or 90 minutes.') % {"text": text}
+            )
         unit = _UNITS[match.group(2)]
         parts[unit] = parts.get(unit, 0) + int(match.group(1))
         position = match.end()
     if not parts:
-        raise ValueError("A duration is required, like 24h or 30m.")
+        raise ValueError(gettext("A duration is required, like 24h or 30m."))
     return timedelta(**parts)
 
 
@@ -77,6 +80,7 @@ class HumanDurationField(forms.Field):
         except ValueError as exc:
             raise forms.ValidationError(str(exc), code="invalid") from None
 
-    def __init__(self, *, max_digits=None, decimal_places=None, **kwargs):
-        kwargs.setdefault("help_text", _("For example 24h, 30m or 1d 12h."))
+    def __init__(self, **kwargs):
+        if not kwargs.get("help_text"):
+            kwargs["help_text"] = _("For example 24h, 30m or 1d 12h.")
         super().__init__(**kwargs)

@@ -1,0 +1,105 @@
+"""Read-only admins of the run history, the review queue and the alerts."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from sync.admin import ReadOnlyAdmin
+
+from .models import Alert, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
+
+
+def _format_duration(value):
+    if value is None:
+        return "—"
+    seconds = value.total_seconds()
+    if seconds < 60:
+        return _("%(seconds).1f s") % {"seconds": seconds}
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+class TableRunInline(admin.TabularInline):
+    model = TableRun
+    extra = 0
+    can_delete = False
+    fields = [
+        "table",
+        "status",
+        "read",
+        "created",
+        "updated",
+        "unchanged",
+        "skipped",
+        "deleted",
+        "held",
+        "failed",
+        "duration",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("duration"))
+    def duration(self, obj):
+        return _format_duration(obj.duration)
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "integration", "status", "trigger", "queued_at", "started_at", "finished_at", "duration"]
+    list_filter = ["status", "trigger", "integration"]
+    list_select_related = ["integration"]
+    date_hierarchy = "queued_at"
+    inlines = [TableRunInline]
+    show_full_result_count = False
+
+    @admin.display(description=_("duration"))
+    def duration(self, obj):
+        return _format_duration(obj.duration)
+
+
+@admin.register(RecordEvent)
+class RecordEventAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "table", "record_key", "target_key", "action", "http_status", "message"]
+    list_filter = ["action", "table__integration", "table"]
+    list_select_related = ["table__integration"]
+    search_fields = ["record_key", "target_key"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+
+
+@admin.register(RequestLog)
+class RequestLogAdmin(ReadOnlyAdmin):
+    list_display = ["started_at", "method", "operation", "url", "status_code", "attempt", "duration", "connection"]
+    list_filter = ["method", "status_code", "connection"]
+    list_select_related = ["connection"]
+    search_fields = ["url", "operation"]
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+
+    @admin.display(description=_("duration"))
+    def duration(self, obj):
+        return _format_duration(obj.duration)
+
+
+@admin.register(RecordError)
+class RecordErrorAdmin(ReadOnlyAdmin):
+    """The review queue: nothing disappears silently."""
+
+    list_display = ["record_key", "table", "status", "reason", "attempts", "first_failed_at", "last_failed_at"]
+    list_filter = ["status", "table__integration", "table"]
+    list_select_related = ["table__integration"]
+    search_fields = ["record_key", "reason"]
+    show_full_result_count = False
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["integration", "table", "kind", "status", "opened_at", "acknowledged_at", "resolved_at"]
+    list_filter = ["status", "kind", "integration"]
+    list_select_related = ["integration", "table"]

@@ -1,0 +1,235 @@
+"""Admin of the configuration: IT edits here, supervisors and onboarding look."""
+
+from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
+from django.utils.translation import gettext_lazy as _
+
+from .forms import ConnectionForm, human_duration_formfield
+from .models import SECRET_FIELDS, Connection, FieldMapping, Integration, RecordLink, StagedRecord, SyncTable
+
+
+class HumanDurationsMixin:
+    """Durations are typed and shown as 24h / 1d 12h."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.DurationField):
+            return human_duration_formfield(db_field)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the portal itself: viewable, never edited by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    form = ConnectionForm
+    list_display = ["name", "kind", "address", "auth_kind", "timeout_seconds", "updated_at"]
+    list_filter = ["kind", "auth_kind"]
+    search_fields = ["name", "base_url", "wsdl_url"]
+    readonly_fields = ["stored_secrets"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind"]}),
+        (_("REST"), {"fields": ["base_url", "pagination", "page_size", "records_path"]}),
+        (
+            _("SOAP"),
+            {"fields": ["wsdl_url", "wsdl_upload", "wsdl_document", "soap_service", "soap_port", "endpoint_url"]},
+        ),
+        (
+            _("Authentication"),
+            {
+                "fields": [
+                    "auth_kind",
+                    "username",
+                    "password",
+                    "token",
+                    "api_key_header",
+                    "api_key",
+                    "oauth_token_url",
+                    "client_id",
+                    "client_secret",
+                    "oauth_scope",
+                ]
+            },
+        ),
+        (_("Limits"), {"fields": ["timeout_seconds", "max_retries", "rate_limit_per_minute", "verify_tls"]}),
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
+            return self.fieldsets
+        # View-only users see which secrets are set, never their values.
+        hidden = {*SECRET_FIELDS, "wsdl_upload"}
+        fieldsets = [
+            (title, {**options, "fields": [name for name in options["fields"] if name not in hidden]})
+            for title, options in self.fieldsets
+        ]
+        return [*fieldsets, (_("Secrets"), {"fields": ["stored_secrets"]})]
+
+    @admin.display(description=_("address"))
+    def address(self, obj):
+        return obj.base_url or obj.wsdl_url or (_("uploaded WSDL") if obj.wsdl_document else "")
+
+    @admin.display(description=_("stored secrets"))
+    def stored_secrets(self, obj):
+        if obj is None:
+            return "—"
+        labels = [str(Connection._meta.get_field(name).verbose_name) for name in obj.secrets_set()]
+        return ", ".join(labels) or _("none")
+
+
+class SyncTableInline(admin.TabularInline):
+    model = SyncTable
+    extra = 0
+    show_change_link = True
+    fields = ["order", "name", "description", "direction", "active", "source_object", "target_object", "record_key"]
+    ordering = ["order", "pk"]
+
+
+@admin.register(Integration)
+class IntegrationAdmin(HumanDurationsMixin, admin.ModelAdmin):
+    list_display = [
+        "name",
+        "integration_type",
+        "erp_name",
+        "crm_name",
+        "deployment_status",
+        "active",
+        "schedule_kind",
+        "table_count",
+    ]
+    list_filter = ["active", "deployment_status", "integration_type", "schedule_kind"]
+    list_select_related = ["erp_connection", "crm_connection"]
+    search_fields = ["name", "erp_name", "crm_name"]
+    inlines = [SyncTableInline]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "description",
+                    "integration_type",
+                    ("erp_name", "erp_version"),
+                    "crm_name",
+                    ("erp_connection", "crm_connection"),
+                    "deployment_status",
+                    "active",
+                    "business_rule",
+                ]
+            },
+        ),
+        (
+            _("Schedule"),
+            {"fields": ["schedule_kind", "schedule_interval_minutes", "schedule_daily_time", "schedule_cron"]},
+        ),
+        (_("Alerts"), {"fields": ["max_time_without_success", "alert_emails", "alert_webhook_url"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(table_total=Count("tables"))
+
+    @admin.display(description=_("tables"), ordering="table_total")
+    def table_count(self, obj):
+        return obj.table_total
+
+    # Onboarding may change the deployment status and nothing else.
+    def _may_change_everything(self, request):
+        return request.user.has_perm("sync.change_integration")
+
+    def _may_change_deployment(self, request):
+        return request.user.has_perm("sync.change_deployment_status")
+
+    def has_change_permission(self, request, obj=None):
+        return self._may_change_everything(request) or self._may_change_deployment(request)
+
+    def get_readonly_fields(self, request, obj=None):
+        if self._may_change_everything(request):
+            return super().get_readonly_fields(request, obj)
+        # Table inlines follow the table permissions, which onboarding does not have.
+        return [name for name in flatten_fieldsets(self.fieldsets) if name != "deployment_status"]
+
+
+class FieldMappingFormSet(BaseInlineFormSet):
+    """A table's record key must be one of its mapped source paths."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        sources = [
+            form.cleaned_data.get("source_path")
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        messages = self.instance.record_key_errors(sources)
+        if messages:
+            raise ValidationError(messages)
+
+
+class FieldMappingInline(admin.TabularInline):
+    model = FieldMapping
+    formset = FieldMappingFormSet
+    extra = 1
+    fields = ["position", "source_path", "target_field", "transform", "transform_options", "required", "owner"]
+    ordering = ["position", "pk"]
+
+
+@admin.register(SyncTable)
+class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
+    list_display = ["name", "integration", "direction", "order", "active", "record_key", "delete_policy"]
+    list_filter = ["integration", "direction", "active"]
+    list_select_related = ["integration"]
+    search_fields = ["name", "description", "integration__name"]
+    inlines = [FieldMappingInline]
+    readonly_fields = ["cursor_value"]
+    fieldsets = [
+        (None, {"fields": ["integration", "name", "description", "direction", "order", "active"]}),
+        (
+            _("Source and target"),
+            {
+                "fields": [
+                    "source_object",
+                    "target_object",
+                    "update_object",
+                    "record_key",
+                    "target_key",
+                    "cursor_field",
+                    "incremental_filter",
+                    "cursor_value",
+                ]
+            },
+        ),
+        (_("Rules"), {"fields": ["filter_rules", "delete_policy", "delete_threshold", "max_time_without_success"]}),
+    ]
+
+
+@admin.register(RecordLink)
+class RecordLinkAdmin(ReadOnlyAdmin):
+    list_display = ["source_key", "target_key", "table", "synced_at"]
+    list_filter = ["table__integration", "table"]
+    list_select_related = ["table__integration"]
+    search_fields = ["source_key", "target_key"]
+    show_full_result_count = False
+
+
+@admin.register(StagedRecord)
+class StagedRecordAdmin(ReadOnlyAdmin):
+    list_display = ["source_key", "table", "payload_bytes", "received_at"]
+    list_filter = ["table__integration", "table"]
+    list_select_related = ["table__integration"]
+    search_fields = ["source_key"]
+    show_full_result_count = False

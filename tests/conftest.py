@@ -1,0 +1,76 @@
+import pytest
+from django.contrib.auth.models import Group
+
+from monitoring.roles import IT, ONBOARDING, SUPERVISOR
+from sync.choices import AuthKind, ConnectionKind, IntegrationType, ScheduleKind
+from sync.models import Connection, FieldMapping, Integration, SyncTable
+
+CRM_API_KEY = "crm-key-3f9a1c7e5b"
+ERP_PASSWORD = "erp-pass-8d2e4a6c0f"
+
+
+@pytest.fixture
+def crm_connection(db):
+    return Connection.objects.create(
+        name="Ploomes",
+        kind=ConnectionKind.REST,
+        base_url="https://api2.ploomes.example",
+        auth_kind=AuthKind.API_KEY,
+        api_key_header="User-Key",
+        api_key=CRM_API_KEY,
+        pagination="odata",
+        records_path="value",
+    )
+
+
+@pytest.fixture
+def erp_connection(db):
+    return Connection.objects.create(
+        name="Sankhya",
+        kind=ConnectionKind.SOAP,
+        wsdl_url="https://erp.example/ws?wsdl",
+        auth_kind=AuthKind.BASIC,
+        username="integration",
+        password=ERP_PASSWORD,
+    )
+
+
+@pytest.fixture
+def integration(erp_connection, crm_connection):
+    integration = Integration.objects.create(
+        name="Sankhya ↔ Ploomes",
+        integration_type=IntegrationType.SOAP,
+        erp_name="Sankhya",
+        erp_version="4.2",
+        crm_name="Ploomes",
+        erp_connection=erp_connection,
+        crm_connection=crm_connection,
+        schedule_kind=ScheduleKind.DAILY,
+        schedule_daily_time="00:00",
+    )
+    table = SyncTable.objects.create(
+        integration=integration,
+        name="Company",
+        source_object="ListCustomers",
+        target_object="/Contacts",
+        record_key="CNPJ",
+    )
+    FieldMapping.objects.create(table=table, position=1, source_path="CNPJ", target_field="CNPJ", transform="cnpj")
+    FieldMapping.objects.create(table=table, position=2, source_path="Name", target_field="Name", transform="trim")
+    return integration
+
+
+@pytest.fixture
+def login_as(client, django_user_model):
+    """Log the test client in as a staff user holding one role."""
+
+    def login(role):
+        user = django_user_model.objects.create_user(username=role.lower(), password="pw", is_staff=True)
+        user.groups.add(Group.objects.get(name=role))
+        client.force_login(user)
+        return client
+
+    return login
+
+
+ROLES = (SUPERVISOR, IT, ONBOARDING)
