@@ -44,6 +44,9 @@ class TableRunInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("run__integration", "table__integration")
+
     @admin.display(description=_("duration"))
     def duration(self, obj):
         return _format_duration(obj.duration)
@@ -66,7 +69,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 @admin.register(RecordEvent)
 class RecordEventAdmin(ReadOnlyAdmin):
     list_display = ["occurred_at", "table", "record_key", "target_key", "action", "http_status", "message"]
-    list_filter = ["action", "table__integration", "table"]
+    list_filter = ["action", "table__integration", "table__name"]
     list_select_related = ["table__integration"]
     search_fields = ["record_key", "target_key"]
     date_hierarchy = "occurred_at"
@@ -92,7 +95,7 @@ class RecordErrorAdmin(ReadOnlyAdmin):
     """The review queue: nothing disappears silently."""
 
     list_display = ["record_key", "table", "status", "reason", "attempts", "first_failed_at", "last_failed_at"]
-    list_filter = ["status", "table__integration", "table"]
+    list_filter = ["status", "table__integration", "table__name"]
     list_select_related = ["table__integration"]
     search_fields = ["record_key", "reason"]
     show_full_result_count = False

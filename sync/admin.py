@@ -220,7 +220,7 @@ class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
 @admin.register(RecordLink)
 class RecordLinkAdmin(ReadOnlyAdmin):
     list_display = ["source_key", "target_key", "table", "synced_at"]
-    list_filter = ["table__integration", "table"]
+    list_filter = ["table__integration", "table__name"]
     list_select_related = ["table__integration"]
     search_fields = ["source_key", "target_key"]
     show_full_result_count = False
@@ -229,7 +229,7 @@ class RecordLinkAdmin(ReadOnlyAdmin):
 @admin.register(StagedRecord)
 class StagedRecordAdmin(ReadOnlyAdmin):
     list_display = ["source_key", "table", "payload_bytes", "received_at"]
-    list_filter = ["table__integration", "table"]
+    list_filter = ["table__integration", "table__name"]
     list_select_related = ["table__integration"]
     search_fields = ["source_key"]
     show_full_result_count = False
