@@ -48,6 +48,10 @@ class RecordAction(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
+# Each action is also the name of its counter on TableRun.
+OUTCOME_ACTIONS = tuple(RecordAction.values)
+
+
 class RequestDirection(models.TextChoices):
     OUTBOUND = "outbound", _("Call made")
     INBOUND = "inbound", _("Call received")
@@ -57,6 +61,12 @@ class ErrorStatus(models.TextChoices):
     OPEN = "open", _("Open")
     RESOLVED = "resolved", _("Resolved")
     IGNORED = "ignored", _("Ignored")
+
+
+class HeldDeleteStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for approval")
+    APPROVED = "approved", _("Approved and deleted")
+    REJECTED = "rejected", _("Rejected")
 
 
 class AlertKind(models.TextChoices):

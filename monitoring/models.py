@@ -15,6 +15,7 @@ from .choices import (
     AlertKind,
     AlertStatus,
     ErrorStatus,
+    HeldDeleteStatus,
     RecordAction,
     RequestDirection,
     RunStatus,
@@ -99,9 +100,6 @@ class SyncRun(models.Model):
         if done:
             self.status, self.finished_at, self.error = status, now, error
         return bool(done)
-
-
-OUTCOME_FIELDS = ("created", "updated", "unchanged", "skipped", "deleted", "held", "failed")
 
 
 class TableRun(models.Model):
@@ -261,6 +259,40 @@ class RecordError(models.Model):
 
     def age(self, now=None):
         return (now or timezone.now()) - self.first_failed_at
+
+
+class HeldDelete(models.Model):
+    """A delete that exceeded its table's threshold: held, not applied, until IT decides."""
+
+    table = models.ForeignKey(SyncTable, models.CASCADE, related_name="held_deletes", verbose_name=_("table"))
+    run = models.ForeignKey(
+        SyncRun, models.SET_NULL, null=True, blank=True, related_name="held_deletes", verbose_name=_("run")
+    )
+    source_key = models.CharField(_("source key"), max_length=200)
+    target_key = models.CharField(_("target key"), max_length=200)
+    status = models.CharField(
+        _("status"), max_length=10, choices=HeldDeleteStatus.choices, default=HeldDeleteStatus.PENDING
+    )
+    held_at = models.DateTimeField(_("held"), default=timezone.now)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, verbose_name=_("decided by")
+    )
+
+    class Meta:
+        ordering = ["-held_at", "-pk"]
+        verbose_name = _("held delete")
+        verbose_name_plural = _("held deletes")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["table", "source_key"],
+                condition=Q(status=HeldDeleteStatus.PENDING),
+                name="held_delete_one_pending_per_record",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.table.name} {self.source_key}"
 
 
 class Alert(models.Model):

@@ -13,6 +13,7 @@ HISTORY_MODELS = (
     "monitoring.requestlog",
     "monitoring.recorderror",
     "monitoring.alert",
+    "monitoring.helddelete",
 )
 QUEUE_MODELS = ("django_q.schedule", "django_q.success", "django_q.failure", "django_q.ormq")
 
@@ -43,6 +44,7 @@ ROLE_PERMISSIONS = {
         "monitoring.change_recorderror",
         "monitoring.retry_record",
         "monitoring.change_alert",
+        "monitoring.change_helddelete",
     ],
 }
 

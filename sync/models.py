@@ -292,6 +292,16 @@ class SyncTable(models.Model):
         help_text=_("Blank: the integration's"),
     )
     cursor_value = models.CharField(_("last committed cursor"), max_length=200, blank=True, editable=False)
+    resume_token = models.CharField(
+        _("resume point"),
+        max_length=500,
+        blank=True,
+        editable=False,
+        help_text=_("Page to continue from when the last read of this table was interrupted"),
+    )
+    resume_cursor = models.CharField(
+        _("cursor reached before the interruption"), max_length=200, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["integration", "order", "pk"]

@@ -1,0 +1,198 @@
+"""What one page of one table did, kept in memory and written in one short transaction.
+
+The engine never holds a database transaction open while it talks to an outside
+system: it collects outcomes here while it calls, then :meth:`PageLog.flush`
+commits links, staged payloads, events, request logs, review-queue entries and
+counters together, with the table's resume point.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from sync.connectors.base import CallRecord
+from sync.models import RecordLink, StagedRecord, SyncTable
+
+from .choices import OUTCOME_ACTIONS, ErrorStatus, HeldDeleteStatus, RecordAction
+from .models import HeldDelete, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
+
+
+@dataclass
+class Failure:
+    key: str
+    payload: object
+    reason: str
+    field_errors: dict = field(default_factory=dict)
+
+
+class PageLog:
+    def __init__(self, run: SyncRun, table: SyncTable, table_run: TableRun):
+        self.run, self.table, self.table_run = run, table, table_run
+        self.counts: Counter = Counter()
+        self.events: list[RecordEvent] = []
+        self.failures: list[Failure] = []
+        self.succeeded_keys: list[str] = []
+        self.links: dict[str, RecordLink] = {}
+        self.removed_links: list[str] = []
+        self.staged: dict[str, StagedRecord] = {}
+        self.held: list[HeldDelete] = []
+        self.calls: list[tuple[int | None, CallRecord]] = []
+
+    # ------------------------------------------------------------ collecting
+
+    def stage(self, key: str, payload, size: int) -> None:
+        self.staged[key] = StagedRecord(
+            table=self.table, source_key=key, payload=payload, payload_bytes=size, run_id=self.run.pk
+        )
+
+    def outcome(self, action: RecordAction, key: str, *, target_key="", message="", http_status=None) -> None:
+        self.counts[action] += 1
+        self.events.append(
+            RecordEvent(
+                run=self.run,
+                table=self.table,
+                record_key=key,
+                target_key=target_key or "",
+                action=action,
+                message=message,
+                http_status=http_status,
+            )
+        )
+        if action in (RecordAction.CREATED, RecordAction.UPDATED, RecordAction.UNCHANGED, RecordAction.DELETED):
+            self.succeeded_keys.append(key)
+
+    def fail(self, key: str, payload, reason: str, *, field_errors=None, http_status=None) -> None:
+        self.outcome(RecordAction.FAILED, key, message=reason, http_status=http_status)
+        self.failures.append(Failure(key, payload, reason, field_errors or {}))
+
+    def link(self, key: str, target_key: str, mapped_hash: str) -> None:
+        now = timezone.now()
+        self.links[key] = RecordLink(
+            table=self.table, source_key=key, target_key=str(target_key), mapped_hash=mapped_hash, synced_at=now
+        )
+
+    def unlink(self, key: str) -> None:
+        self.removed_links.append(key)
+
+    def hold(self, key: str, target_key: str) -> None:
+        self.outcome(RecordAction.HELD, key, target_key=target_key)
+        self.held.append(HeldDelete(table=self.table, run=self.run, source_key=key, target_key=target_key))
+
+    def call(self, connection_id: int | None, record: CallRecord) -> None:
+        self.calls.append((connection_id, record))
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.events or self.calls or self.staged)
+
+    # ------------------------------------------------------------ writing
+
+    def flush(self, *, resume_token=None, resume_cursor=None) -> None:
+        """Write everything collected, then start over empty."""
+        with transaction.atomic():
+            self._write_staged()
+            self._write_links()
+            self._write_review_queue()
+            RecordEvent.objects.bulk_create(self.events, batch_size=500)
+            RequestLog.objects.bulk_create(self._request_logs(), batch_size=200)
+            self._write_held()
+            self._write_counts()
+            if resume_token is not None:
+                SyncTable.objects.filter(pk=self.table.pk).update(
+                    resume_token=resume_token, resume_cursor=resume_cursor or ""
+                )
+                self.table.resume_token, self.table.resume_cursor = resume_token, resume_cursor or ""
+        self.__init__(self.run, self.table, self.table_run)
+
+    def _write_staged(self):
+        if self.staged:
+            StagedRecord.objects.bulk_create(
+                list(self.staged.values()),
+                update_conflicts=True,
+                unique_fields=["table", "source_key"],
+                update_fields=["payload", "payload_bytes", "received_at", "run_id"],
+                batch_size=500,
+            )
+
+    def _write_links(self):
+        if self.links:
+            RecordLink.objects.bulk_create(
+                list(self.links.values()),
+                update_conflicts=True,
+                unique_fields=["table", "source_key"],
+                update_fields=["target_key", "mapped_hash", "synced_at"],
+                batch_size=500,
+            )
+        if self.removed_links:
+            RecordLink.objects.filter(table=self.table, source_key__in=self.removed_links).delete()
+            StagedRecord.objects.filter(table=self.table, source_key__in=self.removed_links).delete()
+
+    def _write_review_queue(self):
+        now = timezone.now()
+        open_errors = RecordError.objects.filter(table=self.table, status=ErrorStatus.OPEN)
+        if self.succeeded_keys:
+            open_errors.filter(record_key__in=self.succeeded_keys).update(status=ErrorStatus.RESOLVED, closed_at=now)
+        if not self.failures:
+            return
+        existing = {
+            error.record_key: error for error in open_errors.filter(record_key__in=[f.key for f in self.failures])
+        }
+        new = []
+        for failure in self.failures:
+            error = existing.get(failure.key)
+            if error is None:
+                error = RecordError(table=self.table, record_key=failure.key, attempts=0, first_failed_at=now)
+                existing[failure.key] = error
+                new.append(error)
+            error.run, error.payload, error.reason = self.run, failure.payload, failure.reason
+            error.field_errors, error.last_failed_at = failure.field_errors, now
+            error.attempts += 1
+        RecordError.objects.bulk_create(new)
+        changed = [error for error in existing.values() if error not in new]
+        RecordError.objects.bulk_update(
+            changed, ["run", "payload", "reason", "field_errors", "last_failed_at", "attempts"], batch_size=200
+        )
+
+    def _request_logs(self):
+        return [
+            RequestLog(
+                run=self.run,
+                table=self.table,
+                connection_id=connection_id,
+                started_at=call.started_at or timezone.now(),
+                finished_at=call.finished_at,
+                method=call.method[:10],
+                url=call.url,
+                operation=call.operation[:200],
+                attempt=call.attempt,
+                status_code=call.status_code,
+                request_headers=call.request_headers,
+                request_body=call.request_body,
+                response_body=call.response_body,
+                error=call.error,
+            )
+            for connection_id, call in self.calls
+        ]
+
+    def _write_held(self):
+        if not self.held:
+            return
+        pending = set(
+            HeldDelete.objects.filter(
+                table=self.table, status=HeldDeleteStatus.PENDING, source_key__in=[h.source_key for h in self.held]
+            ).values_list("source_key", flat=True)
+        )
+        HeldDelete.objects.bulk_create([held for held in self.held if held.source_key not in pending])
+
+    def _write_counts(self):
+        if not self.counts:
+            return
+        increments = {action: F(action) + self.counts[action] for action in OUTCOME_ACTIONS if self.counts[action]}
+        increments["read"] = F("read") + sum(self.counts.values())
+        TableRun.objects.filter(pk=self.table_run.pk).update(**increments)
+        for action in OUTCOME_ACTIONS:
+            setattr(self.table_run, action, getattr(self.table_run, action) + self.counts[action])
+        self.table_run.read += sum(self.counts.values())

@@ -1,0 +1,333 @@
+"""Runs one integration: extract → stage → filter → map → match → load → record.
+
+For each active table, in order, pages are read since the table's cursor. Each
+record is staged, filtered (skipped with the rule's words), mapped (a bad record
+goes to the review queue with its payload), matched through its RecordLink,
+skipped when its mapped values did not change, else created or updated in the
+target. After each page, links, events, request logs and the resume point are
+committed together, so a run that dies resumes at the page it was on and never
+writes a record twice (records of an interrupted page are looked up in the target
+by key before being created). Deletes follow the table's policy; more than the
+table's threshold in one run are held for approval and raise an alert.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from monitoring.alerts import open_alert
+from monitoring.choices import AlertKind, RecordAction, RunStatus, Trigger
+from monitoring.models import RecordError, SyncRun, TableRun
+from monitoring.recorder import PageLog
+
+from .choices import DeletePolicy, Direction
+from .connectors import connector_for
+from .connectors.base import ConnectionConfig, Connector, ConnectorError, ReadRequest
+from .mapping import MISSING, FieldSpec, FilterRule, first_rejecting_rule, get_path, is_empty, map_record, values_hash
+from .models import Integration, RecordLink, SyncTable
+
+Progress = Callable[[SyncTable, TableRun], None]
+ConnectorFactory = Callable[..., Connector]
+
+
+def connector_for_connection(connection, call_log) -> Connector:
+    """The connector of a ``Connection`` row, its calls reported to ``call_log``."""
+    config = ConnectionConfig.from_model(connection, body_limit=settings.REQUEST_LOG_BODY_LIMIT)
+    return connector_for(config, call_log=call_log)
+
+
+class AlreadyRunning(Exception):
+    """The integration already has a queued or running run."""
+
+
+def queue_run(integration: Integration, trigger: Trigger, user=None) -> SyncRun:
+    """A new queued run, or ``AlreadyRunning`` (the database allows one active run per integration)."""
+    try:
+        with transaction.atomic():
+            return SyncRun.objects.create(integration=integration, trigger=trigger, triggered_by=user)
+    except IntegrityError:
+        raise AlreadyRunning(_("%(name)s is already queued or running.") % {"name": integration.name}) from None
+
+
+def execute_run(run_id: int, progress: Progress | None = None, connectors: ConnectorFactory | None = None) -> SyncRun:
+    """Claim the queued run ``run_id`` and carry it out; returns it in its final state."""
+    run = SyncRun.objects.select_related("integration__erp_connection", "integration__crm_connection").get(pk=run_id)
+    if not run.start():
+        return run
+    return IntegrationSync(run, progress, connectors).execute()
+
+
+def _key_text(value) -> str:
+    return "" if value is MISSING or is_empty(value) else str(value)
+
+
+@dataclass
+class TablePlan:
+    """A table's configuration, read once per run."""
+
+    table: SyncTable
+    specs: list[FieldSpec]
+    rules: list[FilterRule]
+    key_target_field: str
+
+    @classmethod
+    def load(cls, table: SyncTable) -> TablePlan:
+        specs = [FieldSpec.from_model(mapping) for mapping in table.mappings.all()]
+        key_target = next((spec.target_field for spec in specs if spec.source_path == table.record_key), "")
+        return cls(table, specs, FilterRule.from_json(table.filter_rules), key_target)
+
+
+class IntegrationSync:
+    """One run of one integration."""
+
+    def __init__(self, run: SyncRun, progress: Progress | None = None, connectors: ConnectorFactory | None = None):
+        self.run = run
+        self.integration = run.integration
+        self.progress = progress or (lambda table, table_run: None)
+        self.make_connector = connectors or connector_for_connection
+        self.page_log: PageLog | None = None
+
+    # ------------------------------------------------------------ the run
+
+    def execute(self) -> SyncRun:
+        any_failed = False
+        try:
+            with ExitStack() as stack:
+                erp = stack.enter_context(self._connector(self.integration.erp_connection))
+                crm = stack.enter_context(self._connector(self.integration.crm_connection))
+                for table in self.integration.tables.filter(active=True).prefetch_related("mappings"):
+                    source, target = (erp, crm) if table.direction == Direction.ERP_TO_CRM else (crm, erp)
+                    table_run = self.sync_table(table, source, target)
+                    any_failed = any_failed or table_run.failed > 0
+        except ConnectorError as exc:
+            self.run.finish(RunStatus.FAILED, str(exc))
+            return self.run
+        except Exception as exc:
+            self.run.finish(RunStatus.FAILED, _("Unexpected error: %(error)s") % {"error": exc})
+            raise
+        self.run.finish(RunStatus.PARTIAL if any_failed else RunStatus.SUCCEEDED)
+        return self.run
+
+    def _connector(self, connection) -> Connector:
+        return self.make_connector(connection, lambda call, pk=connection.pk: self._log_call(pk, call))
+
+    def _log_call(self, connection_id, call) -> None:
+        if self.page_log is not None:
+            self.page_log.call(connection_id, call)
+
+    # ------------------------------------------------------------ one table
+
+    def sync_table(self, table: SyncTable, source: Connector, target: Connector) -> TableRun:
+        plan = TablePlan.load(table)
+        interrupted = TableRun.objects.filter(table=table, finished_at__isnull=True).exclude(run=self.run)
+        resuming = bool(table.resume_token) or interrupted.exists()
+        interrupted.update(status=RunStatus.ABANDONED, finished_at=timezone.now())
+        table_run = TableRun.objects.create(run=self.run, table=table, cursor_before=table.cursor_value)
+        self.page_log = PageLog(self.run, table, table_run)
+        page_token = table.resume_token or None
+        cursor = table.resume_cursor or table.cursor_value
+        seen_keys: set[str] | None = None if (table.resume_token or table.cursor_field) else set()
+        try:
+            while True:
+                request = ReadRequest(
+                    source_object=table.source_object,
+                    cursor=table.cursor_value or None,
+                    page_token=page_token,
+                    incremental_filter=table.incremental_filter,
+                )
+                page = source.read_page(request)
+                cursor = self._load_records(plan, page.records, target, resuming, seen_keys, cursor)
+                page_token = page.next_token
+                self.page_log.flush(resume_token=page_token or "", resume_cursor=cursor)
+                self.run.beat()
+                self.progress(table, table_run)
+                if page_token is None:
+                    break
+            if seen_keys is not None and table.delete_policy == DeletePolicy.DELETE:
+                self._apply_deletes(table, seen_keys, target)
+                self.page_log.flush()
+        except ConnectorError as exc:
+            self.page_log.flush()
+            self._finish_table(table_run, RunStatus.FAILED)
+            raise ConnectorError(
+                _("%(table)s: %(error)s") % {"table": table.name, "error": exc.message},
+                retryable=exc.retryable,
+                status_code=exc.status_code,
+            ) from exc
+        except Exception:
+            self.page_log.flush()
+            self._finish_table(table_run, RunStatus.FAILED)
+            raise
+        SyncTable.objects.filter(pk=table.pk).update(cursor_value=cursor or "", resume_token="", resume_cursor="")
+        table.cursor_value, table.resume_token, table.resume_cursor = cursor or "", "", ""
+        table_run.cursor_after = cursor or ""
+        self._finish_table(table_run, RunStatus.PARTIAL if table_run.failed else RunStatus.SUCCEEDED)
+        self.progress(table, table_run)
+        return table_run
+
+    def _finish_table(self, table_run: TableRun, status: RunStatus) -> None:
+        table_run.status, table_run.finished_at = status, timezone.now()
+        table_run.save(update_fields=["status", "finished_at", "cursor_after"])
+
+    # ------------------------------------------------------------ records
+
+    def _load_records(self, plan, records, target, resuming, seen_keys, cursor):
+        table, log = plan.table, self.page_log
+        keys = [_key_text(get_path(record, table.record_key)) for record in records if isinstance(record, dict)]
+        links = {link.source_key: link for link in RecordLink.objects.filter(table=table, source_key__in=keys)}
+        for record in records:
+            if not isinstance(record, dict):
+                log.fail(_("(unreadable record)"), record, _("The source sent a record that is not an object."))
+                continue
+            key = _key_text(get_path(record, table.record_key))
+            if seen_keys is not None and key:
+                seen_keys.add(key)
+            if table.cursor_field:
+                cursor = _later(cursor, get_path(record, table.cursor_field))
+            self.load_record(plan, key, record, links.get(key), target, find_first=resuming)
+        return cursor
+
+    def load_record(self, plan: TablePlan, key: str, record: dict, link, target: Connector, *, find_first=False):
+        """Carry one source record to the target and note what happened on the page log."""
+        table, log = plan.table, self.page_log
+        if not key:
+            log.fail(
+                _("(no %(field)s)") % {"field": table.record_key},
+                record,
+                _('The record has no value in its key field "%(field)s".') % {"field": table.record_key},
+            )
+            return
+        log.stage(key, record, len(json.dumps(record, ensure_ascii=False, default=str).encode()))
+        rule = first_rejecting_rule(record, plan.rules)
+        if rule is not None:
+            log.outcome(RecordAction.SKIPPED, key, message=rule.explain(record))
+            return
+        mapped = map_record(record, plan.specs)
+        if not mapped.ok:
+            log.fail(key, record, mapped.message, field_errors=mapped.errors)
+            return
+        digest = values_hash(mapped.values)
+        if link is not None and link.mapped_hash == digest:
+            log.outcome(RecordAction.UNCHANGED, key, target_key=link.target_key)
+            return
+        try:
+            self._write(plan, key, mapped.values, digest, link, target, find_first)
+        except ConnectorError as exc:
+            if not exc.record_level:
+                raise
+            log.fail(key, record, exc.message, http_status=exc.status_code)
+
+    def _write(self, plan, key, values, digest, link, target, find_first):
+        table, log = plan.table, self.page_log
+        update_object = table.update_object or table.target_object
+        if link is not None:
+            target.update(update_object, link.target_key, values)
+            log.link(key, link.target_key, digest)
+            log.outcome(RecordAction.UPDATED, key, target_key=link.target_key)
+            return
+        key_value = get_path(values, plan.key_target_field) if plan.key_target_field else MISSING
+        existing = None
+        if find_first and key_value is not MISSING:
+            existing = target.find(table.target_object, plan.key_target_field, str(key_value))
+        if existing is not None:
+            target_key = _key_text(get_path(existing, table.target_key))
+            target.update(update_object, target_key, values)
+            log.link(key, target_key, digest)
+            log.outcome(
+                RecordAction.UPDATED, key, target_key=target_key, message=_("Matched an existing record by its key.")
+            )
+            return
+        answer = target.create(table.target_object, values, key_field=plan.key_target_field)
+        target_key = _key_text(get_path(answer, table.target_key))
+        if not target_key:
+            raise ConnectorError(
+                _('The target created the record but its answer has no "%(field)s" to link it by.')
+                % {"field": table.target_key}
+            )
+        log.link(key, target_key, digest)
+        log.outcome(RecordAction.CREATED, key, target_key=target_key)
+
+    # ------------------------------------------------------------ deletes
+
+    def _apply_deletes(self, table: SyncTable, seen_keys: set[str], target: Connector) -> None:
+        gone = list(RecordLink.objects.filter(table=table).exclude(source_key__in=seen_keys))
+        if not gone:
+            return
+        log = self.page_log
+        if len(gone) > table.delete_threshold:
+            for link in gone:
+                log.hold(link.source_key, link.target_key)
+            open_alert(
+                self.integration,
+                AlertKind.DELETES_HELD,
+                _("%(count)d deletes in %(table)s exceed the threshold of %(threshold)d and wait for approval.")
+                % {"count": len(gone), "table": table.name, "threshold": table.delete_threshold},
+                table=table,
+            )
+            return
+        for link in gone:
+            try:
+                target.delete(table.update_object or table.target_object, link.target_key)
+            except ConnectorError as exc:
+                if not exc.record_level:
+                    raise
+                log.fail(link.source_key, {"target_key": link.target_key}, exc.message, http_status=exc.status_code)
+                continue
+            log.unlink(link.source_key)
+            log.outcome(RecordAction.DELETED, link.source_key, target_key=link.target_key)
+
+
+def _later(current: str | None, value) -> str | None:
+    """The later of two cursor values (ISO timestamps and zero-padded numbers compare as text)."""
+    if value is MISSING or is_empty(value):
+        return current
+    text = str(value)
+    return text if not current or text > current else current
+
+
+def retry_errors(errors: list[RecordError], user=None, connectors: ConnectorFactory | None = None) -> SyncRun:
+    """Send failed records of one integration through the pipeline again, from their stored payloads."""
+    integration = errors[0].table.integration
+    run = queue_run(integration, Trigger.RETRY, user)
+    run.start()
+    sync = IntegrationSync(run, connectors=connectors)
+    status = RunStatus.SUCCEEDED
+    try:
+        with ExitStack() as stack:
+            connectors = {
+                Direction.ERP_TO_CRM: stack.enter_context(sync._connector(integration.crm_connection)),
+                Direction.CRM_TO_ERP: stack.enter_context(sync._connector(integration.erp_connection)),
+            }
+            for table in {error.table for error in errors}:
+                plan = TablePlan.load(table)
+                table_run = TableRun.objects.create(run=run, table=table)
+                sync.page_log = PageLog(run, table, table_run)
+                for error in (e for e in errors if e.table_id == table.pk):
+                    key = (
+                        _key_text(get_path(error.payload, table.record_key)) if isinstance(error.payload, dict) else ""
+                    )
+                    link = RecordLink.objects.filter(table=table, source_key=key).first()
+                    target = connectors[table.direction]
+                    sync.load_record(plan, key, error.payload, link, target, find_first=True)
+                    if key != error.record_key and key in sync.page_log.succeeded_keys:
+                        sync.page_log.succeeded_keys.append(error.record_key)
+                sync.page_log.flush()
+                sync._finish_table(table_run, RunStatus.PARTIAL if table_run.failed else RunStatus.SUCCEEDED)
+                if table_run.failed:
+                    status = RunStatus.PARTIAL
+    except ConnectorError as exc:
+        run.finish(RunStatus.FAILED, str(exc))
+        return run
+    except Exception as exc:
+        run.finish(RunStatus.FAILED, _("Unexpected error: %(error)s") % {"error": exc})
+        raise
+    run.finish(status)
+    return run

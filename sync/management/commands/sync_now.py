@@ -1,0 +1,64 @@
+"""Run one integration in the foreground, with a progress bar and a summary table."""
+
+from django.core.management.base import BaseCommand, CommandError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from monitoring.choices import OUTCOME_ACTIONS, RunStatus, Trigger
+from sync.engine import AlreadyRunning, execute_run, queue_run
+from sync.models import Integration
+
+
+class Command(BaseCommand):
+    help = "Run an integration now, in the foreground, and print what each table did."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="The integration's name.")
+
+    def handle(self, *args, name, **options):
+        try:
+            integration = Integration.objects.get(name=name)
+        except Integration.DoesNotExist:
+            known = ", ".join(Integration.objects.values_list("name", flat=True)) or "none"
+            raise CommandError(f'No integration is named "{name}" (known: {known}).') from None
+        try:
+            run = queue_run(integration, Trigger.COMMAND)
+        except AlreadyRunning as exc:
+            raise CommandError(str(exc)) from None
+
+        console = Console(file=self.stdout, force_terminal=False)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=None),
+            TextColumn("{task.fields[read]} read"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            tasks = {}
+
+            def show(table, table_run):
+                if table.pk not in tasks:
+                    tasks[table.pk] = progress.add_task(table.name, total=None, read=0)
+                progress.update(tasks[table.pk], read=table_run.read, completed=table_run.read)
+
+            run = execute_run(run.pk, progress=show)
+
+        summary = Table(title=f"{integration.name} · run #{run.pk} · {run.get_status_display()}")
+        summary.add_column("table")
+        summary.add_column("read", justify="right")
+        for action in OUTCOME_ACTIONS:
+            summary.add_column(action, justify="right")
+        for table_run in run.table_runs.select_related("table"):
+            summary.add_row(
+                table_run.table.name, str(table_run.read), *(str(getattr(table_run, a)) for a in OUTCOME_ACTIONS)
+            )
+        console.print(summary)
+        if run.duration is not None:
+            console.print(f"Duration: {run.duration.total_seconds():.1f} s")
+        if run.status == RunStatus.FAILED:
+            raise CommandError(f"The run failed: {run.error}")
+        if run.status == RunStatus.PARTIAL:
+            console.print("Some records failed: see the review queue.")
