@@ -106,6 +106,14 @@ class Connection(models.Model):
     def __str__(self):
         return self.name
 
+    def save(self, *args, **kwargs):
+        # A secret the chosen authentication does not use is not kept.
+        needed = AUTH_REQUIREMENTS.get(self.auth_kind, ())
+        for field in SECRET_FIELDS:
+            if field not in needed:
+                setattr(self, field, "")
+        super().save(*args, **kwargs)
+
     def clean(self):
         errors = {}
         if self.kind == ConnectionKind.REST:
@@ -229,6 +237,9 @@ class Integration(models.Model):
 class SyncTable(models.Model):
     """One kind of record moving one way, e.g. Company ERP → CRM."""
 
+    # Changing any of these starts the table's reading over from the beginning.
+    READ_SETTINGS = ("source_object", "cursor_field", "incremental_filter")
+
     integration = models.ForeignKey(Integration, models.CASCADE, related_name="tables", verbose_name=_("integration"))
     name = models.CharField(_("name"), max_length=100, help_text=_("e.g. Company, Contact, Order"))
     description = models.CharField(_("description"), max_length=200, blank=True)
@@ -292,9 +303,8 @@ class SyncTable(models.Model):
         help_text=_("Blank: the integration's"),
     )
     cursor_value = models.CharField(_("last committed cursor"), max_length=200, blank=True, editable=False)
-    resume_token = models.CharField(
+    resume_token = models.TextField(
         _("resume point"),
-        max_length=500,
         blank=True,
         editable=False,
         help_text=_("Page to continue from when the last read of this table was interrupted"),
@@ -317,6 +327,26 @@ class SyncTable(models.Model):
 
     def __str__(self):
         return f"{self.integration.name} · {self.name}" if self.integration_id else self.name
+
+    def save(self, *args, **kwargs):
+        # Reading from another object or by another cursor starts over from the beginning.
+        loaded = getattr(self, "_loaded_read_settings", None)
+        if loaded is not None and None not in loaded and loaded != self._read_settings():
+            self.cursor_value = self.resume_token = self.resume_cursor = ""
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "cursor_value", "resume_token", "resume_cursor"}
+        super().save(*args, **kwargs)
+        self._loaded_read_settings = self._read_settings()
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        table = super().from_db(db, field_names, values)
+        loaded = dict(zip(field_names, values, strict=False))
+        table._loaded_read_settings = tuple(loaded.get(name) for name in cls.READ_SETTINGS)
+        return table
+
+    def _read_settings(self):
+        return tuple(self.__dict__.get(name) for name in self.READ_SETTINGS)
 
     def clean(self):
         errors = {"filter_rules": validators.check_filter_rules(self.filter_rules)}
@@ -360,7 +390,11 @@ class FieldMapping(models.Model):
         return f"{self.source_path or '∅'} → {self.target_field}"
 
     def clean(self):
-        errors = {"transform_options": validators.check_transform(self.transform, self.transform_options)}
+        # An unknown transform is refused by the field's choices; its options cannot be judged.
+        known = self.transform in Transform.values
+        errors = {
+            "transform_options": validators.check_transform(self.transform, self.transform_options) if known else []
+        }
         needs_no_source = self.transform in (Transform.CONSTANT, Transform.TEMPLATE)
         if not self.source_path and not needs_no_source:
             errors["source_path"] = [_("A source path is required unless the transform is a constant or a template.")]

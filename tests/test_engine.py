@@ -210,3 +210,18 @@ def test_a_second_trigger_while_running_is_refused(integration):
     queue_run(integration, Trigger.SCHEDULE)
     with pytest.raises(AlreadyRunning, match="already queued or running"):
         queue_run(integration, Trigger.MANUAL)
+
+
+def test_reading_from_another_object_starts_over(integration, table, systems):
+    seed_customers(systems["erp"], 2, Updated="2026-01-02T00:00:00Z")
+    table.cursor_field = "Updated"
+    table.save()
+    run_once(integration, systems)
+    table.refresh_from_db()
+    assert table.cursor_value == "2026-01-02T00:00:00Z"
+    table.description = "renamed only"
+    table.save()
+    assert SyncTable.objects.get(pk=table.pk).cursor_value == "2026-01-02T00:00:00Z"
+    table.source_object = "customers_v2"
+    table.save()
+    assert SyncTable.objects.get(pk=table.pk).cursor_value == ""

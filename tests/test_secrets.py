@@ -95,3 +95,10 @@ def test_a_new_secret_replaces_the_stored_one(login_as, erp_connection):
     )
     assert response.status_code == 302
     assert Connection.objects.get(pk=erp_connection.pk).password == "n3w-pass"
+
+
+def test_a_secret_the_authentication_no_longer_uses_is_dropped(erp_connection):
+    erp_connection.auth_kind = "none"
+    erp_connection.save()
+    assert Connection.objects.get(pk=erp_connection.pk).password == ""
+    assert ERP_PASSWORD not in raw_row(erp_connection.pk)

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('monitoring', '0002_roles'),
-        ('sync', '0002_synctable_resume_cursor_synctable_resume_token'),
+        ('sync', '0002_resume_point'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,20 @@
+"""One connector per port kind behind the small interface of :mod:`sync.connectors.base`."""
+
+from django.utils.translation import gettext as _
+
+from sync.choices import ConnectionKind
+
+
+def connector_for(config, call_log=None):
+    """The connector for ``config.kind``; modules are imported lazily (SOAP pulls in zeep)."""
+    from .base import ConnectorError
+
+    if config.kind == ConnectionKind.REST:
+        from .rest import RestConnector
+
+        return RestConnector(config, call_log)
+    if config.kind == ConnectionKind.SOAP:
+        from .soap import SoapConnector
+
+        return SoapConnector(config, call_log)
+    raise ConnectorError(_('Connections of kind "%(kind)s" cannot be used yet.') % {"kind": config.kind})

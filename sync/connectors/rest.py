@@ -1,0 +1,791 @@
+"""The REST connector: one ``requests.Session`` per connection.
+
+What travels where:
+
+* **Auth** — none, HTTP basic, bearer token, an API-key header (Ploomes' ``User-Key``)
+  or OAuth2 client credentials (the token is fetched once, reused until shortly before
+  ``expires_in`` and fetched again once when the API answers 401).
+* **Pagination** — ``Page.next_token`` holds what the next request needs:
+  the next page number (page+size), the next offset (offset+limit), the next ``$skip``
+  (OData; or the ``@odata.nextLink`` URL when the server pages by itself), the next
+  link URL (next-link), or the server's cursor (cursor). Count-based styles stop at a
+  page with fewer records than the page size; link and cursor styles stop when the
+  response carries no link or an empty cursor.
+* **Writes** — POST to the collection, PATCH to ``{id}`` in a URL template such as
+  ``/Contacts({id})`` (or ``/{id}`` appended when there is no template), DELETE the same
+  way. A leading method overrides the default: ``PUT /Contacts({id})`` replaces instead
+  of patching, ``POST /contacts/{id}/remove`` deletes by POST (a PUT or PATCH prefix is
+  ignored by a delete, which may be given the update object).
+* **Retries** — timeouts, dropped connections, 408, 429 and 5xx are retried up to
+  ``max_retries`` times with exponential backoff and jitter, or after ``Retry-After``
+  (seconds or an HTTP date, capped by ``max_retry_after_seconds``). A create is retried
+  only after ``find`` shows the failed attempt did not create the record.
+
+Every attempt is one :class:`CallRecord`, redacted and truncated. No secret reaches a
+call record, an error message or a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import email.utils
+import http
+import json
+import logging
+import random
+import threading
+import time
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
+
+import requests
+from django.utils.translation import gettext as _
+
+from sync.choices import AuthKind, Pagination
+from sync.redaction import MASK, redact_headers, redact_text, redact_url, truncate
+
+from .base import CallRecord, ConnectionConfig, Connector, ConnectorError, Page, ReadRequest, Verdict
+
+logger = logging.getLogger(__name__)
+
+WRITE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+LINK_PAGINATIONS = (Pagination.NEXT_LINK, Pagination.ODATA)
+_MISSING = object()
+
+
+class _AlreadyCreated(Exception):
+    """Raised between two attempts of a create when the first one did create the record."""
+
+    def __init__(self, record: dict):
+        super().__init__("already created")
+        self.record = record
+
+
+class _TokenError(ConnectorError):
+    """The OAuth2 token endpoint refused or failed."""
+
+
+class _Session(requests.Session):
+    """A session that also drops the API-key header when a redirect leaves the host."""
+
+    def __init__(self, secret_header: str = ""):
+        super().__init__()
+        self.secret_header = secret_header
+
+    def rebuild_auth(self, prepared_request, response):
+        super().rebuild_auth(prepared_request, response)
+        if self.secret_header and self.should_strip_auth(response.request.url, prepared_request.url):
+            prepared_request.headers.pop(self.secret_header, None)
+
+
+class RestConnector(Connector):
+    # Query parameter names of each pagination style (a subclass may rename them).
+    page_param = "page"
+    size_param = "size"
+    offset_param = "offset"
+    limit_param = "limit"
+    cursor_param = "cursor"
+    # Where a response keeps its next link or its cursor, first match wins (dots walk into objects).
+    next_link_paths = (
+        "@odata.nextLink",
+        "next",
+        "nextLink",
+        "next_link",
+        "links.next",
+        "_links.next",
+        "paging.next.link",
+    )
+    cursor_paths = ("next_cursor", "nextCursor", "next_page_token", "nextPageToken", "cursor", "meta.next_cursor")
+
+    def __init__(self, config: ConnectionConfig, call_log=None):
+        super().__init__(config, call_log)
+        secret_header = config.api_key_header if config.auth_kind == AuthKind.API_KEY else ""
+        self.session = _Session(secret_header)
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "integration-portal"})
+        self._secrets = _known_secrets(config)
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+        self._token_lock = threading.Lock()
+        self._rate_lock = threading.Lock()
+        self._next_call_at = 0.0
+        # Seams for tests; production uses the real clocks.
+        self._clock = time.monotonic
+        self._sleep = time.sleep
+
+    def close(self) -> None:
+        self.session.close()
+
+    # --- the interface -------------------------------------------------------------------
+
+    def read_page(self, request: ReadRequest) -> Page:
+        url = self._page_url(request)
+        response = self._call("GET", url, operation="read")
+        data = self._json(response)
+        records = self._records(data)
+        return Page(records=records, next_token=self._next_token(request, data, records, response))
+
+    def find(self, target_object: str, key_field: str, key_value: str) -> dict | None:
+        _method, path = split_method(target_object, "GET")
+        if self.config.pagination == Pagination.ODATA:
+            params = [("$filter", f"{key_field} eq '{odata_quote(key_value)}'"), ("$top", "2")]
+        else:
+            params = [(key_field, str(key_value))]
+        url = with_query(self._url(collection_path(path)), params)
+        records = self._records(self._json(self._call("GET", url, operation="find")))
+        matches = [record for record in records if self._matches(record, key_field, key_value)]
+        if len(matches) > 1:
+            raise self._error(
+                _("More than one record of %(path)s has %(field)s = %(value)s: cannot tell which one is meant.")
+                % {"path": path, "field": key_field, "value": key_value},
+                record_level=True,
+            )
+        return matches[0] if matches else None
+
+    def create(self, target_object: str, values: dict, *, key_field: str = "") -> dict:
+        method, path = split_method(target_object, "POST")
+        url = self._url(collection_path(path))
+        key_value = dig(values, key_field) if key_field else _MISSING
+
+        def before_retry(error: ConnectorError):
+            self._check_not_created(error, target_object, key_field, key_value)
+
+        try:
+            response = self._call(method, url, body=values, operation="create", write=True, before_retry=before_retry)
+        except _AlreadyCreated as done:
+            return done.record
+        return self._answer(response)
+
+    def update(self, target_object: str, key: str, values: dict) -> dict:
+        method, path = split_method(target_object, "PATCH")
+        response = self._call(method, self._url(record_path(path, key)), body=values, operation="update", write=True)
+        return self._answer(response)
+
+    def delete(self, target_object: str, key: str) -> None:
+        method, path = split_method(target_object, "DELETE")
+        if method in ("PUT", "PATCH"):
+            method = "DELETE"  # the update object's method (deletes go to the update object)
+        retried = []
+        try:
+            self._call(
+                method, self._url(record_path(path, key)), operation="delete", write=True, before_retry=retried.append
+            )
+        except ConnectorError as error:
+            # An earlier attempt whose answer was lost did delete it: the goal is reached.
+            if not (retried and error.status_code == 404):
+                raise
+
+    def test_connection(self, path: str = "") -> Verdict:
+        """GET ``path`` (or the base URL) once, without retries, and say what happened."""
+        url = self._url(path) if path else self.config.base_url
+        shown = urlsplit(url).path or "/"
+        try:
+            response = self._call("GET", url, operation="test", retries=0)
+        except _TokenError as error:
+            return Verdict(False, error.message)
+        except ConnectorError as error:
+            return Verdict(False, self._refusal(error, shown))
+        milliseconds = round(response.elapsed.total_seconds() * 1000)
+        message = _("Connected: GET %(path)s answered %(status)s in %(ms)s ms") % {
+            "path": shown,
+            "status": response.status_code,
+            "ms": milliseconds,
+        }
+        return Verdict(True, message)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def _page_url(self, request: ReadRequest) -> str:
+        token = request.page_token
+        if token and self.config.pagination in LINK_PAGINATIONS and not token.isdigit():
+            return self._checked_link(token)
+        params = [(str(name), str(value)) for name, value in request.arguments.items()]
+        if request.cursor not in (None, "") and request.incremental_filter:
+            params = merge_filters(params, incremental_params(request.incremental_filter, request.cursor))
+        params += self._paging_params(token)
+        return with_query(self._url(request.source_object), params)
+
+    def _paging_params(self, token: str | None) -> list[tuple[str, str]]:
+        size = str(self.config.page_size)
+        pagination = self.config.pagination
+        if pagination == Pagination.PAGE:
+            return [(self.page_param, self._number(token, 1)), (self.size_param, size)]
+        if pagination == Pagination.OFFSET:
+            return [(self.offset_param, self._number(token, 0)), (self.limit_param, size)]
+        if pagination == Pagination.ODATA:
+            return [("$top", size), ("$skip", self._number(token, 0))]
+        if pagination == Pagination.CURSOR:
+            return [(self.limit_param, size)] + ([(self.cursor_param, token)] if token else [])
+        return []
+
+    def _number(self, token: str | None, first: int) -> str:
+        if token is None:
+            return str(first)
+        if not token.isdigit():
+            raise self._error(_("The page token %(token)s is not a number.") % {"token": token})
+        return token
+
+    def _next_token(self, request: ReadRequest, data, records: list[dict], response) -> str | None:
+        pagination = self.config.pagination
+        if pagination == Pagination.NEXT_LINK or (pagination == Pagination.ODATA and _has(data, "@odata.nextLink")):
+            return self._next_link(data, response)
+        if pagination == Pagination.CURSOR:
+            return self._next_cursor(data, request.page_token)
+        if pagination == Pagination.ODATA:
+            return odata_next_skip(response.url, len(records))
+        if pagination not in (Pagination.PAGE, Pagination.OFFSET) or len(records) < self.config.page_size:
+            return None
+        if pagination == Pagination.PAGE:
+            return str(int(request.page_token or 1) + 1)
+        return str(int(request.page_token or 0) + len(records))
+
+    def _next_link(self, data, response) -> str | None:
+        link = response.links.get("next", {}).get("url") or first_value(data, self.next_link_paths)
+        if isinstance(link, dict):  # {"href": "..."} (HAL, JSON:API)
+            link = link.get("href")
+        if not link:
+            return None
+        absolute = urljoin(response.url, str(link))
+        if absolute == response.url:
+            raise self._error(_("The server sent the same next link again (%(url)s): stopping.") % self._at(absolute))
+        return absolute
+
+    def _next_cursor(self, data, sent: str | None) -> str | None:
+        cursor = first_value(data, self.cursor_paths)
+        if cursor is None:
+            return None
+        if str(cursor) == sent:
+            raise self._error(_("The server sent the same cursor again: stopping."))
+        return str(cursor)
+
+    def _checked_link(self, link: str) -> str:
+        """A next link, refused when it leads to another server (our credentials would go there)."""
+        absolute = urljoin(self.config.base_url, link)
+        if _origin(absolute) != _origin(self.config.base_url):
+            raise self._error(
+                _("The next link leads to another server (%(url)s): refusing to send the credentials there.")
+                % self._at(absolute)
+            )
+        return absolute
+
+    def _records(self, data) -> list[dict]:
+        path = self.config.records_path.strip()
+        records = dig(data, path) if path else data
+        if records is _MISSING:
+            raise self._error(
+                _("The response has no %(path)s: check the records path (the response holds: %(keys)s).")
+                % {"path": path, "keys": _keys(data)}
+            )
+        if records is None:
+            return []
+        if isinstance(records, dict):
+            raise self._error(
+                _("The response is an object, not a list of records: check the records path (it holds: %(keys)s).")
+                % {"keys": _keys(records)}
+            )
+        if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+            raise self._error(_("The records in the response are not a list of objects: check the records path."))
+        return records
+
+    def _matches(self, record: dict, key_field: str, key_value) -> bool:
+        value = dig(record, key_field)
+        if value is _MISSING:
+            # OData filtered on the server; elsewhere an ignored query parameter must not match everything.
+            return self.config.pagination == Pagination.ODATA
+        return str(value) == str(key_value)
+
+    # --- writing -------------------------------------------------------------------------
+
+    def _check_not_created(self, error: ConnectorError, target_object: str, key_field: str, key_value) -> None:
+        """Between two attempts of a create: retry only when the record provably does not exist."""
+        if error.status_code == 429:
+            return  # refused before processing: nothing was created
+        if key_value is _MISSING or key_value in (None, ""):
+            raise self._error(
+                _(
+                    "%(error)s The create was not retried: without a record key "
+                    "there is no way to check whether it was created."
+                )
+                % {"error": error.message},
+                retryable=error.retryable,
+                status_code=error.status_code,
+            )
+        try:
+            found = self.find(target_object, key_field, str(key_value))
+        except ConnectorError as find_error:
+            raise self._error(
+                _("%(error)s Checking whether the record was created anyway failed too: %(find_error)s")
+                % {"error": error.message, "find_error": find_error.message},
+                retryable=True,
+                status_code=error.status_code,
+            )
+        if found is not None:
+            logger.info("%s: the failed create of %s=%s did create the record", self.config.name, key_field, key_value)
+            raise _AlreadyCreated(found)
+
+    def _answer(self, response) -> dict:
+        """The written record as the server answered it (unwrapped from the records path)."""
+        if not response.content.strip():
+            return {}
+        data = self._json(response)
+        path = self.config.records_path.strip()
+        records = dig(data, path) if path else data
+        if isinstance(records, list) and len(records) == 1 and isinstance(records[0], dict):
+            return records[0]
+        return data if isinstance(data, dict) else {"value": data}
+
+    # --- one call, with retries -----------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        body=None,
+        form=None,
+        operation: str = "",
+        write: bool = False,
+        api: bool = True,
+        retries: int | None = None,
+        before_retry=None,
+    ) -> requests.Response:
+        """Send one logical call; every attempt is logged; raises ConnectorError."""
+        retries_left = self.config.max_retries if retries is None else retries
+        token_refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            response, error = self._attempt(method, url, body, form, operation, write, api, attempt)
+            if error is None:
+                return response
+            if error.status_code == 401 and self._token and not token_refreshed and api:
+                token_refreshed = True
+                self._forget_token()
+                continue
+            if not error.retryable or retries_left <= 0:
+                raise error
+            retries_left -= 1
+            self._pause(attempt, response, error)
+            if before_retry is not None:
+                before_retry(error)
+
+    def _attempt(self, method, url, body, form, operation, write, api, attempt):
+        """One HTTP exchange: returns (response, error), logs it as a CallRecord."""
+        headers = self._auth_headers() if api else {}
+        data = form
+        if body is not None:
+            data = json.dumps(body, default=_json_default, ensure_ascii=False).encode()
+            headers["Content-Type"] = "application/json"
+        auth = self._basic_auth() if api else None
+        prepared = self.session.prepare_request(requests.Request(method, url, headers=headers, data=data, auth=auth))
+        if api:
+            self._throttle()
+        started = _now()
+        response = failure = None
+        try:
+            settings = self.session.merge_environment_settings(prepared.url, {}, None, self.config.verify_tls, None)
+            timeout = (self.config.timeout_seconds, self.config.timeout_seconds)
+            response = self.session.send(prepared, timeout=timeout, allow_redirects=True, **settings)
+        except requests.RequestException as exc:
+            failure = exc
+        finished = _now()
+        if failure is not None:
+            error = self._transport_error(failure, url)
+        elif response.status_code >= 400:
+            error = self._status_error(response, method, url, operation, write, attempt)
+        else:
+            error = None
+        self._log_call(prepared, operation, attempt, started, finished, response, failure, error)
+        return response, error
+
+    def _pause(self, attempt: int, response, error: ConnectorError) -> None:
+        delay = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
+        if delay is None:
+            delay = backoff_seconds(self.config.backoff_seconds, attempt)
+        delay = max(0.0, min(delay, self.config.max_retry_after_seconds))
+        logger.warning(
+            "%s: attempt %d failed (%s); retrying in %.2f s", self.config.name, attempt, error.message, delay
+        )
+        self._sleep(delay)
+
+    def _throttle(self) -> None:
+        """At most ``rate_limit_per_minute`` calls a minute: calls start at least 60/rate seconds apart."""
+        if not self.config.rate_limit_per_minute:
+            return
+        interval = 60 / self.config.rate_limit_per_minute
+        with self._rate_lock:
+            now = self._clock()
+            if self._next_call_at > now:
+                self._sleep(self._next_call_at - now)
+                now = self._next_call_at
+            self._next_call_at = now + interval
+
+    # --- auth --------------------------------------------------------------------------------
+
+    def _auth_headers(self) -> dict[str, str]:
+        kind = self.config.auth_kind
+        if kind == AuthKind.BEARER:
+            return {"Authorization": f"Bearer {self.config.token}"}
+        if kind == AuthKind.API_KEY:
+            return {self.config.api_key_header or "X-API-Key": self.config.api_key}
+        if kind == AuthKind.OAUTH2:
+            return {"Authorization": f"Bearer {self._access_token()}"}
+        return {}
+
+    def _basic_auth(self):
+        if self.config.auth_kind == AuthKind.BASIC:
+            return (self.config.username, self.config.password)
+        return None
+
+    def _access_token(self) -> str:
+        with self._token_lock:
+            if self._token is None or self._clock() >= self._token_expires_at:
+                self._token, lifetime = self._fetch_token()
+                self._token_expires_at = self._clock() + lifetime
+            return self._token
+
+    def _forget_token(self) -> None:
+        with self._token_lock:
+            self._token = None
+
+    def _fetch_token(self) -> tuple[str, float]:
+        """A client-credentials token and how long to reuse it (a little less than ``expires_in``)."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.config.client_id,
+            "client_secret": self.config.client_secret,
+        }
+        if self.config.oauth_scope:
+            form["scope"] = self.config.oauth_scope
+        response = self._call("POST", self.config.oauth_token_url, form=form, operation="token", api=False)
+        try:
+            data = response.json()
+            token = str(data["access_token"])
+        except (ValueError, KeyError, TypeError):
+            raise _TokenError(_("The OAuth2 token endpoint answered without an access_token."))
+        self._secrets.append(token)
+        return token, token_lifetime(data.get("expires_in"))
+
+    # --- errors and logs -------------------------------------------------------------------------
+
+    def _transport_error(self, failure: Exception, url: str) -> ConnectorError:
+        values = self._at(url)
+        if _is_timeout(failure):
+            values["seconds"] = f"{self.config.timeout_seconds:g}"
+            return self._error(_("Timed out after %(seconds)s s reaching %(url)s.") % values, retryable=True)
+        if isinstance(failure, requests.exceptions.SSLError):
+            return self._error(
+                _("The TLS certificate of %(url)s could not be verified: check the certificate or the address.")
+                % values
+            )
+        if isinstance(failure, requests.exceptions.ChunkedEncodingError) or "aborted" in str(failure):
+            return self._error(_("%(url)s dropped the connection before answering in full.") % values, retryable=True)
+        if isinstance(failure, requests.ConnectionError):
+            return self._error(
+                _("Could not connect to %(url)s: check the address and that the server is up.") % values,
+                retryable=True,
+            )
+        return self._error(_("The request to %(url)s could not be sent: %(reason)s") % {**values, "reason": failure})
+
+    def _status_error(self, response, method, url, operation, write, attempt) -> ConnectorError:
+        status = response.status_code
+        retryable = status in (408, 429) or (status >= 500 and status != 501)
+        values = {
+            "name": self.config.name or _origin(url),
+            "status": status,
+            "reason": _reason(response),
+            "method": method,
+            "path": urlsplit(url).path or "/",
+            "credential": self._credential(),
+            "detail": self._detail(response),
+        }
+        if operation == "token" and status in (400, 401, 403):
+            message = _("The OAuth2 token endpoint answered %(status)s %(reason)s: check the client id and secret.")
+            return _TokenError(self._scrub(message % values), status_code=status)
+        if status == 401:
+            message = _("%(name)s answered 401 Unauthorized: check the %(credential)s.")
+        elif status == 403:
+            message = _("%(name)s answered 403 Forbidden to %(method)s %(path)s: the %(credential)s lacks permission.")
+        elif status == 404:
+            message = _("%(name)s answered 404 Not Found to %(method)s %(path)s: check the path.")
+        elif status == 429:
+            message = _("%(name)s answered 429 Too Many Requests: lower the connection's rate limit.")
+        else:
+            message = _("%(name)s answered %(status)s %(reason)s to %(method)s %(path)s: %(detail)s")
+        message %= values
+        if attempt > 1:
+            message += " " + _("(%(attempts)s attempts)") % {"attempts": attempt}
+        # A record the target refuses goes to the review queue; a refused credential stops the run.
+        record_level = write and 400 <= status < 500 and status not in (401, 407, 408, 429)
+        return self._error(message, retryable=retryable, record_level=record_level, status_code=status)
+
+    def _refusal(self, error: ConnectorError, path: str) -> str:
+        if error.status_code in (401, 403):
+            reason = http.HTTPStatus(error.status_code).phrase
+            return _("Refused: %(status)s %(reason)s — check the %(credential)s") % {
+                "status": error.status_code,
+                "reason": reason,
+                "credential": self._credential(),
+            }
+        if error.status_code:
+            return _("Reached the server, but GET %(path)s answered: %(error)s") % {
+                "path": path,
+                "error": error.message,
+            }
+        return error.message
+
+    def _credential(self) -> str:
+        return {
+            AuthKind.BASIC: _("username and password"),
+            AuthKind.BEARER: _("bearer token"),
+            AuthKind.API_KEY: _("API key"),
+            AuthKind.OAUTH2: _("OAuth2 client id and secret"),
+        }.get(self.config.auth_kind, _("authentication settings (none is configured)"))
+
+    def _detail(self, response) -> str:
+        """The server's own words about an error, short and redacted."""
+        text = response.text.strip()
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        for path in ("error.message", "message", "error_description", "error", "detail", "title"):
+            found = dig(data, path, default=None) if isinstance(data, dict) else None
+            if isinstance(found, str) and found:
+                text = found
+                break
+        return truncate(redact_text(text, self._secrets), 300) or _("no details given")
+
+    def _json(self, response):
+        try:
+            return response.json()
+        except ValueError:
+            excerpt = truncate(redact_text(response.text.strip(), self._secrets), 200) or _("(an empty body)")
+            raise self._error(_("The response is not JSON: %(excerpt)s") % {"excerpt": excerpt})
+
+    def _log_call(self, prepared, operation, attempt, started, finished, response, failure, error) -> None:
+        headers = redact_headers(prepared.headers, [self.config.api_key_header])
+        self.call_log(
+            CallRecord(
+                method=prepared.method,
+                url=redact_url(prepared.url, self._secrets),
+                operation=operation,
+                started_at=started,
+                finished_at=finished,
+                attempt=attempt,
+                status_code=response.status_code if response is not None else None,
+                request_headers={name: self._scrub(value) for name, value in headers.items()},
+                request_body=self._clean(prepared.body),
+                response_body=self._clean(response.text if response is not None else ""),
+                error=self._scrub(error.message) if error is not None else "",
+            )
+        )
+        if failure is not None:
+            logger.info("%s: %s %s failed: %s", self.config.name, prepared.method, self._at(prepared.url)["url"], error)
+
+    def _clean(self, body) -> str:
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", errors="replace")
+        return truncate(redact_text(body or "", self._secrets), self.config.body_limit)
+
+    def _scrub(self, text: str) -> str:
+        for secret in sorted(set(self._secrets), key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        return text
+
+    def _error(self, message: str, **flags) -> ConnectorError:
+        return ConnectorError(self._scrub(message), **flags)
+
+    def _at(self, url: str) -> dict[str, str]:
+        """The URL shown in messages: redacted, without its query string."""
+        return {"url": redact_url(url.split("?", 1)[0], self._secrets)}
+
+    def _url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.config.base_url.rstrip('/')}/{path.lstrip('/')}"
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+
+def odata_next_skip(url: str, received: int) -> str | None:
+    """The next ``$skip`` after reading ``received`` records from ``url``; None when that page was not full.
+
+    Read from the URL actually requested, so paging resumes correctly after the server's
+    own ``@odata.nextLink`` pages (which carry their own ``$top``/``$skip``).
+    """
+    query = dict(parse_qsl(urlsplit(url).query))
+    top, skip = query.get("$top", ""), query.get("$skip", "0")
+    if not (top.isdigit() and skip.isdigit()) or received < int(top):
+        return None
+    return str(int(skip) + received)
+
+
+def split_method(target: str, default: str) -> tuple[str, str]:
+    """``"PUT /Contacts({id})"`` → ``("PUT", "/Contacts({id})")``; no prefix → the default method."""
+    head, _space, rest = target.strip().partition(" ")
+    if rest and head.upper() in WRITE_METHODS:
+        return head.upper(), rest.strip()
+    return default, target.strip()
+
+
+def collection_path(path: str) -> str:
+    """The collection of a record template: ``/Contacts({id})`` → ``/Contacts``, ``/c/{id}`` → ``/c``."""
+    if "{id}" not in path:
+        return path
+    head = path.split("{id}", 1)[0]
+    return head.rstrip("(/'\"") or "/"
+
+
+def record_path(path: str, key) -> str:
+    quoted = quote(str(key), safe="")
+    if "{id}" in path:
+        return path.replace("{id}", quoted)
+    return f"{path.rstrip('/')}/{quoted}"
+
+
+def odata_quote(value) -> str:
+    return str(value).replace("'", "''")
+
+
+def with_query(url: str, params: list[tuple[str, str]]) -> str:
+    """Append query parameters, spaces as %20 and OData's $ ' ( ) : / kept readable."""
+    if not params:
+        return url
+    query = urlencode(params, quote_via=quote, safe="$'(),:/")
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+def incremental_params(template: str, cursor: str) -> list[tuple[str, str]]:
+    """``"$filter=LastUpdateDate gt {cursor}"`` → ``[("$filter", "LastUpdateDate gt 2024-…")]``.
+
+    A template without ``=`` is an OData filter expression.
+    """
+    template = template.strip().lstrip("?")
+    if "=" not in template.split(" ", 1)[0]:
+        return [("$filter", template.replace("{cursor}", cursor))]
+    pairs = []
+    for part in template.split("&"):
+        name, _equals, value = part.partition("=")
+        pairs.append((name.strip(), value.replace("{cursor}", cursor)))
+    return pairs
+
+
+def merge_filters(params: list[tuple[str, str]], extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Add ``extra`` to ``params``; two OData ``$filter`` become one joined by ``and``."""
+    merged = list(params)
+    for name, value in extra:
+        existing = next((i for i, (n, _v) in enumerate(merged) if n == name == "$filter"), None)
+        if existing is None:
+            merged.append((name, value))
+        else:
+            merged[existing] = (name, f"({merged[existing][1]}) and ({value})")
+    return merged
+
+
+def dig(data, path: str, default=_MISSING):
+    """The value at a dotted path (``data.items``, ``paging.next.link``); a key may itself hold dots."""
+    if isinstance(data, dict) and path in data:
+        return data[path]
+    current = data
+    for part in path.split("."):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return default
+    return current
+
+
+def first_value(data, paths):
+    """The first non-empty value found at one of ``paths``, or None."""
+    for path in paths:
+        value = dig(data, path, default=None)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - (now or _now())).total_seconds())
+
+
+def backoff_seconds(base: float, attempt: int) -> float:
+    """Exponential backoff with jitter: base * 2^(attempt - 1), scaled by a random factor in [0.5, 1)."""
+    return base * 2 ** (attempt - 1) * (0.5 + random.random() / 2)
+
+
+def token_lifetime(expires_in) -> float:
+    """How long to reuse a token: ``expires_in`` minus a margin (10 %, at most 60 s); an hour when unknown."""
+    try:
+        seconds = float(expires_in)
+    except (TypeError, ValueError):
+        return 3600.0
+    return max(0.0, seconds - min(60.0, seconds / 10))
+
+
+def _known_secrets(config: ConnectionConfig) -> list[str]:
+    secrets = config.secrets()
+    if config.auth_kind == AuthKind.BASIC and config.password:
+        # Servers that echo the Authorization header would otherwise leak it in a body.
+        secrets.append(base64.b64encode(f"{config.username}:{config.password}".encode()).decode())
+    return secrets
+
+
+def _json_default(value):
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _is_timeout(failure: Exception) -> bool:
+    if isinstance(failure, requests.Timeout):
+        return True
+    # A read timeout while the body streams in surfaces as a ConnectionError.
+    return any(type(arg).__name__ == "ReadTimeoutError" for arg in failure.args)
+
+
+def _has(data, key: str) -> bool:
+    return isinstance(data, dict) and bool(data.get(key))
+
+
+def _keys(data) -> str:
+    if isinstance(data, dict):
+        return ", ".join(list(map(str, data))[:10]) or "{}"
+    return type(data).__name__
+
+
+def _reason(response) -> str:
+    if response.reason:
+        return response.reason
+    try:
+        return http.HTTPStatus(response.status_code).phrase
+    except ValueError:
+        return ""
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
