@@ -21,7 +21,8 @@ from sync.connectors.rest import (
     token_lifetime,
 )
 from sync.redaction import MASK
-from tests.servers.rest_api import FakeRestApi, wait_until
+from tests.processes import wait_until
+from tests.servers.rest_api import FakeRestApi
 
 API_KEY = "ploomes-key-5d1c9e"
 PASSWORD = "basic-pass-7f3b21"

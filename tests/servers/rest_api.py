@@ -239,16 +239,6 @@ class FakeRestApi:
             return self.records.pop(record_id, None) is not None
 
 
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01):
-    """Poll ``predicate`` until it returns a truthy value or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
-
-
 def _odata_filter(record: dict, expression: str) -> bool:
     if not expression:
         return True
