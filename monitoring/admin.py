@@ -1,11 +1,15 @@
 """Read-only admins of the run history, the review queue and the alerts."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from sync.admin import ReadOnlyAdmin
+from sync.engine import AlreadyRunning, retry_errors
 
-from .models import Alert, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
+from .choices import ErrorStatus, RunStatus
+from .models import Alert, HeldDelete, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
 
 
 def _format_duration(value):
@@ -99,6 +103,57 @@ class RecordErrorAdmin(ReadOnlyAdmin):
     list_select_related = ["table__integration"]
     search_fields = ["record_key", "reason"]
     show_full_result_count = False
+    actions = ["retry", "ignore"]
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("monitoring.retry_record")
+
+    @admin.action(description=_("Retry the selected records"), permissions=["retry"])
+    def retry(self, request, queryset):
+        errors = list(queryset.filter(status=ErrorStatus.OPEN).select_related("table__integration"))
+        by_integration = {}
+        for error in errors:
+            by_integration.setdefault(error.table.integration, []).append(error)
+        for integration, group in by_integration.items():
+            try:
+                run = retry_errors(group, user=request.user)
+            except AlreadyRunning as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+                continue
+            still_open = RecordError.objects.filter(pk__in=[e.pk for e in group], status=ErrorStatus.OPEN).count()
+            level = messages.SUCCESS if run.status == RunStatus.SUCCEEDED else messages.WARNING
+            self.message_user(
+                request,
+                _(
+                    "%(integration)s: %(fixed)d of %(total)d records went through; "
+                    "%(open)d still in the queue. %(error)s"
+                )
+                % {
+                    "integration": integration,
+                    "fixed": len(group) - still_open,
+                    "total": len(group),
+                    "open": still_open,
+                    "error": run.error,
+                },
+                level,
+            )
+
+    @admin.action(description=_("Ignore the selected records"), permissions=["retry"])
+    def ignore(self, request, queryset):
+        count = queryset.filter(status=ErrorStatus.OPEN).update(
+            status=ErrorStatus.IGNORED, closed_at=timezone.now(), closed_by=request.user
+        )
+        self.message_user(
+            request, ngettext("%(count)d record ignored.", "%(count)d records ignored.", count) % {"count": count}
+        )
+
+
+@admin.register(HeldDelete)
+class HeldDeleteAdmin(ReadOnlyAdmin):
+    list_display = ["source_key", "target_key", "table", "status", "held_at", "decided_at", "decided_by"]
+    list_filter = ["status", "table__integration", "table__name"]
+    list_select_related = ["table__integration", "decided_by"]
+    search_fields = ["source_key", "target_key"]
 
 
 @admin.register(Alert)
