@@ -203,6 +203,7 @@ class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
             {
                 "fields": [
                     "source_object",
+                    "read_arguments",
                     "target_object",
                     "update_object",
                     "record_key",

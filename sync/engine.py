@@ -142,6 +142,7 @@ class IntegrationSync:
                     cursor=table.cursor_value or None,
                     page_token=page_token,
                     incremental_filter=table.incremental_filter,
+                    arguments=table.read_arguments or {},
                 )
                 page = source.read_page(request)
                 cursor = self._load_records(plan, page.records, target, resuming, seen_keys, cursor)

@@ -253,6 +253,15 @@ class SyncTable(models.Model):
         max_length=200,
         help_text=_("REST path (e.g. /Contacts) or SOAP operation (e.g. ReadMultiple)"),
     )
+    read_arguments = models.JSONField(
+        _("read arguments"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Fixed query parameters (REST) or the read operation's argument template (SOAP), where {cursor}, "
+            '{page_token} and {page_size} are filled in, e.g. {"filter": [], "setSize": "{page_size}"}'
+        ),
+    )
     target_object = models.CharField(
         _("target object"), max_length=200, help_text=_("REST path or SOAP operation the records are written to")
     )
@@ -350,6 +359,8 @@ class SyncTable(models.Model):
 
     def clean(self):
         errors = {"filter_rules": validators.check_filter_rules(self.filter_rules)}
+        if not isinstance(self.read_arguments, dict):
+            errors["read_arguments"] = [_("The read arguments must be a JSON object.")]
         if self.max_time_without_success is not None and self.max_time_without_success <= timedelta(0):
             errors["max_time_without_success"] = [_("The max time without success must be positive, e.g. 24h.")]
         if self.incremental_filter and "{cursor}" not in self.incremental_filter:

@@ -192,6 +192,7 @@ TABLE = {
     "order": Key(integer()),
     "active": Key(boolean()),
     "source_object": Key(text(blank=False), required=True),
+    "read_arguments": Key(json_mapping()),
     "target_object": Key(text(blank=False), required=True),
     "update_object": Key(text()),
     "record_key": Key(text(blank=False), required=True),

@@ -1,0 +1,366 @@
+"""Filter rules and field mappings applied to one source record: pure functions, no database.
+
+- ``FilterRule.from_json(table.filter_rules)`` and ``first_rejecting_rule(record, rules)``
+  decide whether a record moves at all (every rule must accept it).
+- ``FieldSpec.from_model(mapping)`` and ``map_record(record, specs)`` build the target's
+  values; a field that cannot be mapped gets a message in ``MappingResult.errors`` and
+  never an exception.
+- ``values_hash(values)`` fingerprints the mapped values to skip unchanged records.
+"""
+
+import hashlib
+import json
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from .choices import FilterOperator, Transform
+from .transforms import MISSING, TransformError, apply_transform, display_value, get_path, to_boolean
+from .validators import check_filter_rules
+
+__all__ = [
+    "MISSING",
+    "FieldSpec",
+    "FilterRule",
+    "MappingResult",
+    "first_rejecting_rule",
+    "get_path",
+    "is_empty",
+    "map_record",
+    "values_hash",
+]
+
+# Transforms that do not read the source path's value.
+_SOURCELESS = frozenset({Transform.CONSTANT, Transform.TEMPLATE})
+
+
+def is_empty(value) -> bool:
+    """Missing, ``None``, blank text, or an empty list or object."""
+    if value is MISSING or value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, list | tuple | dict) and not value
+
+
+# ---------------------------------------------------------------- filter rules
+
+_PLAIN_NUMBER = re.compile(r"[+-]?\d{1,60}(?:[.,]\d{1,60})?")
+# With both separators the last one is the decimal point: 15.000,00 or 15,000.00.
+_GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(?:(\.)\d{3})+,\d{1,60}|[+-]?\d{1,3}(?:(,)\d{3})+\.\d{1,60}")
+_ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _as_number(value) -> Decimal | None:
+    """Numbers, and text that is a number ("10", "-2.5", "1234,56", "15.000,00"); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if value == value and abs(value) != float("inf") else None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if _PLAIN_NUMBER.fullmatch(text):
+        return Decimal(text.replace(",", "."))
+    grouped = _GROUPED_NUMBER.fullmatch(text)
+    if grouped:
+        thousands = grouped.group(1) or grouped.group(2)
+        return Decimal(text.replace(thousands, "").replace(",", "."))
+    return None
+
+
+def _as_moment(value) -> datetime | None:
+    """Dates, datetimes and ISO 8601 text as aware datetimes (naive ones read as UTC); else None."""
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > 40 or not _ISO_DATE_START.match(text):
+            return None
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tzinfo=UTC)
+    return None
+
+
+def _as_bool(value) -> bool | None:
+    try:
+        return to_boolean(value, {})
+    except TransformError:
+        return None
+
+
+def _as_text(value) -> str | None:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value.strip()).casefold()
+    return None
+
+
+def _equal(actual, expected) -> bool | None:
+    """Whether two values are equal; None when they cannot be compared (e.g. a list and a text)."""
+    if actual is MISSING:
+        actual = None
+    if actual is None or expected is None:
+        return actual is None and expected is None
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        left, right = _as_bool(actual), _as_bool(expected)
+        return None if left is None or right is None else left == right
+    left, right = _as_number(actual), _as_number(expected)
+    if left is not None and right is not None:
+        return left == right
+    left, right = _as_moment(actual), _as_moment(expected)
+    if left is not None and right is not None:
+        return left == right
+    left, right = _as_text(actual), _as_text(expected)
+    if left is not None and right is not None:
+        return left == right
+    if type(actual) is type(expected) and isinstance(actual, list | dict):
+        return actual == expected
+    return None
+
+
+def _order(actual, expected) -> int | None:
+    """-1, 0 or 1 comparing numbers, else dates, else texts; None when they cannot be compared."""
+    if is_empty(actual) or is_empty(expected) or isinstance(actual, bool) or isinstance(expected, bool):
+        return None
+    for convert in (_as_number, _as_moment, _as_text):
+        left, right = convert(actual), convert(expected)
+        if left is not None and right is not None:
+            return (left > right) - (left < right)
+    return None
+
+
+def _display(value, limit: int = 100) -> str:
+    """A value as short JSON for a message."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (ValueError, TypeError, RecursionError):
+        text = display_value(value)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class FilterRule:
+    """One business rule on a source field, e.g. only customers with approved credit.
+
+    Equality ignores surrounding spaces and letter case, compares numbers as numbers
+    ("10" equals 10.0) and yes/no values as booleans ("S" equals true). ``gt``/``lt``
+    compare numbers, else dates (ISO 8601), else texts. A rule whose value cannot be
+    compared with the record's (a list against a text, a text against a number)
+    rejects the record.
+    """
+
+    name: str
+    field: str
+    op: str
+    value: Any = None
+
+    @classmethod
+    def from_json(cls, rules) -> list["FilterRule"]:
+        """The rules stored on ``SyncTable.filter_rules``; ``ValueError`` if they are invalid."""
+        errors = check_filter_rules(rules)
+        if errors:
+            raise ValueError("; ".join(errors))
+        return [
+            cls(name=str(rule.get("name") or ""), field=rule["field"].strip(), op=rule["op"], value=rule.get("value"))
+            for rule in rules or []
+        ]
+
+    @property
+    def label(self) -> str:
+        """The rule's name, or what it tests: ``CreditStatus equals "A"``."""
+        if self.name:
+            return self.name
+        operator = FilterOperator(self.op).label
+        if self.op in (FilterOperator.EMPTY, FilterOperator.NOT_EMPTY):
+            return f"{self.field} {operator}"
+        return f"{self.field} {operator} {_display(self.value)}"
+
+    def accepts(self, record) -> bool:
+        actual = get_path(record, self.field)
+        match self.op:
+            case FilterOperator.EMPTY:
+                return is_empty(actual)
+            case FilterOperator.NOT_EMPTY:
+                return not is_empty(actual)
+            case FilterOperator.EQUALS:
+                return _equal(actual, self.value) is True
+            case FilterOperator.NOT_EQUALS:
+                return _equal(actual, self.value) is False
+            case FilterOperator.IN:
+                values = self.value if isinstance(self.value, list | tuple) else [self.value]
+                return any(_equal(actual, item) is True for item in values)
+            case FilterOperator.GREATER_THAN:
+                return _order(actual, self.value) == 1
+            case FilterOperator.LESS_THAN:
+                return _order(actual, self.value) == -1
+        return False
+
+    def explain(self, record) -> str:
+        """Why the record was skipped, for the run log."""
+        actual = get_path(record, self.field)
+        shown = _("missing") if actual is MISSING else _display(actual)
+        return _('skipped by the rule "%(rule)s": %(field)s is %(actual)s') % {
+            "rule": self.label,
+            "field": self.field,
+            "actual": shown,
+        }
+
+
+def first_rejecting_rule(record, rules: Iterable[FilterRule]) -> FilterRule | None:
+    """The first rule the record fails (rules are combined with AND), or None to let it through."""
+    for rule in rules:
+        if not rule.accepts(record):
+            return rule
+    return None
+
+
+# ---------------------------------------------------------------- field mappings
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What one ``FieldMapping`` says, as plain data."""
+
+    source_path: str
+    target_field: str
+    transform: str = Transform.NONE
+    options: Mapping = field(default_factory=dict)
+    required: bool = False
+
+    @classmethod
+    def from_model(cls, mapping) -> "FieldSpec":
+        """Read a ``FieldMapping`` (saved or not) without touching the database."""
+        return cls(
+            source_path=(mapping.source_path or "").strip(),
+            target_field=mapping.target_field,
+            transform=mapping.transform or Transform.NONE,
+            options=mapping.transform_options or {},
+            required=bool(mapping.required),
+        )
+
+    @property
+    def reads_source(self) -> bool:
+        return self.transform not in _SOURCELESS
+
+
+@dataclass
+class MappingResult:
+    """Target values by field (nested for ``Address.City``) and per-field error messages."""
+
+    values: dict = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def message(self) -> str:
+        """All errors in one line, for the review queue."""
+        return "; ".join(f"{target}: {message}" for target, message in self.errors.items())
+
+
+def _put(values: dict, target: str, value, built: set[int]) -> bool:
+    """Set ``value`` at the dotted ``target``; False when another mapping already wrote there.
+
+    ``built`` holds the ids of the objects made here for nested targets, so that a value
+    copied from the source (maybe an object) is never written into.
+    """
+    *parents, last = target.split(".")
+    node = values
+    for part in parents:
+        if part not in node:
+            node[part] = {}
+            built.add(id(node[part]))
+        node = node[part]
+        if id(node) not in built:
+            return False
+    if last in node:
+        return False
+    node[last] = value
+    return True
+
+
+def map_record(record, specs: Iterable[FieldSpec]) -> MappingResult:
+    """Apply every mapping to one source record.
+
+    A source path absent from the record leaves its target out (so an update does not
+    blank a field the source did not send); ``None`` is written as ``None``. A required
+    field that is missing or empty, before or after its transform, is an error naming
+    the source path.
+    """
+    result = MappingResult()
+    built: set[int] = set()
+    for spec in specs:
+        name = spec.source_path or spec.target_field
+        raw = get_path(record, spec.source_path) if spec.source_path else MISSING
+        if spec.reads_source and is_empty(raw):
+            if spec.required:
+                if raw is MISSING:
+                    message = _("%(field)s is required but missing from the record")
+                else:
+                    message = _("%(field)s is required but empty")
+                result.errors[spec.target_field] = message % {"field": name}
+                continue
+            if raw is MISSING:
+                continue
+        try:
+            value = apply_transform(spec.transform, None if raw is MISSING else raw, spec.options, record)
+        except TransformError as exc:
+            result.errors[spec.target_field] = exc.message
+            continue
+        if spec.required and is_empty(value):
+            result.errors[spec.target_field] = _("%(field)s is required but empty") % {"field": name}
+            continue
+        if not _put(result.values, spec.target_field, value, built):
+            result.errors[spec.target_field] = _("the target field %(field)s overlaps another mapping's target") % {
+                "field": spec.target_field
+            }
+    return result
+
+
+# ---------------------------------------------------------------- hashing
+
+
+def _canonical(value):
+    """``value`` as plain JSON types, the same way every time."""
+    if isinstance(value, Mapping):
+        return {str(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    if isinstance(value, set | frozenset):
+        items = [_canonical(item) for item in value]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, default=str))
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() < 10_000 else f"int:{value:x}"
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | bytes):
+        return str(value) if isinstance(value, uuid.UUID) else value.hex()
+    return str(value)
+
+
+def values_hash(values) -> str:
+    """SHA-256 of the values as canonical JSON: key order does not matter, any change does."""
+    text = json.dumps(_canonical(values), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,0 +1,95 @@
+"""Admin for the demo systems: the knobs are editable (to show an alert), the demo tables read-only."""
+
+from django.contrib import admin
+
+from .models import CrmContact, CrmOrder, CrmProduct, ErpContact, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
+
+
+@admin.register(SandboxKnobs)
+class SandboxKnobsAdmin(admin.ModelAdmin):
+    list_display = ["system", "down", "error_rate", "throttle_rate", "latency_ms", "updated_at"]
+    list_editable = ["down", "error_rate", "throttle_rate", "latency_ms"]
+    # The demo systems' credentials are secrets like any other: never shown on a page.
+    fields = [
+        "system",
+        "down",
+        "error_rate",
+        "throttle_rate",
+        "retry_after_seconds",
+        "latency_ms",
+        "order_step_seconds",
+        "updated_at",
+    ]
+    readonly_fields = ["system", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    show_full_result_count = False
+    list_per_page = 50
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ErpCustomer)
+class ErpCustomerAdmin(ReadOnlyAdmin):
+    list_display = ["code", "trade_name", "cnpj", "city", "state", "credit_status", "active", "updated_at"]
+    list_filter = ["credit_status", "active", "state"]
+    search_fields = ["code", "trade_name", "legal_name", "cnpj"]
+
+
+@admin.register(ErpContact)
+class ErpContactAdmin(ReadOnlyAdmin):
+    list_display = ["name", "customer", "email", "phone", "role", "updated_at"]
+    list_select_related = ["customer"]
+    search_fields = ["name", "email", "customer__code"]
+
+
+@admin.register(ErpProduct)
+class ErpProductAdmin(ReadOnlyAdmin):
+    list_display = ["code", "description", "unit", "unit_price", "active", "updated_at"]
+    list_filter = ["active"]
+    search_fields = ["code", "description"]
+
+
+@admin.register(ErpOrder)
+class ErpOrderAdmin(ReadOnlyAdmin):
+    list_display = ["number", "customer", "status", "external_id", "total", "updated_at"]
+    list_filter = ["status"]
+    list_select_related = ["customer"]
+    search_fields = ["=number", "external_id", "customer__code"]
+
+
+@admin.register(CrmContact)
+class CrmContactAdmin(ReadOnlyAdmin):
+    list_display = ["id", "name", "type_id", "cnpj", "cpf", "email", "company", "updated_at"]
+    list_filter = ["type_id", "state"]
+    list_select_related = ["company"]
+    search_fields = ["name", "cnpj", "cpf", "email"]
+
+
+@admin.register(CrmProduct)
+class CrmProductAdmin(ReadOnlyAdmin):
+    list_display = ["id", "name", "code", "price", "active", "updated_at"]
+    list_filter = ["active"]
+    search_fields = ["name", "code"]
+
+
+@admin.register(CrmOrder)
+class CrmOrderAdmin(ReadOnlyAdmin):
+    list_display = ["order_number", "contact", "amount", "stage_id", "status", "erp_order_number", "updated_at"]
+    list_filter = ["stage_id"]
+    list_select_related = ["contact"]
+    search_fields = ["=order_number", "contact__name"]

@@ -1,0 +1,55 @@
+"""Every choice of the demo ERP and CRM, in one place."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class SandboxSystem(models.TextChoices):
+    ERP = "erp", _("Demo ERP (SOAP)")
+    CRM = "crm", _("Demo CRM (REST)")
+
+
+class CreditStatus(models.TextChoices):
+    APPROVED = "approved", _("Approved")
+    BLOCKED = "blocked", _("Blocked")
+    PENDING = "pending", _("Pending analysis")
+
+
+class ErpOrderStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    APPROVED = "approved", _("Approved")
+    INVOICED = "invoiced", _("Invoiced")
+    SHIPPED = "shipped", _("Shipped")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+# The demo ERP's back office moves an order one step at a time along this path.
+ORDER_WORKFLOW = (
+    (ErpOrderStatus.RECEIVED, ErpOrderStatus.APPROVED),
+    (ErpOrderStatus.APPROVED, ErpOrderStatus.INVOICED),
+    (ErpOrderStatus.INVOICED, ErpOrderStatus.SHIPPED),
+)
+TERMINAL_ORDER_STATUSES = frozenset({ErpOrderStatus.SHIPPED, ErpOrderStatus.CANCELLED})
+
+
+class CrmContactType(models.IntegerChoices):
+    """Ploomes keeps companies and people in one /Contacts resource, told apart by TypeId."""
+
+    COMPANY = 1, _("Company")
+    PERSON = 2, _("Person")
+
+
+class CrmOrderStage(models.IntegerChoices):
+    NEW = 1, _("New")
+    SENT_TO_ERP = 2, _("Sent to the ERP")
+    IN_PROGRESS = 3, _("In progress in the ERP")
+    DONE = 4, _("Delivered")
+    LOST = 5, _("Cancelled")
+
+
+class Disturbance(models.TextChoices):
+    """What the knobs made a demo system do to one request."""
+
+    DOWN = "down", _("System down")
+    THROTTLED = "throttled", _("Too many requests")
+    ERROR = "error", _("Internal error")
