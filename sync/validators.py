@@ -37,7 +37,7 @@ TRANSFORM_OPTIONS = {
     },
     Transform.DECIMAL: {"places": (False, (int,)), "decimal_separator": (False, (str,))},
     Transform.BOOLEAN: {"true_values": (False, (list,)), "false_values": (False, (list,))},
-    Transform.VALUE_MAP: {"map": (True, (dict,)), "default": (False, (str, int, float, bool))},
+    Transform.VALUE_MAP: {"map": (True, (dict,)), "default": (False, (str, int, float, bool, type(None)))},
     Transform.CONSTANT: {"value": (True, (str, int, float, bool, type(None)))},
     Transform.TEMPLATE: {"template": (True, (str,))},
 }
@@ -67,7 +67,7 @@ def check_cron(value: str) -> list[str]:
 def check_time_zone(value: str) -> list[str]:
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return [_('unknown time zone "%(value)s"') % {"value": value}]
     return []
 
@@ -108,6 +108,13 @@ def check_transform(transform: str, options) -> list[str]:
         errors += _check_template(options["template"])
     elif transform == Transform.DATETIME and "timezone" in options:
         errors += check_time_zone(options["timezone"])
+    elif transform == Transform.DECIMAL:
+        if not 0 <= options.get("places", 0) <= 20:
+            errors.append(_('option "places" must be between 0 and 20'))
+        if options.get("decimal_separator", ".") not in (".", ","):
+            errors.append(_('option "decimal_separator" must be "." or ","'))
+    elif transform == Transform.PHONE and not re.fullmatch(r"\+?\d{1,3}", options.get("default_country_code", "55")):
+        errors.append(_('option "default_country_code" must be 1 to 3 digits, e.g. 55'))
     return errors
 
 
