@@ -78,7 +78,18 @@ class Resource:
                 raise BodyError(_("%(field)s cannot be empty.") % {"field": blank[0]})
         columns = {self.fields[name].lookup: value for name, value in values.items()}
         columns.update(self.validate(values, instance))
+        self._check_lengths(columns)
         return columns
+
+    def _check_lengths(self, columns: dict) -> None:
+        """After normalisation (a formatted CNPJ is stored as its 14 digits)."""
+        names = {spec.lookup: name for name, spec in self.fields.items()}
+        for column, value in columns.items():
+            max_length = getattr(self.model._meta.get_field(column), "max_length", None)
+            if isinstance(value, str) and max_length and len(value) > max_length:
+                raise BodyError(
+                    _("%(field)s is longer than %(max)d characters.") % {"field": names[column], "max": max_length}
+                )
 
 
 def _convert(resource: Resource, name: str, value):
@@ -89,11 +100,7 @@ def _convert(resource: Resource, name: str, value):
             return ""
         if not isinstance(value, str):
             raise wrong
-        value = value.strip()
-        max_length = resource.model._meta.get_field(resource.fields[name].lookup).max_length
-        if max_length and len(value) > max_length:
-            raise BodyError(_("%(field)s is longer than %(max)d characters.") % {"field": name, "max": max_length})
-        return value
+        return value.strip()
     if kind == "int":
         if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
             return value
@@ -120,7 +127,9 @@ def _decimal(value, name: str) -> Decimal:
         number = Decimal(str(value)).quantize(CENTS)
     except InvalidOperation:
         raise BodyError(_("%(field)s must be a number.") % {"field": name})
-    if number < 0 or not number.is_finite():
+    if not number.is_finite():
+        raise BodyError(_("%(field)s must be a number.") % {"field": name})
+    if number < 0:
         raise BodyError(_("%(field)s cannot be negative.") % {"field": name})
     return number
 

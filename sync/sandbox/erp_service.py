@@ -98,8 +98,12 @@ def order_record(order: ErpOrder) -> dict:
 # --- lists ------------------------------------------------------------------------------------
 
 
-def _page(element, queryset, items_name: str, to_record) -> dict:
-    """One page of ``queryset`` (1-based ``page``, ``page_size`` up to 500), filtered by ``updated_since``."""
+def _page(element, queryset, to_record) -> dict:
+    """One page of ``queryset`` (1-based ``page``, ``page_size`` up to 500), filtered by ``updated_since``.
+
+    Every list answers its records under the same name, ``records``, so that one
+    connection-wide records path fits every table read from this service.
+    """
     page = integer(element, "page", 1)
     page_size = integer(element, "page_size", DEFAULT_PAGE_SIZE)
     if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -113,7 +117,7 @@ def _page(element, queryset, items_name: str, to_record) -> dict:
     start = (page - 1) * page_size
     rows = list(queryset.order_by("pk")[start : start + page_size + 1])
     return {
-        items_name: [to_record(row) for row in rows[:page_size]],
+        "records": [to_record(row) for row in rows[:page_size]],
         "page": page,
         "page_size": page_size,
         "total": queryset.count(),
@@ -122,7 +126,7 @@ def _page(element, queryset, items_name: str, to_record) -> dict:
 
 
 def list_customers(element, now: datetime, knobs: SandboxKnobs) -> dict:
-    return _page(element, ErpCustomer.objects.all(), "customers", customer_record)
+    return _page(element, ErpCustomer.objects.all(), customer_record)
 
 
 def list_contacts(element, now: datetime, knobs: SandboxKnobs) -> dict:
@@ -130,11 +134,11 @@ def list_contacts(element, now: datetime, knobs: SandboxKnobs) -> dict:
     customer_code = text(element, "customer_code")
     if customer_code:
         contacts = contacts.filter(customer__code=customer_code)
-    return _page(element, contacts, "contacts", contact_record)
+    return _page(element, contacts, contact_record)
 
 
 def list_products(element, now: datetime, knobs: SandboxKnobs) -> dict:
-    return _page(element, ErpProduct.objects.all(), "products", product_record)
+    return _page(element, ErpProduct.objects.all(), product_record)
 
 
 def list_orders(element, now: datetime, knobs: SandboxKnobs) -> dict:
@@ -143,7 +147,7 @@ def list_orders(element, now: datetime, knobs: SandboxKnobs) -> dict:
     status = text(element, "status")
     if status:
         orders = orders.filter(status=status)
-    return _page(element, orders, "orders", order_record)
+    return _page(element, orders, order_record)
 
 
 # --- single records ---------------------------------------------------------------------------

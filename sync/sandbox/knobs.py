@@ -7,6 +7,7 @@ of 1 always fires, so tests are deterministic.
 """
 
 import functools
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -15,6 +16,18 @@ from .choices import Disturbance
 from .models import SandboxKnobs
 
 _dice = random.Random()
+logger = logging.getLogger(__name__)
+
+
+def logged_as_expected(response, what: str):
+    """Log a deliberate 5xx answer (a simulated failure, a SOAP fault) as one INFO line.
+
+    Django would log it as "Internal Server Error", which in a demo reads like a bug
+    of the portal; ``_has_been_logged`` is how Django marks a response already logged.
+    """
+    logger.info("Demo system answered %s: %s", response.status_code, what)
+    response._has_been_logged = True
+    return response
 
 
 def pick_disturbance(knobs: SandboxKnobs, roll: Callable[[], float] = _dice.random) -> Disturbance | None:

@@ -263,7 +263,7 @@ class SandboxKnobs(models.Model):
         verbose_name_plural = _("demo system knobs")
 
     def __str__(self):
-        return SandboxSystem(self.system).label
+        return str(SandboxSystem(self.system).label)
 
     @classmethod
     def for_system(cls, system: str) -> "SandboxKnobs":

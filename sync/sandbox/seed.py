@@ -318,13 +318,15 @@ def crm_people(seed: int, count: int, companies: list[CrmContact], now: datetime
         name = _person_name(rng)
         first, *_middle, last = _ascii_slug(name, " ").split()
         domain = employer.email.partition("@")[2] if employer else "gmail.com"
+        # The employer's area code, read back from its phone "(11) 3…".
+        area = employer.phones[0]["PhoneNumber"][1:3] if employer else rng.choice(CITIES)[2]
         updated_at = _recent(rng, now)
         person = CrmContact(
             type_id=CrmContactType.PERSON,
             name=name,
             cpf=_cpf_for_person("crm", position) if rng.random() < 0.5 else "",
             email=_unique_email(f"{first}.{last}", domain, taken),
-            phones=[{"PhoneNumber": _mobile(rng, rng.choice(CITIES)[2]), "TypeId": 2}],
+            phones=[{"PhoneNumber": _mobile(rng, area), "TypeId": 2}],
             city=employer.city if employer else "",
             state=employer.state if employer else "",
             created_at=updated_at - timedelta(days=rng.randint(0, 365)),

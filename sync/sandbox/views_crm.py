@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from .auth import has_valid_user_key
 from .choices import Disturbance, SandboxSystem
 from .crm_schema import RESOURCES, BodyError, Resource
-from .knobs import with_knobs
+from .knobs import logged_as_expected, with_knobs
 from .models import CrmContact, CrmOrder, next_number
 from .odata import ODataError, parse_query
 
@@ -34,7 +34,8 @@ def error(status: int, code: str, message, headers=None) -> JsonResponse:
 
 def render_disturbance(request, disturbance: Disturbance, knobs) -> HttpResponse:
     if disturbance == Disturbance.DOWN:
-        return HttpResponse(_("Service unavailable"), status=503, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(_("Service unavailable"), status=503, content_type="text/plain; charset=utf-8")
+        return logged_as_expected(response, "demo CRM is down (knob)")
     if disturbance == Disturbance.THROTTLED:
         return error(
             429,
@@ -42,7 +43,8 @@ def render_disturbance(request, disturbance: Disturbance, knobs) -> HttpResponse
             _("Too many requests; try again in %(seconds)d seconds.") % {"seconds": knobs.retry_after_seconds},
             headers={"Retry-After": str(knobs.retry_after_seconds)},
         )
-    return error(500, "InternalServerError", _("The demo CRM failed to answer (simulated error)."))
+    response = error(500, "InternalServerError", _("The demo CRM failed to answer (simulated error)."))
+    return logged_as_expected(response, "simulated error (knob)")
 
 
 def crm_endpoint(view):

@@ -16,18 +16,20 @@ from . import soap
 from .auth import has_valid_basic_auth
 from .choices import Disturbance, SandboxSystem
 from .erp_service import OPERATIONS
-from .knobs import with_knobs
+from .knobs import logged_as_expected, with_knobs
 
 REALM = "Demo ERP"
 
 
 def soap_fault(code: str, message) -> HttpResponse:
-    return HttpResponse(soap.fault(code, str(message)), status=500, content_type=soap.CONTENT_TYPE)
+    response = HttpResponse(soap.fault(code, str(message)), status=500, content_type=soap.CONTENT_TYPE)
+    return logged_as_expected(response, f"SOAP fault {code}")
 
 
 def render_disturbance(request, disturbance: Disturbance, knobs) -> HttpResponse:
     if disturbance == Disturbance.DOWN:
-        return HttpResponse(_("Service unavailable"), status=503, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(_("Service unavailable"), status=503, content_type="text/plain; charset=utf-8")
+        return logged_as_expected(response, "demo ERP is down (knob)")
     if disturbance == Disturbance.THROTTLED:
         return HttpResponse(
             _("Too many requests; try again in %(seconds)d seconds.") % {"seconds": knobs.retry_after_seconds},
@@ -35,7 +37,7 @@ def render_disturbance(request, disturbance: Disturbance, knobs) -> HttpResponse
             content_type="text/plain; charset=utf-8",
             headers={"Retry-After": str(knobs.retry_after_seconds)},
         )
-    return soap_fault("Server.InternalError", _("The demo ERP failed to answer (simulated error)."))
+    return soap_fault("Server.Unavailable", _("The demo ERP could not answer right now (simulated error); try again."))
 
 
 @with_knobs(SandboxSystem.ERP, render_disturbance, disturbances={Disturbance.DOWN})

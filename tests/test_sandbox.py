@@ -1,0 +1,269 @@
+"""The demo CRM (Ploomes-shaped REST) and the knobs of both demo systems, over real HTTP."""
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from django.utils import timezone
+
+from sync.sandbox import seed
+from sync.sandbox.choices import CrmContactType, SandboxSystem
+from sync.sandbox.documents import format_cnpj, make_cnpj
+from sync.sandbox.models import CrmContact, CrmOrder, CrmProduct, SandboxKnobs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TIMEOUT = 10
+
+
+@pytest.fixture
+def knobs():
+    seed.populate(seed.SeedSizes(), timezone.now())
+    return seed.ensure_knobs()
+
+
+@pytest.fixture
+def crm_url(live_server):
+    return f"{live_server.url}/sandbox/crm"
+
+
+@pytest.fixture
+def crm(knobs, crm_url):
+    session = requests.Session()
+    session.headers["User-Key"] = knobs[SandboxSystem.CRM].api_key
+
+    def call(method, path, **kwargs):
+        return session.request(method, crm_url + path, timeout=TIMEOUT, **kwargs)
+
+    yield call
+    session.close()
+
+
+def set_knobs(system, **values):
+    SandboxKnobs.objects.filter(system=system).update(**values)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def test_paging_with_top_and_skip_returns_every_contact_once(crm):
+    seen, skip = [], 0
+    while True:
+        response = crm("GET", "/Contacts", params={"$top": 7, "$skip": skip})
+        assert response.status_code == 200
+        page = response.json()["value"]
+        seen += [record["Id"] for record in page]
+        if len(page) < 7:
+            break
+        skip += 7
+    assert sorted(seen) == list(CrmContact.objects.order_by("pk").values_list("pk", flat=True))
+    assert len(seen) == len(set(seen)) == 24
+
+
+def test_top_is_capped_and_count_is_given(crm):
+    response = crm("GET", "/Contacts", params={"$top": 5000, "$count": "true", "$select": "Id,Name"})
+    body = response.json()
+    assert body["@odata.count"] == 24
+    assert len(body["value"]) == 24
+    assert set(body["value"][0]) == {"Id", "Name"}
+
+
+def test_filter_by_cnpj_finds_the_one_company(crm):
+    company = CrmContact.objects.filter(type_id=CrmContactType.COMPANY).last()
+    response = crm("GET", "/Contacts", params={"$filter": f"CNPJ eq '{company.cnpj}'"})
+    [record] = response.json()["value"]
+    assert record["Id"] == company.pk
+    assert record["TypeId"] == 1
+    assert record["LegalName"] == company.legal_name
+    assert record["Phones"][0]["PhoneNumber"]
+
+
+def test_filter_by_last_update_date_and_type(crm):
+    cutoff = datetime(2030, 1, 1, tzinfo=UTC)
+    changed = list(CrmContact.objects.order_by("pk").values_list("pk", flat=True)[:3])
+    CrmContact.objects.filter(pk__in=changed).update(updated_at=cutoff + timedelta(minutes=5))
+
+    response = crm("GET", "/Contacts", params={"$filter": "LastUpdateDate gt 2030-01-01T00:00:00Z"})
+    assert [record["Id"] for record in response.json()["value"]] == changed
+    assert response.json()["value"][0]["LastUpdateDate"] == "2030-01-01T00:05:00Z"
+
+    both = crm("GET", "/Contacts", params={"$filter": "LastUpdateDate gt '2030-01-01T00:00:00Z' and TypeId eq 2"})
+    assert both.json()["value"] == []
+
+
+def test_orderby_and_filters_on_products(crm):
+    response = crm("GET", "/Products", params={"$filter": "Active eq true", "$orderby": "Price desc"})
+    prices = [record["Price"] for record in response.json()["value"]]
+    assert prices == sorted(prices, reverse=True)
+    assert len(prices) == CrmProduct.objects.filter(active=True).count()
+
+
+def test_a_bad_filter_is_a_400_with_a_message(crm):
+    response = crm("GET", "/Contacts", params={"$filter": "Nope eq 1"})
+    assert response.status_code == 400
+    assert "Nope" in response.json()["error"]["message"]
+    assert crm("GET", "/Contacts", params={"$skip": "-1"}).status_code == 400
+
+
+def test_unknown_id_is_404(crm):
+    response = crm("GET", "/Contacts(999999)")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NotFound"
+
+
+def test_without_a_valid_user_key_it_is_401(crm_url, knobs):
+    assert requests.get(f"{crm_url}/Contacts", timeout=TIMEOUT).status_code == 401
+    wrong = requests.get(f"{crm_url}/Contacts", headers={"User-Key": "not-the-key"}, timeout=TIMEOUT)
+    assert wrong.status_code == 401
+    assert wrong.json()["error"]["code"] == "Unauthorized"
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def test_post_creates_a_company_and_answers_it_like_ploomes(crm):
+    cnpj = make_cnpj(4242_4242)
+    response = crm(
+        "POST",
+        "/Contacts",
+        json={
+            "Name": "Mercado Boa Safra",
+            "TypeId": 1,
+            "CNPJ": format_cnpj(cnpj),
+            "City": "Londrina",
+            "State": "PR",
+            "Id": 7,
+        },
+    )
+    assert response.status_code == 200
+    [record] = response.json()["value"]
+    assert record["Id"] != 7  # read-only fields sent by a client are ignored
+    assert record["CNPJ"] == cnpj
+    assert record["LastUpdateDate"]
+    found = crm("GET", "/Contacts", params={"$filter": f"CNPJ eq '{cnpj}'"}).json()["value"]
+    assert [r["Id"] for r in found] == [record["Id"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"TypeId": 1}, "Name"),
+        ({"Name": "X", "CNPJ": "11.111.111/1111-11"}, "CNPJ"),
+        ({"Name": "X", "Color": "blue"}, "Color"),
+        ({"Name": "X", "TypeId": 7}, "TypeId"),
+        ({"Name": "X", "CompanyId": 999999}, "CompanyId"),
+        ({"Name": "X", "Email": "not-an-email"}, "Email"),
+        ({"Name": "X" * 151}, "Name"),
+        (["Name"], "JSON object"),
+    ],
+)
+def test_post_refuses_invalid_bodies_with_a_message(crm, body, words):
+    response = crm("POST", "/Contacts", json=body)
+    assert response.status_code == 400
+    assert words in response.json()["error"]["message"]
+
+
+def test_post_of_a_duplicate_cnpj_is_a_conflict(crm):
+    existing = CrmContact.objects.exclude(cnpj="").first()
+    response = crm("POST", "/Contacts", json={"Name": "Copy", "CNPJ": existing.cnpj})
+    assert response.status_code == 409
+    assert existing.cnpj in response.json()["error"]["message"]
+
+
+def test_patch_updates_and_bumps_last_update_date(crm):
+    person = CrmContact.objects.filter(type_id=CrmContactType.PERSON).first()
+    before = person.updated_at
+    response = crm("PATCH", f"/Contacts({person.pk})", json={"Email": "nova.pessoa@exemplo.com.br", "City": "Natal"})
+    assert response.status_code == 200
+    [record] = response.json()["value"]
+    assert record["Email"] == "nova.pessoa@exemplo.com.br"
+    person.refresh_from_db()
+    assert person.city == "Natal"
+    assert person.updated_at > before
+    assert crm("PATCH", f"/Contacts({person.pk})", json={"Name": ""}).status_code == 400
+
+
+def test_delete_removes_the_record_and_releases_its_people(crm):
+    company = CrmContact.objects.filter(type_id=CrmContactType.COMPANY, orders__isnull=True).first()
+    person = CrmContact.objects.create(name="Ana Lima", type_id=CrmContactType.PERSON, company=company)
+    assert crm("DELETE", f"/Contacts({company.pk})").status_code == 204
+    assert crm("GET", f"/Contacts({company.pk})").status_code == 404
+    person.refresh_from_db()
+    assert person.company_id is None
+
+
+def test_delete_of_a_contact_with_orders_is_a_conflict(crm):
+    order = CrmOrder.objects.first()
+    response = crm("DELETE", f"/Contacts({order.contact_id})")
+    assert response.status_code == 409
+
+
+def test_orders_compute_their_amount_and_take_the_erp_number_back(crm):
+    company = CrmContact.objects.filter(type_id=CrmContactType.COMPANY).first()
+    product = CrmProduct.objects.first()
+    response = crm(
+        "POST",
+        "/Orders",
+        json={"ContactId": company.pk, "Products": [{"ProductId": product.pk, "Quantity": 3, "UnitPrice": 10.5}]},
+    )
+    assert response.status_code == 200, response.text
+    [order] = response.json()["value"]
+    assert order["Amount"] == 31.5
+    assert order["Products"][0]["ProductCode"] == product.code
+    assert order["ContactCNPJ"] == company.cnpj
+    assert order["OrderNumber"] > max(o.order_number for o in CrmOrder.objects.exclude(pk=order["Id"]))
+
+    waiting = crm("GET", "/Orders", params={"$filter": "ErpOrderNumber eq null"}).json()["value"]
+    assert order["Id"] in [o["Id"] for o in waiting]
+    patched = crm("PATCH", f"/Orders({order['Id']})", json={"ErpOrderNumber": 50001, "Status": "received"})
+    assert patched.json()["value"][0]["ErpOrderNumber"] == 50001
+    waiting = crm("GET", "/Orders", params={"$filter": "ErpOrderNumber eq null"}).json()["value"]
+    assert order["Id"] not in [o["Id"] for o in waiting]
+
+
+def test_products_crud(crm):
+    created = crm("POST", "/Products", json={"Name": "Cimento CP III 50 kg", "Code": "P99999", "Price": "39.90"})
+    [product] = created.json()["value"]
+    assert product["Price"] == 39.9
+    assert product["Active"] is True
+    updated = crm("PATCH", f"/Products({product['Id']})", json={"Active": False})
+    assert updated.json()["value"][0]["Active"] is False
+    assert crm("POST", "/Products", json={"Name": "Copy", "Code": "P99999"}).status_code == 409
+    assert crm("POST", "/Products", json={"Name": "Bad", "Price": -1}).status_code == 400
+    assert crm("DELETE", f"/Products({product['Id']})").status_code == 204
+
+
+# --- knobs --------------------------------------------------------------------------------------
+
+
+def test_error_rate_one_answers_500(crm):
+    set_knobs(SandboxSystem.CRM, error_rate=1.0)
+    response = crm("GET", "/Contacts")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "InternalServerError"
+
+
+def test_throttle_answers_429_with_retry_after(crm):
+    set_knobs(SandboxSystem.CRM, throttle_rate=1.0, retry_after_seconds=7)
+    response = crm("GET", "/Contacts")
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "7"
+
+
+def test_down_answers_503_even_without_credentials(crm, crm_url):
+    set_knobs(SandboxSystem.CRM, down=True)
+    assert crm("GET", "/Contacts").status_code == 503
+    assert requests.get(f"{crm_url}/Contacts", timeout=TIMEOUT).status_code == 503
+
+
+def test_latency_slows_every_answer(crm):
+    set_knobs(SandboxSystem.CRM, latency_ms=300)
+    started = time.monotonic()
+    assert crm("GET", "/Contacts", params={"$top": 1}).status_code == 200
+    assert time.monotonic() - started >= 0.3
+
+
+def test_knobs_of_one_system_leave_the_other_alone(crm):
+    set_knobs(SandboxSystem.ERP, down=True, error_rate=1.0)
+    assert crm("GET", "/Contacts").status_code == 200

@@ -1,0 +1,242 @@
+"""The demo systems' pure parts and seeding: OData parsing, CNPJ/CPF, knobs' dice, seed data."""
+
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Q
+
+from sync.sandbox import documents, seed
+from sync.sandbox.choices import CreditStatus, CrmContactType, Disturbance, ErpOrderStatus, SandboxSystem
+from sync.sandbox.crm_schema import CONTACT_FIELDS
+from sync.sandbox.knobs import pick_disturbance
+from sync.sandbox.models import (
+    CrmContact,
+    CrmOrder,
+    ErpContact,
+    ErpCustomer,
+    ErpOrder,
+    ErpProduct,
+    SandboxKnobs,
+)
+from sync.sandbox.odata import MAX_TOP, ODataError, parse_filter, parse_orderby, parse_query
+from sync.sandbox.workflow import advance_orders
+
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+# --- OData ------------------------------------------------------------------------------------
+
+
+def test_filter_equals_text_and_number():
+    assert parse_filter("CNPJ eq '11222333000181'", CONTACT_FIELDS) == Q(cnpj="11222333000181")
+    assert parse_filter("TypeId eq 2", CONTACT_FIELDS) == Q(type_id=2)
+
+
+def test_filter_quotes_are_escaped_by_doubling():
+    assert parse_filter("Name eq 'Padaria D''Ávila'", CONTACT_FIELDS) == Q(name="Padaria D'Ávila")
+
+
+def test_filter_dates_and_and():
+    expected = Q(updated_at__gt=datetime(2026, 1, 1, tzinfo=UTC)) & Q(type_id=1)
+    assert parse_filter("LastUpdateDate gt 2026-01-01T00:00:00Z and TypeId eq 1", CONTACT_FIELDS) == expected
+    with_offset = parse_filter("LastUpdateDate ge 2026-01-01T00:00:00.123456-03:00", CONTACT_FIELDS)
+    assert with_offset == Q(updated_at__gte=datetime(2026, 1, 1, 3, 0, 0, 123456, tzinfo=UTC))
+
+
+def test_filter_or_not_parentheses_null_and_functions():
+    parsed = parse_filter("(TypeId eq 1 or TypeId eq 2) and not CNPJ eq null and contains(Name,'Sul')", CONTACT_FIELDS)
+    expected = (Q(type_id=1) | Q(type_id=2)) & ~(Q(cnpj__isnull=True) | Q(cnpj="")) & Q(name__contains="Sul")
+    assert parsed == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Unknown eq 1",
+        "TypeId eq '1'",
+        "CNPJ eq 5",
+        "TypeId like 1",
+        "TypeId eq",
+        "TypeId eq 1 and",
+        "LastUpdateDate gt 'yesterday'",
+        "Phones eq 'x'",
+        "Name eq 'unterminated",
+        "TypeId gt null",
+    ],
+)
+def test_bad_filters_raise_a_readable_error(text):
+    with pytest.raises(ODataError) as exc_info:
+        parse_filter(text, CONTACT_FIELDS)
+    assert str(exc_info.value)
+
+
+def test_query_options_cap_top_and_end_order_with_the_key():
+    options = parse_query({"$top": "5000", "$skip": "30", "$orderby": "LastUpdateDate desc"}, CONTACT_FIELDS)
+    assert (options.top, options.skip) == (MAX_TOP, 30)
+    assert options.order_by == ["-updated_at", "pk"]
+    assert parse_orderby("", CONTACT_FIELDS) == ["pk"]
+    with pytest.raises(ODataError):
+        parse_query({"$top": "ten"}, CONTACT_FIELDS)
+
+
+# --- CNPJ / CPF -------------------------------------------------------------------------------
+
+
+def test_cnpj_and_cpf_check_digits():
+    assert documents.is_valid_cnpj("11.222.333/0001-81")
+    assert not documents.is_valid_cnpj("11.222.333/0001-82")
+    assert not documents.is_valid_cnpj("11111111111111")
+    assert documents.is_valid_cnpj(documents.make_cnpj(12345678, 2))
+    assert documents.format_cnpj("11222333000181") == "11.222.333/0001-81"
+    assert documents.is_valid_cpf("529.982.247-25")
+    assert not documents.is_valid_cpf("529.982.247-24")
+    assert documents.format_cpf(documents.make_cpf(1)) == "000.000.001-91"
+
+
+# --- knobs ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, None),
+        ({"down": True, "error_rate": 1.0}, Disturbance.DOWN),
+        ({"throttle_rate": 1.0, "error_rate": 1.0}, Disturbance.THROTTLED),
+        ({"error_rate": 1.0}, Disturbance.ERROR),
+        ({"error_rate": 0.5}, Disturbance.ERROR),
+    ],
+)
+def test_pick_disturbance_is_deterministic_at_the_edges(values, expected):
+    knobs = SandboxKnobs(system=SandboxSystem.CRM, **values)
+    assert pick_disturbance(knobs, roll=lambda: 0.4999) == expected
+    assert pick_disturbance(SandboxKnobs(system=SandboxSystem.CRM, error_rate=0.5), roll=lambda: 0.5) is None
+
+
+# --- seeding ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_seeding_twice_creates_nothing_the_second_time():
+    first = seed.populate(seed.SeedSizes(), NOW)
+    assert first == {
+        "erp_customers": 40,
+        "erp_contacts": 80,
+        "erp_products": 30,
+        "erp_orders": 10,
+        "crm_companies": 12,
+        "crm_people": 12,
+        "crm_products": 8,
+        "crm_orders": 6,
+    }
+    second = seed.populate(seed.SeedSizes(), NOW + timedelta(hours=1))
+    assert set(second.values()) == {0}
+    assert ErpCustomer.objects.count() == 40
+    assert CrmContact.objects.count() == 24
+
+
+@pytest.mark.django_db
+def test_seeding_more_adds_only_the_missing_records():
+    seed.populate(seed.SeedSizes(customers=10, contacts=10, products=5, orders=2), NOW)
+    created = seed.populate(seed.SeedSizes(customers=25, contacts=10, products=5, orders=2), NOW)
+    assert created["erp_customers"] == 15
+    assert created["erp_contacts"] == 0
+
+
+@pytest.mark.django_db
+def test_seed_data_is_valid_and_varied():
+    seed.populate(seed.SeedSizes(), NOW)
+    assert all(documents.is_valid_cnpj(cnpj) for cnpj in ErpCustomer.objects.values_list("cnpj", flat=True))
+    assert all(
+        documents.is_valid_cnpj(cnpj) for cnpj in CrmContact.objects.exclude(cnpj="").values_list("cnpj", flat=True)
+    )
+    cpfs = list(ErpContact.objects.exclude(cpf="").values_list("cpf", flat=True))
+    assert cpfs and all(documents.is_valid_cpf(cpf) for cpf in cpfs)
+    assert ErpCustomer.objects.filter(credit_status=CreditStatus.BLOCKED, active=True).exists()
+    assert ErpCustomer.objects.filter(credit_status=CreditStatus.PENDING).exists()
+    assert ErpCustomer.objects.filter(active=False).exists()
+    assert ErpProduct.objects.filter(active=False).exists()
+    assert ErpOrder.objects.exclude(customer__credit_status=CreditStatus.APPROVED).count() == 0
+    # Most CRM companies are ERP customers; the rest are leads the ERP does not know.
+    erp_cnpjs = {documents.digits(c) for c in ErpCustomer.objects.values_list("cnpj", flat=True)}
+    crm_cnpjs = set(CrmContact.objects.filter(type_id=CrmContactType.COMPANY).values_list("cnpj", flat=True))
+    assert 0 < len(crm_cnpjs - erp_cnpjs) < len(crm_cnpjs & erp_cnpjs)
+    assert CrmOrder.objects.filter(contact__cnpj__in=crm_cnpjs - erp_cnpjs).exists()
+    assert CrmContact.objects.filter(type_id=CrmContactType.PERSON, company__isnull=False).exists()
+    assert ErpCustomer.objects.values("state").distinct().count() > 5
+
+
+@pytest.mark.django_db
+def test_large_seeds_are_bulk_inserted(django_assert_max_num_queries):
+    sizes = seed.SeedSizes(customers=3000, contacts=0, products=0, orders=0, crm_companies=0, crm_people=0)
+    # Batches, never a query per row (SQLite caps the parameters of one statement).
+    with django_assert_max_num_queries(100):
+        created = seed.populate(sizes, NOW)
+    assert created["erp_customers"] == 3000
+
+
+@pytest.mark.django_db
+def test_seed_command_resets_and_keeps_random_credentials():
+    out = StringIO()
+    call_command("sandbox_seed", "--customers", "5", "--contacts", "5", "--show-credentials", stdout=out)
+    erp = SandboxKnobs.objects.get(system=SandboxSystem.ERP)
+    crm = SandboxKnobs.objects.get(system=SandboxSystem.CRM)
+    assert len(erp.password) >= 20 and len(crm.api_key) == 64
+    assert crm.api_key in out.getvalue()
+    SandboxKnobs.objects.filter(system=SandboxSystem.CRM).update(down=True, error_rate=0.5)
+
+    call_command("sandbox_seed", "--reset", "--customers", "3", "--contacts", "0", stdout=StringIO())
+    assert ErpCustomer.objects.count() == 3
+    crm_after = SandboxKnobs.objects.get(system=SandboxSystem.CRM)
+    assert (crm_after.down, crm_after.error_rate, crm_after.api_key) == (False, 0, crm.api_key)
+
+    call_command("sandbox_seed", "--rotate-credentials", stdout=StringIO())
+    assert SandboxKnobs.objects.get(system=SandboxSystem.CRM).api_key != crm.api_key
+
+
+@pytest.mark.django_db
+def test_back_office_moves_orders_one_step_per_wait():
+    seed.populate(seed.SeedSizes(orders=10), NOW)
+    ErpOrder.objects.update(status=ErpOrderStatus.RECEIVED, updated_at=NOW - timedelta(minutes=10))
+    moved = advance_orders(NOW, step_seconds=120)
+    assert moved == 10
+    assert set(ErpOrder.objects.values_list("status", flat=True)) == {ErpOrderStatus.APPROVED}
+    assert advance_orders(NOW + timedelta(seconds=60), step_seconds=120) == 0
+    assert advance_orders(NOW + timedelta(seconds=120), step_seconds=120) == 10
+    assert advance_orders(NOW + timedelta(days=1), step_seconds=0) == 0
+
+
+# --- admin ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "model",
+    ["sandboxknobs", "erpcustomer", "erpcontact", "erpproduct", "erporder", "crmcontact", "crmproduct", "crmorder"],
+)
+def test_admin_lists_the_demo_tables(admin_client, model, django_assert_max_num_queries):
+    seed.populate(seed.SeedSizes(), NOW)
+    with django_assert_max_num_queries(12):
+        response = admin_client.get(f"/sandbox/{model}/")
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_admin_lets_it_flip_down_but_never_shows_credentials(admin_client):
+    knobs = seed.ensure_knobs()[SandboxSystem.CRM]
+    page = admin_client.get(f"/sandbox/sandboxknobs/{knobs.pk}/change/")
+    assert page.status_code == 200
+    assert knobs.api_key not in page.content.decode()
+    form = {
+        "down": "on",
+        "error_rate": "0",
+        "throttle_rate": "0",
+        "retry_after_seconds": "2",
+        "latency_ms": "0",
+        "order_step_seconds": "120",
+    }
+    response = admin_client.post(f"/sandbox/sandboxknobs/{knobs.pk}/change/", form)
+    assert response.status_code == 302
+    knobs.refresh_from_db()
+    assert knobs.down is True
+    assert admin_client.get("/sandbox/erpcustomer/add/").status_code == 403
