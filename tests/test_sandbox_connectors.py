@@ -125,6 +125,7 @@ def test_soap_connector_creates_an_order_and_reports_faults_in_words(erp_connect
         erp_connector.create("CreateOrder", {**values, "customer_code": blocked.code, "external_id": "1002"})
     assert "CreditBlocked" in str(exc_info.value)
     assert f"Customer {blocked.code} has its credit blocked" in str(exc_info.value)
+    assert exc_info.value.record_level and not exc_info.value.retryable  # the review queue, not a failed run
     assert not ErpOrder.objects.filter(external_id="1002").exists()
 
 

@@ -146,6 +146,9 @@ RECORD_FAULTS = re.compile(
     re.IGNORECASE,
 )
 RETRYABLE_FAULTS = re.compile(r"Busy|Unavailable|Timeout|Deadlock|TryAgain|Throttl", re.IGNORECASE)
+# SOAP 1.1 "Client.*" faults blame the request, i.e. the record sent, unless they are about access.
+CLIENT_FAULT = re.compile(r"(^|:)Client\.", re.IGNORECASE)
+ACCESS_FAULTS = re.compile(r"Auth|Credential|Security|Permission|Login|Access", re.IGNORECASE)
 NOT_FOUND_FAULTS = re.compile(r"NotFound|^Unknown", re.IGNORECASE)
 
 PLACEHOLDER = re.compile(r"\{(cursor|page_token|page_size)\}")
@@ -836,7 +839,9 @@ class SoapConnector(Connector):
             message,
             code=code,
             not_found=bool(NOT_FOUND_FAULTS.search(name)),
-            record_level=bool(RECORD_FAULTS.search(name)),
+            record_level=bool(
+                RECORD_FAULTS.search(name) or (CLIENT_FAULT.search(code) and not ACCESS_FAULTS.search(name))
+            ),
             retryable=bool(RETRYABLE_FAULTS.search(name)),
             status_code=500,
         )
