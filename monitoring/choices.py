@@ -89,3 +89,35 @@ ALERT_STATUS_COLOURS = {
     AlertStatus.ACKNOWLEDGED: "amber",
     AlertStatus.RESOLVED: "green",
 }
+
+
+class HealthStatus(models.TextChoices):
+    """What the dashboard says about an integration (or a table); computed, never stored."""
+
+    HEALTHY = "healthy", _("Healthy")
+    RUNNING = "running", _("Running")
+    LATE = "late", _("Late")
+    FAILING = "failing", _("Failing")
+    ALERT = "alert", _("Alert")
+    PAUSED = "paused", _("Paused")
+    NEVER_RUN = "never_run", _("Never run")
+
+
+HEALTH_STATUS_COLOURS = {
+    HealthStatus.HEALTHY: "green",
+    HealthStatus.RUNNING: "blue",
+    HealthStatus.LATE: "amber",
+    HealthStatus.FAILING: "red",
+    HealthStatus.ALERT: "red",
+    HealthStatus.PAUSED: "grey",
+    HealthStatus.NEVER_RUN: "grey",
+}
+
+
+class NotificationStatus(models.TextChoices):
+    """Where the notification of one alert state change stands."""
+
+    PENDING = "pending", _("Waiting to be sent")
+    SENT = "sent", _("Sent")
+    NOBODY = "nobody", _("No recipients configured")
+    FAILED = "failed", _("Gave up after repeated failures")

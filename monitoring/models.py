@@ -16,6 +16,7 @@ from .choices import (
     AlertStatus,
     ErrorStatus,
     HeldDeleteStatus,
+    NotificationStatus,
     RecordAction,
     RequestDirection,
     RunStatus,
@@ -335,3 +336,38 @@ class Alert(models.Model):
 
     def __str__(self):
         return f"{self.integration}: {self.get_kind_display()}"
+
+
+class AlertEvent(models.Model):
+    """One change of an alert's state (opened, acknowledged, resolved) and the notification it sends.
+
+    The notification is an outbox entry: it is sent by the alert evaluation, once, and a
+    failure to send is kept here (error, attempts, next attempt) and retried with backoff.
+    """
+
+    alert = models.ForeignKey(Alert, models.CASCADE, related_name="events", verbose_name=_("alert"))
+    state = models.CharField(_("state"), max_length=14, choices=AlertStatus.choices)
+    at = models.DateTimeField(_("time"), default=timezone.now)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, verbose_name=_("by"))
+    note = models.TextField(_("note"), blank=True)
+
+    notification = models.CharField(
+        _("notification"), max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    next_attempt_at = models.DateTimeField(
+        _("next attempt"), null=True, blank=True, help_text=_("When the notification is (re)tried")
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    email_sent_at = models.DateTimeField(_("email sent"), null=True, blank=True)
+    webhook_sent_at = models.DateTimeField(_("webhook called"), null=True, blank=True)
+    notified_at = models.DateTimeField(_("notified"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = _("alert event")
+        verbose_name_plural = _("alert events")
+        indexes = [models.Index(fields=["notification", "next_attempt_at"], name="alert_event_outbox")]
+
+    def __str__(self):
+        return f"{self.alert}: {self.get_state_display()}"

@@ -14,6 +14,7 @@ HISTORY_MODELS = (
     "monitoring.recorderror",
     "monitoring.alert",
     "monitoring.helddelete",
+    "monitoring.alertevent",
 )
 QUEUE_MODELS = ("django_q.schedule", "django_q.success", "django_q.failure", "django_q.ormq")
 

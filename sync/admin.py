@@ -1,12 +1,19 @@
 """Admin of the configuration: IT edits here, supervisors and onboarding look."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from monitoring.choices import RunStatus, Trigger
 
 from .forms import ConnectionForm, human_duration_formfield
 from .models import SECRET_FIELDS, Connection, FieldMapping, Integration, RecordLink, StagedRecord, SyncTable
@@ -115,6 +122,7 @@ class IntegrationAdmin(HumanDurationsMixin, admin.ModelAdmin):
     list_select_related = ["erp_connection", "crm_connection"]
     search_fields = ["name", "erp_name", "crm_name"]
     inlines = [SyncTableInline]
+    actions = ["run_now"]
     fieldsets = [
         (
             None,
@@ -145,6 +153,42 @@ class IntegrationAdmin(HumanDurationsMixin, admin.ModelAdmin):
     @admin.display(description=_("tables"), ordering="table_total")
     def table_count(self, obj):
         return obj.table_total
+
+    # Run now: a button on the integration's page and an action on the list.
+    def has_run_permission(self, request, obj=None):
+        return request.user.has_perm("sync.run_integration")
+
+    def get_urls(self):
+        run_view = self.admin_site.admin_view(require_POST(self.run_view))
+        return [path("<int:pk>/run/", run_view, name="sync_integration_run"), *super().get_urls()]
+
+    def run_view(self, request, pk):
+        integration = get_object_or_404(Integration, pk=pk)
+        if not self.has_run_permission(request, integration):
+            raise PermissionDenied
+        self._start(request, integration)
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = reverse("admin:sync_integration_change", args=[integration.pk])
+        return HttpResponseRedirect(target)
+
+    @admin.action(description=_("Run the selected integrations now"), permissions=["run"])
+    def run_now(self, request, queryset):
+        for integration in queryset:
+            self._start(request, integration)
+
+    def _start(self, request, integration):
+        from .tasks import trigger
+
+        run = trigger(integration, Trigger.MANUAL, user=request.user)
+        if run.status == RunStatus.SKIPPED:
+            self.message_user(request, run.error, messages.WARNING)
+        else:
+            self.message_user(request, _("%(name)s is queued to run now.") % {"name": integration.name})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_run": self.has_run_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     # Onboarding may change the deployment status and nothing else.
     def _may_change_everything(self, request):
@@ -206,6 +250,8 @@ class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
                     "read_arguments",
                     "target_object",
                     "update_object",
+                    "write_mode",
+                    "match_existing",
                     "record_key",
                     "target_key",
                     "cursor_field",

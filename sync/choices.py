@@ -52,6 +52,12 @@ class Direction(models.TextChoices):
     CRM_TO_ERP = "crm_to_erp", _("CRM → ERP")
 
 
+class WriteMode(models.TextChoices):
+    UPSERT = "upsert", _("Create and update")
+    CREATE_ONLY = "create_only", _("Create only (never update)")
+    UPDATE_ONLY = "update_only", _("Update only (never create)")
+
+
 class DeletePolicy(models.TextChoices):
     IGNORE = "ignore", _("Ignore deletes")
     DELETE = "delete", _("Delete in the target")
@@ -70,10 +76,12 @@ class Transform(models.TextChoices):
     DATE = "date", _("Date")
     DATETIME = "datetime", _("Date and time")
     DECIMAL = "decimal", _("Decimal number")
+    INTEGER = "integer", _("Whole number")
     BOOLEAN = "boolean", _("Boolean")
     VALUE_MAP = "value_map", _("Value map")
     CONSTANT = "constant", _("Constant")
     TEMPLATE = "template", _("Template")
+    LIST_MAP = "list_map", _("List of items (map each item's fields)")
 
 
 class FieldOwner(models.TextChoices):

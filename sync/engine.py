@@ -14,6 +14,7 @@ table's threshold in one run are held for approval and raise an alert.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -28,13 +29,14 @@ from monitoring.choices import AlertKind, RecordAction, RunStatus, Trigger
 from monitoring.models import RecordError, SyncRun, TableRun
 from monitoring.recorder import PageLog
 
-from .choices import DeletePolicy, Direction
+from .choices import DeletePolicy, Direction, WriteMode
 from .connectors import connector_for
 from .connectors.base import ConnectionConfig, Connector, ConnectorError, ReadRequest
 from .mapping import MISSING, FieldSpec, FilterRule, first_rejecting_rule, get_path, is_empty, map_record, values_hash
 from .models import Integration, RecordLink, SyncTable
 
 Progress = Callable[[SyncTable, TableRun], None]
+HEARTBEAT_SECONDS = 15
 ConnectorFactory = Callable[..., Connector]
 
 
@@ -65,6 +67,10 @@ def execute_run(run_id: int, progress: Progress | None = None, connectors: Conne
     return IntegrationSync(run, progress, connectors).execute()
 
 
+def _CREATE_ONLY_MESSAGE():
+    return _("Changed in the source, but this table only creates records.")
+
+
 def _key_text(value) -> str:
     return "" if value is MISSING or is_empty(value) else str(value)
 
@@ -84,6 +90,10 @@ class TablePlan:
         key_target = next((spec.target_field for spec in specs if spec.source_path == table.record_key), "")
         return cls(table, specs, FilterRule.from_json(table.filter_rules), key_target)
 
+    def update_body(self, values: dict) -> dict:
+        """An update addresses the record by its key in the URL; the key is not sent as a change."""
+        return {name: value for name, value in values.items() if name != self.table.target_key}
+
 
 class IntegrationSync:
     """One run of one integration."""
@@ -94,6 +104,7 @@ class IntegrationSync:
         self.progress = progress or (lambda table, table_run: None)
         self.make_connector = connectors or connector_for_connection
         self.page_log: PageLog | None = None
+        self.last_beat = time.monotonic()
 
     # ------------------------------------------------------------ the run
 
@@ -149,6 +160,7 @@ class IntegrationSync:
                 page_token = page.next_token
                 self.page_log.flush(resume_token=page_token or "", resume_cursor=cursor)
                 self.run.beat()
+                self.last_beat = time.monotonic()
                 self.progress(table, table_run)
                 if page_token is None:
                     break
@@ -194,7 +206,14 @@ class IntegrationSync:
             if table.cursor_field:
                 cursor = _later(cursor, get_path(record, table.cursor_field))
             self.load_record(plan, key, record, links.get(key), target, find_first=resuming)
+            self._beat_now_and_then()
         return cursor
+
+    def _beat_now_and_then(self) -> None:
+        """A slow page still shows the run alive (the reaper watches the heartbeat)."""
+        if time.monotonic() - self.last_beat >= HEARTBEAT_SECONDS:
+            self.run.beat()
+            self.last_beat = time.monotonic()
 
     def load_record(self, plan: TablePlan, key: str, record: dict, link, target: Connector, *, find_first=False):
         """Carry one source record to the target and note what happened on the page log."""
@@ -230,20 +249,33 @@ class IntegrationSync:
         table, log = plan.table, self.page_log
         update_object = table.update_object or table.target_object
         if link is not None:
-            target.update(update_object, link.target_key, values)
+            if table.write_mode == WriteMode.CREATE_ONLY:
+                log.outcome(
+                    RecordAction.SKIPPED,
+                    key,
+                    target_key=link.target_key,
+                    message=_("Changed in the source, but this table only creates records."),
+                )
+                return
+            target.update(update_object, link.target_key, plan.update_body(values))
             log.link(key, link.target_key, digest)
             log.outcome(RecordAction.UPDATED, key, target_key=link.target_key)
             return
-        key_value = get_path(values, plan.key_target_field) if plan.key_target_field else MISSING
-        existing = None
-        if find_first and key_value is not MISSING:
-            existing = target.find(table.target_object, plan.key_target_field, str(key_value))
+        existing = self._find_existing(plan, values, target, find_first)
         if existing is not None:
             target_key = _key_text(get_path(existing, table.target_key))
-            target.update(update_object, target_key, values)
+            matched = _("Matched an existing record by its key.")
+            if table.write_mode == WriteMode.CREATE_ONLY:
+                log.link(key, target_key, digest)
+                log.outcome(RecordAction.UNCHANGED, key, target_key=target_key, message=matched)
+                return
+            target.update(update_object, target_key, plan.update_body(values))
             log.link(key, target_key, digest)
+            log.outcome(RecordAction.UPDATED, key, target_key=target_key, message=matched)
+            return
+        if table.write_mode == WriteMode.UPDATE_ONLY:
             log.outcome(
-                RecordAction.UPDATED, key, target_key=target_key, message=_("Matched an existing record by its key.")
+                RecordAction.SKIPPED, key, message=_("No matching record in the target, and this table never creates.")
             )
             return
         answer = target.create(table.target_object, values, key_field=plan.key_target_field)
@@ -255,6 +287,18 @@ class IntegrationSync:
             )
         log.link(key, target_key, digest)
         log.outcome(RecordAction.CREATED, key, target_key=target_key)
+
+    def _find_existing(self, plan, values, target, find_first):
+        """The target's record with this key, when the table matches existing records (or a run resumes)."""
+        table = plan.table
+        if not (find_first or table.match_existing or table.write_mode == WriteMode.UPDATE_ONLY):
+            return None
+        key_value = get_path(values, plan.key_target_field) if plan.key_target_field else MISSING
+        if key_value is MISSING or is_empty(key_value):
+            return None
+        if plan.key_target_field == table.target_key:
+            return {table.target_key: key_value}  # the source carries the target's own id (e.g. status back)
+        return target.find(table.target_object, plan.key_target_field, key_value)
 
     # ------------------------------------------------------------ deletes
 

@@ -20,6 +20,7 @@ from .choices import (
     Pagination,
     ScheduleKind,
     Transform,
+    WriteMode,
 )
 from .fields import EncryptedTextField
 
@@ -270,6 +271,15 @@ class SyncTable(models.Model):
         max_length=200,
         blank=True,
         help_text=_("Where updates go when it differs, e.g. /Contacts({id}) or Update; blank: the target object"),
+    )
+    write_mode = models.CharField(_("write mode"), max_length=12, choices=WriteMode.choices, default=WriteMode.UPSERT)
+    match_existing = models.BooleanField(
+        _("match existing records by key"),
+        default=True,
+        help_text=_(
+            "Before creating a record the portal has not linked yet, look it up in the target by its key "
+            "and link it instead of creating a duplicate (e.g. companies already in the CRM)"
+        ),
     )
     record_key = models.CharField(
         _("record key"), max_length=200, help_text=_("Source field that identifies a record, e.g. CNPJ or No")

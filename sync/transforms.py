@@ -663,6 +663,56 @@ def template(value, options, record=None):
     return "".join(parts)
 
 
+_GROUPED_THOUSANDS = re.compile(r"\d{1,3}(\.\d{3})+")
+
+
+def to_integer(value, options):
+    """A whole number from 1001, "1001", " 1.001 " or 1001.0; anything with a fraction is refused."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    wrong = TransformError(_("%(value)s is not a whole number") % {"value": display_value(value)})
+    if not isinstance(value, str | float | Decimal):
+        raise wrong
+    text = str(value).strip()
+    if _GROUPED_THOUSANDS.fullmatch(text):  # 1.001 written the Brazilian way
+        text = text.replace(".", "")
+    try:
+        number = Decimal(text)
+        whole = number.is_finite() and abs(number) <= Decimal(10) ** 18 and number == number.to_integral_value()
+    except (ArithmeticError, ValueError):
+        raise wrong from None
+    if not whole:
+        raise wrong
+    return int(number)
+
+
+def list_map(value, options):
+    """Each item of a list re-shaped: ``{"product_code": "ProductCode", "quantity": "Quantity"}``.
+
+    Order lines, quote items, phones: every item keeps the fields named (read by
+    path from the item); an item lacking one is an error naming the item.
+    """
+    fields = _option(options, Transform.LIST_MAP, "fields")
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise TransformError(_("expected a list of items, got %(value)s") % {"value": display_value(value)})
+    items = []
+    for position, item in enumerate(value, start=1):
+        if not isinstance(item, Mapping):
+            raise TransformError(_("item %(n)d is not an object") % {"n": position})
+        shaped = {}
+        for target, path in fields.items():
+            found = get_path(item, path)
+            if found is MISSING:
+                raise TransformError(_("item %(n)d has no %(field)s") % {"n": position, "field": display_value(path)})
+            shaped[target] = found
+        items.append(shaped)
+    return items
+
+
 # ---------------------------------------------------------------- registry
 
 TRANSFORMS: dict[str, Callable] = {
@@ -678,10 +728,12 @@ TRANSFORMS: dict[str, Callable] = {
     Transform.DATE: to_date,
     Transform.DATETIME: to_datetime,
     Transform.DECIMAL: to_decimal,
+    Transform.INTEGER: to_integer,
     Transform.BOOLEAN: to_boolean,
     Transform.VALUE_MAP: value_map,
     Transform.CONSTANT: constant,
     Transform.TEMPLATE: template,
+    Transform.LIST_MAP: list_map,
 }
 
 

@@ -36,10 +36,12 @@ TRANSFORM_OPTIONS = {
         "timezone": (False, (str,)),
     },
     Transform.DECIMAL: {"places": (False, (int,)), "decimal_separator": (False, (str,))},
+    Transform.INTEGER: {},
     Transform.BOOLEAN: {"true_values": (False, (list,)), "false_values": (False, (list,))},
     Transform.VALUE_MAP: {"map": (True, (dict,)), "default": (False, (str, int, float, bool, type(None)))},
     Transform.CONSTANT: {"value": (True, (str, int, float, bool, type(None)))},
     Transform.TEMPLATE: {"template": (True, (str,))},
+    Transform.LIST_MAP: {"fields": (True, (dict,))},
 }
 
 
@@ -106,6 +108,12 @@ def check_transform(transform: str, options) -> list[str]:
         errors += _check_value_map(options["map"])
     elif transform == Transform.TEMPLATE:
         errors += _check_template(options["template"])
+    elif transform == Transform.LIST_MAP:
+        fields = options["fields"]
+        if not fields or not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in fields.items()):
+            errors.append(
+                _('a list map needs "fields": item field → source path, e.g. {"product_code": "ProductCode"}')
+            )
     elif transform == Transform.DATETIME and "timezone" in options:
         errors += check_time_zone(options["timezone"])
     elif transform == Transform.DECIMAL:

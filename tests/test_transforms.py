@@ -437,3 +437,34 @@ def test_template_errors():
 
 def test_template_without_a_record_reads_the_value():
     assert run(Transform.TEMPLATE, {"City": "Natal"}, {"template": "{City}/RN"}) == "Natal/RN"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(1001, 1001), ("1001", 1001), (" 1.001 ", 1001), (1001.0, 1001), ("", None), (None, None)]
+)
+def test_integer_reads_whole_numbers(value, expected):
+    assert apply_transform("integer", value) == expected
+
+
+@pytest.mark.parametrize("value", ["12.5", "abc", True, float("nan"), "1e30", [1]])
+def test_integer_refuses_what_is_not_a_whole_number(value):
+    with pytest.raises(TransformError, match="is not a whole number"):
+        apply_transform("integer", value)
+
+
+def test_list_map_reshapes_order_lines():
+    lines = [{"ProductCode": "P-1", "Quantity": 2, "Extra": "x"}, {"ProductCode": "P-2", "Quantity": 1.5}]
+    options = {"fields": {"product_code": "ProductCode", "quantity": "Quantity"}}
+    assert apply_transform("list_map", lines, options) == [
+        {"product_code": "P-1", "quantity": 2},
+        {"product_code": "P-2", "quantity": 1.5},
+    ]
+    assert apply_transform("list_map", None, options) == []
+
+
+def test_list_map_names_the_item_that_lacks_a_field():
+    options = {"fields": {"product_code": "ProductCode"}}
+    with pytest.raises(TransformError, match="item 2 has no ProductCode"):
+        apply_transform("list_map", [{"ProductCode": "P-1"}, {"Code": "P-2"}], options)
+    with pytest.raises(TransformError, match="expected a list of items"):
+        apply_transform("list_map", "P-1", options)

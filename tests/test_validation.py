@@ -139,6 +139,8 @@ def table_post_data(integration, mappings, **overrides):
         "filter_rules": "[]",
         "delete_policy": "ignore",
         "delete_threshold": "50",
+        "write_mode": "upsert",
+        "match_existing": "on",
         "mappings-TOTAL_FORMS": str(len(mappings)),
         "mappings-INITIAL_FORMS": "0",
         **overrides,

@@ -22,6 +22,7 @@ from ..choices import (
     Pagination,
     ScheduleKind,
     Transform,
+    WriteMode,
 )
 from .problems import Path, Problems
 from .readers import (
@@ -195,6 +196,8 @@ TABLE = {
     "read_arguments": Key(json_mapping()),
     "target_object": Key(text(blank=False), required=True),
     "update_object": Key(text()),
+    "write_mode": Key(choice(WriteMode)),
+    "match_existing": Key(boolean()),
     "record_key": Key(text(blank=False), required=True),
     "target_key": Key(text()),
     "cursor_field": Key(text()),

@@ -37,6 +37,7 @@ import logging
 import random
 import threading
 import time
+from decimal import Decimal
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
 import requests
@@ -125,10 +126,10 @@ class RestConnector(Connector):
         records = self._records(data)
         return Page(records=records, next_token=self._next_token(request, data, records, response))
 
-    def find(self, target_object: str, key_field: str, key_value: str) -> dict | None:
+    def find(self, target_object: str, key_field: str, key_value) -> dict | None:
         _method, path = split_method(target_object, "GET")
         if self.config.pagination == Pagination.ODATA:
-            params = [("$filter", f"{key_field} eq '{odata_quote(key_value)}'"), ("$top", "2")]
+            params = [("$filter", f"{key_field} eq {odata_literal(key_value)}"), ("$top", "2")]
         else:
             params = [(key_field, str(key_value))]
         url = with_query(self._url(collection_path(path)), params)
@@ -647,6 +648,13 @@ def record_path(path: str, key) -> str:
 
 def odata_quote(value) -> str:
     return str(value).replace("'", "''")
+
+
+def odata_literal(value) -> str:
+    """A number as a number (typed OData fields refuse quoted numbers), anything else as a quoted text."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
+    return f"'{odata_quote(value)}'"
 
 
 def with_query(url: str, params: list[tuple[str, str]]) -> str:

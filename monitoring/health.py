@@ -1,0 +1,539 @@
+"""Health of integrations and tables, in the spirit of healthchecks.io's check states.
+
+The status is computed, never stored: :meth:`HealthFacts.get_status` is a pure function
+of stored facts and ``now``. The figures (last success, average and p95 duration, 7-day
+success rate) are database aggregates: :func:`annotate_health` adds every fact and figure
+to a queryset of integrations as correlated subqueries, so a dashboard needs one query
+whatever the number of integrations or runs.
+
+Rules
+-----
+- **Success** is a run that completed: *succeeded*, or *partial* (it completed and the
+  records that failed went to the review queue). ``last_success`` is the finish time of
+  the newest such run; it resets the failure streak and counts in the 7-day success rate
+  and in the average and p95 durations (durations are ``finished_at - started_at``).
+- **Failure** is a *failed*, *abandoned* or *lost* run. *Skipped* runs (a trigger that came
+  while a run was active) are neither; they only count as "the scheduler fired" for *late*.
+- **Window**: the time without success counts from the later of ``last_success`` and
+  ``activated_at`` (never succeeded → from the activation; switching an integration off
+  and on again gives it a fresh window). Tables use their own max time when they
+  override the integration's.
+- **Grace** for *late*: 10 % of the schedule's period, at least 5 minutes, at most 1 hour.
+
+Precedence (first that holds wins)
+----------------------------------
+1. **paused**: the integration (or the table) is switched off.
+2. **alert**: now - the window's start > max time without success; a run in progress
+   does not hide it.
+3. **running**: a run is queued or running and not stuck.
+4. **failing**: the newest finished run failed, was abandoned or lost, or completed only
+   partially (some records failed: a supervisor must see it, but it never raises *alert*
+   on its own); or the active run is stuck (no heartbeat for ``RUN_STUCK_AFTER``).
+5. **late**: the newest scheduled slot (after the activation) is more than the grace ago
+   and no run was queued since it.
+6. **never run**: no run has finished yet.
+7. **healthy**.
+
+Next run
+--------
+In the portal's time zone and DST-safe. *Daily at HH:MM* is the cron expression
+``MM HH * * *``; cron expressions are evaluated by croniter on local wall time. A wall time
+that does not exist (spring forward) runs at the first instant after the gap; one that
+occurs twice (fall back) runs once, at its first occurrence, when the expression names a
+fixed minute and hour (as Vixie cron does); expressions with ``*`` in the minute or hour
+field keep running in real time through the repeated hour. *Every N minutes* is anchored
+on the newest run: next = its ``queued_at`` + N (arithmetic in UTC), or ``now`` when that
+is past or nothing has run ("due now"). Unscheduled or inactive integrations have no next
+run (``None``), which :func:`describe_next_run` words as "not scheduled".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from django.conf import settings
+from django.db.models import (
+    Avg,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    Window,
+)
+from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.lookups import LessThan
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from sync.choices import ScheduleKind
+from sync.models import Integration, SyncTable
+from sync.validators import DAILY_TIME, check_cron
+
+from .choices import (
+    ACTIVE_RUN_STATUSES,
+    HEALTH_STATUS_COLOURS,
+    UNRESOLVED_ALERT_STATUSES,
+    HealthStatus,
+    RunStatus,
+)
+from .models import Alert, SyncRun, TableRun
+
+SUCCESS_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
+FAILED_RUN_STATUSES = (RunStatus.FAILED, RunStatus.ABANDONED, RunStatus.LOST)
+# The newest finished run in one of these makes the status "failing".
+FAILING_RUN_STATUSES = (*FAILED_RUN_STATUSES, RunStatus.PARTIAL)
+# Runs that count as attempts (for "never run", the newest outcome and the success rate).
+FINISHED_RUN_STATUSES = (*SUCCESS_RUN_STATUSES, *FAILED_RUN_STATUSES)
+
+FIGURES_WINDOW = timedelta(days=7)
+P95 = 95  # percent; nearest-rank: the smallest duration with at least 95 % of the runs at or below it
+MIN_GRACE, MAX_GRACE = timedelta(minutes=5), timedelta(hours=1)
+# A run queued this little before a slot still counts for it (clocks of several hosts).
+SLOT_TOLERANCE = timedelta(minutes=1)
+# Before this, no run can have finished: the floor of "failed since the last success".
+_NO_SUCCESS_YET = datetime(2000, 1, 1, tzinfo=UTC)
+
+RUN_DURATION = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+
+
+def portal_zone() -> ZoneInfo:
+    """The portal's time zone (``settings.TIME_ZONE``), read at call time."""
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def stuck_after() -> timedelta:
+    """How long a running run may go without a heartbeat (or a queued run without starting)."""
+    return timedelta(seconds=getattr(settings, "RUN_STUCK_AFTER", 600))
+
+
+def grace_for(period: timedelta) -> timedelta:
+    return min(max(period / 10, MIN_GRACE), MAX_GRACE)
+
+
+# ---------------------------------------------------------------- schedules
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When an integration runs: nothing, every ``interval``, or a cron expression (daily included)."""
+
+    kind: str = ScheduleKind.NONE
+    interval: timedelta | None = None
+    cron: str = ""
+
+    @classmethod
+    def of(cls, integration) -> Schedule:
+        """The integration's schedule; an incomplete or invalid one counts as none."""
+        kind = integration.schedule_kind
+        if kind == ScheduleKind.INTERVAL and integration.schedule_interval_minutes:
+            return cls(kind, interval=timedelta(minutes=integration.schedule_interval_minutes))
+        if kind == ScheduleKind.DAILY:
+            match = DAILY_TIME.match(integration.schedule_daily_time or "")
+            if match:
+                hour, minute = (int(part) for part in match.groups())
+                return cls(kind, cron=f"{minute} {hour} * * *")
+        if kind == ScheduleKind.CRON and not check_cron(integration.schedule_cron):
+            return cls(kind, cron=integration.schedule_cron.strip())
+        return cls()
+
+    @property
+    def is_scheduled(self) -> bool:
+        return bool(self.interval or self.cron)
+
+    def next_after(self, now: datetime, tz: ZoneInfo, last_run_at: datetime | None = None) -> datetime | None:
+        """The next run after ``now`` (UTC), or ``None`` when there is none."""
+        if self.interval:
+            if last_run_at is None:
+                return now
+            return max(last_run_at.astimezone(UTC) + self.interval, now)
+        if self.cron:
+            return _cron_step(self.cron, now, tz, forward=True)
+        return None
+
+    def expected_slot(
+        self, now: datetime, tz: ZoneInfo, last_run_at: datetime | None, activated_at: datetime | None
+    ) -> tuple[datetime, timedelta] | None:
+        """The newest slot that should have produced a run by ``now``, and the schedule's period there."""
+        if self.interval:
+            candidates = [moment for moment in (activated_at,) if moment is not None]
+            if last_run_at is not None:
+                candidates.append(last_run_at.astimezone(UTC) + self.interval)
+            if not candidates:
+                return None
+            slot = max(candidates)
+            return (slot, self.interval) if slot <= now else None
+        if self.cron:
+            slot = _cron_step(self.cron, now, tz, forward=False)
+            if slot is None or (activated_at is not None and slot < activated_at):
+                return None
+            following = _cron_step(self.cron, slot, tz, forward=True)
+            return slot, (following - slot if following else timedelta(days=1))
+        return None
+
+
+def _is_fixed_time(cron: str) -> bool:
+    minute, hour = cron.split()[:2]
+    return not minute.startswith("*") and not hour.startswith("*")
+
+
+def _cron_step(cron: str, start: datetime, tz: ZoneInfo, *, forward: bool) -> datetime | None:
+    """The slot after (or before) ``start``, in UTC, with the fall-back rule of fixed-time expressions."""
+    try:
+        slots = croniter(cron, start.astimezone(tz))
+        skip_repeats = _is_fixed_time(cron)
+        for _attempt in range(4):
+            slot = (slots.get_next if forward else slots.get_prev)(datetime).astimezone(UTC)
+            # ``fold`` is 1 only for the second occurrence of a repeated wall time.
+            if not (skip_repeats and slot.astimezone(tz).fold == 1):
+                return slot
+    except (ValueError, KeyError, OverflowError):  # croniter's errors are ValueErrors
+        return None
+    return None
+
+
+def next_run(integration, now: datetime, tz: ZoneInfo, last_run_at: datetime | None = None) -> datetime | None:
+    """When the integration runs next (UTC), or ``None``: inactive or not scheduled.
+
+    For *every N minutes*, ``last_run_at`` is the newest run's ``queued_at`` (any trigger);
+    without it the integration is due ``now``.
+    """
+    if not integration.active:
+        return None
+    return Schedule.of(integration).next_after(now, tz, last_run_at)
+
+
+def format_local(moment: datetime, tz: ZoneInfo, *, with_zone: bool = True) -> str:
+    local = moment.astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M} ({tz.key})" if with_zone else f"{local:%Y-%m-%d %H:%M}"
+
+
+def describe_next_run(moment: datetime | None, now: datetime, tz: ZoneInfo) -> str:
+    """Words for a next run: a local date and time, "due now", or "not scheduled" (never an epoch date)."""
+    if moment is None:
+        return _("not scheduled")
+    if moment <= now:
+        return _("due now")
+    return format_local(moment, tz)
+
+
+def human_duration(value: timedelta) -> str:
+    """``24 hours``, ``1 day 12 hours``, ``30 minutes``: at most two units, for people."""
+    seconds = int(value.total_seconds())
+    if seconds < 60:
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days and not hours and not minutes and days == 1:
+        days, hours = 0, 24  # "24 hours" reads better than "1 day" for a max time
+    parts = []
+    for amount, singular, plural in (
+        (days, "%(count)d day", "%(count)d days"),
+        (hours, "%(count)d hour", "%(count)d hours"),
+        (minutes, "%(count)d minute", "%(count)d minutes"),
+    ):
+        if amount:
+            parts.append(ngettext(singular, plural, amount) % {"count": amount})
+    return " ".join(parts[:2])
+
+
+# ---------------------------------------------------------------- status
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    """The queued or running run of an integration, as the dashboard needs it."""
+
+    pk: int
+    status: str
+    queued_at: datetime
+    started_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+
+    @property
+    def last_sign_of_life(self) -> datetime:
+        if self.status == RunStatus.RUNNING:
+            return self.heartbeat_at or self.started_at or self.queued_at
+        return self.queued_at
+
+    def is_stuck(self, now: datetime, after: timedelta | None = None) -> bool:
+        """Running without a heartbeat, or queued without starting, for longer than ``after``."""
+        return now - self.last_sign_of_life > (after if after is not None else stuck_after())
+
+
+@dataclass(frozen=True)
+class HealthFacts:
+    """The stored facts a status is computed from."""
+
+    active: bool
+    activated_at: datetime | None
+    max_time_without_success: timedelta
+    schedule: Schedule = Schedule()
+    last_success: datetime | None = None
+    last_finished_status: str | None = None
+    last_run_at: datetime | None = None
+    active_run: ActiveRun | None = None
+
+    @classmethod
+    def from_row(cls, integration) -> HealthFacts:
+        """Facts of an integration annotated by :func:`annotate_health`."""
+        return cls(
+            active=integration.active,
+            activated_at=integration.activated_at,
+            max_time_without_success=integration.max_time_without_success,
+            schedule=Schedule.of(integration),
+            last_success=integration.health_last_success,
+            last_finished_status=integration.health_last_finished_status,
+            last_run_at=integration.health_last_run_at,
+            active_run=_active_run(integration),
+        )
+
+    def for_table(self, table) -> HealthFacts:
+        """The facts of a table annotated by :func:`annotate_table_health`, within this integration's."""
+        return replace(
+            self,
+            active=self.active and table.active,
+            max_time_without_success=table.max_time_without_success or self.max_time_without_success,
+            last_success=table.health_last_success,
+            last_finished_status=table.health_last_finished_status,
+        )
+
+    @property
+    def window_start(self) -> datetime | None:
+        """Where the time without success counts from: the later of last success and activation."""
+        moments = [moment for moment in (self.last_success, self.activated_at) if moment is not None]
+        return max(moments) if moments else None
+
+    @property
+    def alert_after(self) -> datetime | None:
+        """When the status turns to *alert* unless a run succeeds (healthchecks' ``going_down_after``)."""
+        start = self.window_start
+        return None if start is None else start + self.max_time_without_success
+
+    def window_exceeded(self, now: datetime) -> bool:
+        alert_after = self.alert_after
+        return self.active and alert_after is not None and now > alert_after
+
+    def is_late(self, now: datetime, tz: ZoneInfo) -> bool:
+        expected = self.schedule.expected_slot(now, tz, self.last_run_at, self.activated_at)
+        if expected is None:
+            return False
+        slot, period = expected
+        ran_since = self.last_run_at is not None and self.last_run_at >= slot - SLOT_TOLERANCE
+        return not ran_since and now > slot + grace_for(period)
+
+    def get_status(self, now: datetime, tz: ZoneInfo, stuck: timedelta | None = None) -> HealthStatus:
+        if not self.active:
+            return HealthStatus.PAUSED
+        if self.window_exceeded(now):
+            return HealthStatus.ALERT
+        run = self.active_run
+        if run is not None and not run.is_stuck(now, stuck):
+            return HealthStatus.RUNNING
+        if run is not None or self.last_finished_status in FAILING_RUN_STATUSES:
+            return HealthStatus.FAILING
+        if self.is_late(now, tz):
+            return HealthStatus.LATE
+        if self.last_finished_status is None:
+            return HealthStatus.NEVER_RUN
+        return HealthStatus.HEALTHY
+
+
+def _active_run(integration) -> ActiveRun | None:
+    if integration.health_active_run_id is None:
+        return None
+    return ActiveRun(
+        pk=integration.health_active_run_id,
+        status=integration.health_active_run_status,
+        queued_at=integration.health_active_run_queued_at,
+        started_at=integration.health_active_run_started_at,
+        heartbeat_at=integration.health_active_run_heartbeat_at,
+    )
+
+
+# ---------------------------------------------------------------- figures (database aggregates)
+
+
+def p95_ordering(runs: QuerySet) -> QuerySet:
+    """``runs`` ordered so that the first row holds the p95 duration (nearest rank), in one query.
+
+    Window functions rank the durations (``ROW_NUMBER``) and count them (``COUNT(*) OVER ()``);
+    rows ranked below ``ceil(0.95 n)`` sort last, the rest by duration: the first row is the
+    p95. No LIMIT/OFFSET that depends on the count, so it also works as a correlated subquery
+    (SQLite and PostgreSQL).
+    """
+    rank = Window(RowNumber(), order_by=[RUN_DURATION.asc(), F("pk").asc()])
+    total = Window(Count("pk"))
+    below_p95 = LessThan(rank * Value(100), total * Value(P95))
+    return runs.annotate(duration=RUN_DURATION).order_by(below_p95.asc(), RUN_DURATION.asc())
+
+
+def succeeded_in_window(runs: QuerySet, now: datetime) -> QuerySet:
+    """Runs that completed in the 7 days before ``now``, with a duration."""
+    return runs.filter(
+        status__in=SUCCESS_RUN_STATUSES,
+        started_at__isnull=False,
+        finished_at__gt=now - FIGURES_WINDOW,
+        finished_at__lte=now,
+    )
+
+
+def average_duration(runs: QuerySet) -> timedelta | None:
+    """Mean duration of ``runs`` (one query), e.g. ``succeeded_in_window(integration.runs.all(), now)``."""
+    return runs.filter(started_at__isnull=False, finished_at__isnull=False).aggregate(value=Avg(RUN_DURATION))["value"]
+
+
+def p95_duration(runs: QuerySet) -> timedelta | None:
+    """The p95 duration of ``runs`` (nearest rank, one query)."""
+    measured = runs.filter(started_at__isnull=False, finished_at__isnull=False)
+    return p95_ordering(measured).values_list("duration", flat=True).first()
+
+
+def _aggregate(queryset: QuerySet, aggregate) -> QuerySet:
+    """One value aggregated over ``queryset``, usable as a (correlated) subquery."""
+    return queryset.order_by().annotate(_one=Value(1)).values("_one").annotate(value=aggregate).values("value")
+
+
+def annotate_health(queryset: QuerySet, now: datetime) -> QuerySet:
+    """Integrations with every fact and figure the dashboard shows, as subqueries: one query in all.
+
+    Adds ``health_last_success``, ``health_last_finished_status``, ``health_last_run_at``,
+    ``health_active_run_*`` (id, status, queued_at, started_at, heartbeat_at),
+    ``health_avg_duration``, ``health_p95_duration``, ``health_runs_7d``,
+    ``health_successes_7d``, ``health_failure_streak`` and ``health_open_alerts``.
+    """
+    runs = SyncRun.objects.filter(integration=OuterRef("pk"))
+    active = runs.filter(status__in=ACTIVE_RUN_STATUSES).order_by("-queued_at", "-pk")
+    finished_7d = runs.filter(
+        status__in=FINISHED_RUN_STATUSES, finished_at__gt=now - FIGURES_WINDOW, finished_at__lte=now
+    )
+    succeeded_7d = succeeded_in_window(runs, now)
+    annotated = queryset.annotate(
+        health_last_success=Subquery(
+            runs.filter(status__in=SUCCESS_RUN_STATUSES, finished_at__isnull=False)
+            .order_by("-finished_at")
+            .values("finished_at")[:1]
+        ),
+        health_last_finished_status=Subquery(
+            runs.filter(status__in=FINISHED_RUN_STATUSES).order_by("-finished_at", "-pk").values("status")[:1]
+        ),
+        health_last_run_at=Subquery(runs.order_by("-queued_at").values("queued_at")[:1]),
+        health_active_run_id=Subquery(active.values("pk")[:1]),
+        health_active_run_status=Subquery(active.values("status")[:1]),
+        health_active_run_queued_at=Subquery(active.values("queued_at")[:1]),
+        health_active_run_started_at=Subquery(active.values("started_at")[:1]),
+        health_active_run_heartbeat_at=Subquery(active.values("heartbeat_at")[:1]),
+        health_avg_duration=Subquery(_aggregate(succeeded_7d, Avg(RUN_DURATION)), output_field=DurationField()),
+        health_p95_duration=Subquery(p95_ordering(succeeded_7d).values("duration")[:1], output_field=DurationField()),
+        health_runs_7d=Coalesce(Subquery(_aggregate(finished_7d, Count("pk")), output_field=IntegerField()), 0),
+        health_successes_7d=Coalesce(Subquery(_aggregate(succeeded_7d, Count("pk")), output_field=IntegerField()), 0),
+        health_open_alerts=Coalesce(
+            Subquery(
+                _aggregate(
+                    Alert.objects.filter(integration=OuterRef("pk"), status__in=UNRESOLVED_ALERT_STATUSES),
+                    Count("pk"),
+                ),
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+    )
+    # Failed, abandoned or lost runs since the newest success (all of them if none): the failure streak.
+    since_success = Coalesce(OuterRef("health_last_success"), Value(_NO_SUCCESS_YET))
+    return annotated.annotate(
+        health_failure_streak=Coalesce(
+            Subquery(
+                _aggregate(runs.filter(status__in=FAILED_RUN_STATUSES, finished_at__gt=since_success), Count("pk")),
+                output_field=IntegerField(),
+            ),
+            0,
+        )
+    )
+
+
+def annotate_table_health(queryset: QuerySet, now: datetime) -> QuerySet:
+    """Tables with ``health_last_success`` and ``health_last_finished_status`` from their table runs."""
+    table_runs = TableRun.objects.filter(table=OuterRef("pk"), finished_at__isnull=False, finished_at__lte=now)
+    return queryset.annotate(
+        health_last_success=Subquery(
+            table_runs.filter(status__in=SUCCESS_RUN_STATUSES).order_by("-finished_at").values("finished_at")[:1]
+        ),
+        health_last_finished_status=Subquery(
+            table_runs.filter(status__in=FINISHED_RUN_STATUSES).order_by("-finished_at", "-pk").values("status")[:1]
+        ),
+    )
+
+
+# ---------------------------------------------------------------- what the dashboard shows
+
+
+@dataclass(frozen=True)
+class IntegrationHealth:
+    integration: Integration
+    status: HealthStatus
+    last_success: datetime | None
+    next_run: datetime | None
+    avg_duration: timedelta | None
+    p95_duration: timedelta | None
+    success_rate_7d: float | None  # 0…1; None when no run finished in the last 7 days
+    open_alerts: int
+    running_run: ActiveRun | None
+    last_run_status: str | None = None
+    alert_after: datetime | None = None
+    failure_streak: int = 0
+
+    @property
+    def colour(self) -> str:
+        return HEALTH_STATUS_COLOURS[self.status]
+
+    @property
+    def label(self) -> str:
+        return self.status.label
+
+    @classmethod
+    def from_row(cls, integration, now: datetime, tz: ZoneInfo | None = None) -> IntegrationHealth:
+        """Build from an integration annotated by :func:`annotate_health` (no query)."""
+        tz = tz or portal_zone()
+        facts = HealthFacts.from_row(integration)
+        runs_7d = integration.health_runs_7d
+        return cls(
+            integration=integration,
+            status=facts.get_status(now, tz),
+            last_success=facts.last_success,
+            next_run=next_run(integration, now, tz, facts.last_run_at),
+            avg_duration=integration.health_avg_duration,
+            p95_duration=integration.health_p95_duration,
+            success_rate_7d=integration.health_successes_7d / runs_7d if runs_7d else None,
+            open_alerts=integration.health_open_alerts,
+            running_run=facts.active_run,
+            last_run_status=facts.last_finished_status,
+            alert_after=facts.alert_after if facts.active else None,
+            failure_streak=integration.health_failure_streak,
+        )
+
+
+def health_of(queryset: QuerySet, now: datetime, tz: ZoneInfo | None = None) -> list[IntegrationHealth]:
+    """The health of every integration of ``queryset``, in one query."""
+    tz = tz or portal_zone()
+    return [IntegrationHealth.from_row(row, now, tz) for row in annotate_health(queryset, now)]
+
+
+def integration_health(integration, now: datetime, tz: ZoneInfo | None = None) -> IntegrationHealth:
+    """The health of one integration (one query)."""
+    return health_of(Integration.objects.filter(pk=integration.pk), now, tz)[0]
+
+
+def table_health(table, now: datetime, tz: ZoneInfo | None = None) -> HealthStatus:
+    """The status of one table: the integration's facts with the table's successes and max time."""
+    tz = tz or portal_zone()
+    integration = annotate_health(Integration.objects.filter(pk=table.integration_id), now).get()
+    annotated = annotate_table_health(SyncTable.objects.filter(pk=table.pk), now).get()
+    return HealthFacts.from_row(integration).for_table(annotated).get_status(now, tz)

@@ -1,0 +1,250 @@
+"""Notifications of alert state changes: one email and one webhook POST per change, from an outbox.
+
+Each :class:`~monitoring.models.AlertEvent` (opened, acknowledged, resolved) is an outbox
+entry. :func:`deliver_due` sends the entries that are due, in order per alert: one email
+to the integration's recipients (Django's mail backend) and, when the integration has a
+webhook URL, one POST of JSON with a Slack-compatible ``text``. An entry is claimed
+atomically before sending, so two evaluations running at once do not send it twice.
+A failure is recorded on the entry (error, attempts, next attempt) and retried later with
+backoff; a channel that already succeeded is not repeated. Nothing here stops the others.
+
+Notifications carry the integration's name, the alert's kind and message, and times in
+the portal's time zone; never a connection's secrets, nor the webhook's own address
+(which is a credential for services such as Slack).
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db.models import Exists, F, OuterRef
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from .choices import AlertStatus, NotificationStatus
+from .health import format_local, portal_zone
+from .models import AlertEvent
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_TIMEOUT = 10  # seconds
+# A claimed entry is not tried again before this, even if its sender died mid-way.
+CLAIM_LEASE = timedelta(minutes=5)
+FIRST_RETRY, LONGEST_RETRY = timedelta(minutes=1), timedelta(hours=1)
+ERROR_LIMIT = 1000
+
+
+def max_attempts() -> int:
+    return getattr(settings, "ALERT_NOTIFICATION_MAX_ATTEMPTS", 12)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """1, 2, 4 … minutes after the ``attempts``-th failure, at most an hour."""
+    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LONGEST_RETRY)
+
+
+# ---------------------------------------------------------------- words
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    body: str
+    text: str  # for the webhook (Slack mrkdwn)
+
+
+def _headline(state: str) -> str:
+    return {
+        AlertStatus.OPEN: _("Alert opened"),
+        AlertStatus.ACKNOWLEDGED: _("Alert acknowledged"),
+        AlertStatus.RESOLVED: _("Alert resolved"),
+    }[state]
+
+
+def _next_step(state: str) -> str:
+    return {
+        AlertStatus.OPEN: _(
+            "The portal resolves this alert by itself when the integration recovers. "
+            "Acknowledge it in the portal to let the others know someone is looking into it."
+        ),
+        AlertStatus.ACKNOWLEDGED: _("Someone is looking into it. The alert resolves by itself on recovery."),
+        AlertStatus.RESOLVED: _("No action is needed."),
+    }[state]
+
+
+def _person(user) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+def compose(event: AlertEvent, tz=None) -> Message:
+    """The subject, body and webhook text of one state change, in the portal's language and time zone."""
+    tz = tz or portal_zone()
+    alert, integration = event.alert, event.alert.integration
+    with translation.override(settings.LANGUAGE_CODE):
+        headline = _headline(event.state)
+        kind = alert.get_kind_display()
+        subject = _("[Integration Portal] %(headline)s: %(integration)s — %(kind)s") % {
+            "headline": headline,
+            "integration": integration.name,
+            "kind": kind,
+        }
+        lines = [
+            f"{headline}: {kind}",
+            "",
+            _("Integration: %(name)s (%(erp)s → %(crm)s)")
+            % {"name": integration.name, "erp": integration.erp_name, "crm": integration.crm_name},
+        ]
+        if alert.table is not None:
+            lines.append(_("Table: %(table)s") % {"table": alert.table.name})
+        lines.append(_("What happened: %(message)s") % {"message": alert.message})
+        lines.append(_("Opened: %(time)s") % {"time": format_local(alert.opened_at, tz)})
+        if event.state == AlertStatus.ACKNOWLEDGED:
+            lines.append(
+                _("Acknowledged: %(time)s by %(person)s")
+                % {"time": format_local(event.at, tz), "person": _person(event.by) or _("someone")}
+            )
+        if event.state == AlertStatus.RESOLVED:
+            lines.append(_("Resolved: %(time)s") % {"time": format_local(event.at, tz)})
+        if event.note:
+            lines.append(_("Note: %(note)s") % {"note": event.note})
+        lines += ["", _next_step(event.state), ""]
+        lines.append(
+            _("You receive this message because your address is among the alert recipients of %(name)s.")
+            % {"name": integration.name}
+        )
+        body = "\n".join(lines)
+        text_lines = [
+            f"*{_slack(headline)}* · {_slack(integration.name)} · {_slack(kind)}",
+            _slack(alert.message),
+        ]
+        if alert.table is not None:
+            text_lines.append(_slack(_("Table: %(table)s") % {"table": alert.table.name}))
+        if event.note:
+            text_lines.append(_slack(_("Note: %(note)s") % {"note": event.note}))
+        text_lines.append(_slack(format_local(event.at, tz)))
+    return Message(subject=" ".join(subject.split()), body=body, text="\n".join(text_lines))
+
+
+def _slack(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# ---------------------------------------------------------------- the two outside seams
+
+
+def send_email(message: Message, recipients: list[str]) -> None:
+    EmailMessage(message.subject, message.body, settings.DEFAULT_FROM_EMAIL, recipients).send(fail_silently=False)
+
+
+def post_webhook(url: str, text: str) -> None:
+    response = requests.post(url, json={"text": text}, timeout=WEBHOOK_TIMEOUT)
+    response.raise_for_status()
+
+
+def _without_address(text: str, url: str) -> str:
+    """``text`` with the webhook's path and query (its secret part) replaced by an ellipsis."""
+    parts = urlsplit(url)
+    secret = parts.path + (f"?{parts.query}" if parts.query else "")
+    text = text.replace(url, f"{parts.scheme}://{parts.hostname}/…")
+    if secret.strip("/"):
+        text = text.replace(secret, "/…")
+        if parts.path.strip("/"):
+            text = text.replace(parts.path, "/…")
+    return text
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# ---------------------------------------------------------------- the outbox
+
+
+@dataclass
+class DeliveryResult:
+    sent: int = 0
+    failed: int = 0
+    nobody: int = 0  # no recipient and no webhook configured
+
+
+def due(now: datetime):
+    """Entries to send now, oldest first; an entry waits while an earlier one of its alert is pending."""
+    earlier_pending = AlertEvent.objects.filter(
+        alert=OuterRef("alert"), pk__lt=OuterRef("pk"), notification=NotificationStatus.PENDING
+    )
+    return (
+        AlertEvent.objects.filter(notification=NotificationStatus.PENDING, next_attempt_at__lte=now)
+        .exclude(Exists(earlier_pending))
+        .select_related("alert__integration", "alert__table", "by")
+        .order_by("at", "pk")
+    )
+
+
+def claim(event: AlertEvent, now: datetime) -> bool:
+    """Take ``event`` for sending; False when another evaluation took it first."""
+    claimed = AlertEvent.objects.filter(
+        pk=event.pk, notification=NotificationStatus.PENDING, next_attempt_at=event.next_attempt_at
+    ).update(next_attempt_at=now + CLAIM_LEASE, attempts=F("attempts") + 1)
+    if claimed:
+        event.next_attempt_at, event.attempts = now + CLAIM_LEASE, event.attempts + 1
+    return bool(claimed)
+
+
+def deliver(event: AlertEvent, now: datetime) -> bool:
+    """Send a claimed entry on each channel not yet done; record the outcome. True when nothing failed."""
+    integration = event.alert.integration
+    recipients, url = integration.alert_recipients, integration.alert_webhook_url
+    fields = ["notification", "next_attempt_at", "notified_at", "email_sent_at", "webhook_sent_at", "last_error"]
+    if not recipients and not url:
+        event.notification, event.next_attempt_at, event.notified_at = NotificationStatus.NOBODY, None, now
+        event.save(update_fields=fields)
+        return True
+    message = compose(event)
+    errors = []
+    if recipients and event.email_sent_at is None:
+        try:
+            send_email(message, recipients)
+        except Exception as exc:  # any failure of the mail server: recorded below and retried
+            errors.append(_("Email: %(error)s") % {"error": _describe(exc)})
+        else:
+            event.email_sent_at = now
+    if url and event.webhook_sent_at is None:
+        try:
+            post_webhook(url, message.text)
+        except Exception as exc:  # any failure of the receiving service: recorded below and retried
+            errors.append(_("Webhook: %(error)s") % {"error": _without_address(_describe(exc), url)})
+        else:
+            event.webhook_sent_at = now
+    if errors:
+        event.last_error = "\n".join(errors)[:ERROR_LIMIT]
+        if event.attempts >= max_attempts():
+            event.notification, event.next_attempt_at = NotificationStatus.FAILED, None
+        else:
+            event.next_attempt_at = now + retry_delay(event.attempts)
+        logger.warning("Notification %s of %s failed (attempt %d): %s", event.pk, event.alert, event.attempts, errors)
+    else:
+        event.notification, event.next_attempt_at, event.notified_at = NotificationStatus.SENT, None, now
+    event.save(update_fields=fields)
+    return not errors
+
+
+def deliver_due(now: datetime) -> DeliveryResult:
+    """Send every due entry once; a failure is recorded and never stops the others."""
+    result = DeliveryResult()
+    for event in due(now):
+        if not claim(event, now):
+            continue
+        if not deliver(event, now):
+            result.failed += 1
+        elif event.notification == NotificationStatus.NOBODY:
+            result.nobody += 1
+        else:
+            result.sent += 1
+    return result

@@ -1,0 +1,79 @@
+"""Keeps each integration's django-q2 ``Schedule`` in step with its configuration.
+
+One schedule per integration, named ``integration:<pk>``, calling
+``sync.tasks.run_scheduled`` with the integration's primary key only. Daily
+runs are cron schedules (``MM HH * * *``), evaluated by django-q2 in the portal's
+time zone, so they stay at the same wall-clock time across DST changes. An
+inactive or unscheduled integration has no schedule. Missed slots are not
+replayed (``catch_up`` is off): after downtime an integration runs once.
+"""
+
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils import timezone
+from django_q.models import Schedule
+
+from .choices import ScheduleKind
+
+RUN_SCHEDULED = "sync.tasks.run_scheduled"
+MAINTENANCE = "sync.tasks.maintenance"
+MAINTENANCE_NAME = "portal:maintenance"
+
+
+def schedule_name(integration_id: int) -> str:
+    return f"integration:{integration_id}"
+
+
+def schedule_fields(integration) -> dict | None:
+    """What the integration's Schedule must hold, or None when it must not exist."""
+    if not integration.active or integration.schedule_kind == ScheduleKind.NONE:
+        return None
+    fields = {"func": RUN_SCHEDULED, "args": repr((integration.pk,)), "kwargs": "", "repeats": -1, "minutes": None}
+    if integration.schedule_kind == ScheduleKind.INTERVAL:
+        fields.update(schedule_type=Schedule.MINUTES, minutes=integration.schedule_interval_minutes, cron=None)
+    elif integration.schedule_kind == ScheduleKind.DAILY:
+        hours, minutes = integration.schedule_daily_time.split(":")
+        fields.update(schedule_type=Schedule.CRON, cron=f"{int(minutes)} {int(hours)} * * *")
+    else:
+        fields.update(schedule_type=Schedule.CRON, cron=integration.schedule_cron.strip())
+    return fields
+
+
+def first_run(integration, now=None):
+    from monitoring.health import next_run
+
+    now = now or timezone.now()
+    return next_run(integration, now, ZoneInfo(settings.TIME_ZONE)) or now
+
+
+def keep_in_step(integration, now=None) -> Schedule | None:
+    """Create, change or remove the integration's Schedule; returns it (None when removed)."""
+    name = schedule_name(integration.pk)
+    wanted = schedule_fields(integration)
+    if wanted is None:
+        Schedule.objects.filter(name=name).delete()
+        return None
+    schedule = Schedule.objects.filter(name=name).first()
+    if schedule is None:
+        return Schedule.objects.create(name=name, next_run=first_run(integration, now), **wanted)
+    timing_changed = any(getattr(schedule, key) != wanted[key] for key in ("schedule_type", "minutes", "cron"))
+    for key, value in wanted.items():
+        setattr(schedule, key, value)
+    if timing_changed:
+        schedule.next_run = first_run(integration, now)
+    schedule.save()
+    return schedule
+
+
+def remove(integration_id: int) -> None:
+    Schedule.objects.filter(name=schedule_name(integration_id)).delete()
+
+
+def ensure_maintenance_schedule() -> Schedule:
+    """The minute-by-minute housekeeping: reap dead runs, evaluate alerts."""
+    schedule, _created = Schedule.objects.update_or_create(
+        name=MAINTENANCE_NAME,
+        defaults={"func": MAINTENANCE, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1, "args": ""},
+    )
+    return schedule
