@@ -18,7 +18,8 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(DEV_ENV) $(PY) manage.py migrate --no-input
 	$(DEV_ENV) $(PY) manage.py create_demo_users
-	$(DEV_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+	$(DEV_ENV) $(PY) manage.py demo --origin http://127.0.0.1:8000
+	$(DEV_ENV) $(PY) manage.py serve 127.0.0.1:8000
 
 test: $(STAMP)
 	$(PY) -m pytest

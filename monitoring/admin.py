@@ -1,15 +1,21 @@
 """Read-only admins of the run history, the review queue and the alerts."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 
 from sync.admin import ReadOnlyAdmin
 from sync.engine import AlreadyRunning, retry_errors
 
+from .alerts import acknowledge
 from .choices import ErrorStatus, RunStatus
-from .models import Alert, HeldDelete, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
+from .models import Alert, AlertEvent, HeldDelete, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
 
 
 def _format_duration(value):
@@ -156,8 +162,45 @@ class HeldDeleteAdmin(ReadOnlyAdmin):
     search_fields = ["source_key", "target_key"]
 
 
+class AlertEventInline(admin.TabularInline):
+    model = AlertEvent
+    extra = 0
+    can_delete = False
+    fields = ["state", "at", "by", "note", "notification", "attempts", "notified_at", "last_error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyAdmin):
     list_display = ["integration", "table", "kind", "status", "opened_at", "acknowledged_at", "resolved_at"]
     list_filter = ["status", "kind", "integration"]
     list_select_related = ["integration", "table"]
+    inlines = [AlertEventInline]
+
+    def has_acknowledge_permission(self, request, obj=None):
+        return request.user.has_perm("monitoring.change_alert")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(require_POST(self.acknowledge_view))
+        return [path("<int:pk>/acknowledge/", view, name="monitoring_alert_acknowledge"), *super().get_urls()]
+
+    def acknowledge_view(self, request, pk):
+        alert = get_object_or_404(Alert, pk=pk)
+        if not self.has_acknowledge_permission(request, alert):
+            raise PermissionDenied
+        note = request.POST.get("note", "").strip()[:2000]
+        if acknowledge(alert, request.user, note):
+            self.message_user(request, _("Alert acknowledged."))
+        else:
+            self.message_user(request, _("This alert is no longer open."), messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:monitoring_alert_change", args=[alert.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_acknowledge": self.has_acknowledge_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)

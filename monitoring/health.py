@@ -179,7 +179,7 @@ class Schedule:
         return None
 
 
-def _is_fixed_time(cron: str) -> bool:
+def is_fixed_time(cron: str) -> bool:
     minute, hour = cron.split()[:2]
     return not minute.startswith("*") and not hour.startswith("*")
 
@@ -188,7 +188,7 @@ def _cron_step(cron: str, start: datetime, tz: ZoneInfo, *, forward: bool) -> da
     """The slot after (or before) ``start``, in UTC, with the fall-back rule of fixed-time expressions."""
     try:
         slots = croniter(cron, start.astimezone(tz))
-        skip_repeats = _is_fixed_time(cron)
+        skip_repeats = is_fixed_time(cron)
         for _attempt in range(4):
             slot = (slots.get_next if forward else slots.get_prev)(datetime).astimezone(UTC)
             # ``fold`` is 1 only for the second occurrence of a repeated wall time.

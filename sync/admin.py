@@ -86,6 +86,31 @@ class ConnectionAdmin(admin.ModelAdmin):
         ]
         return [*fieldsets, (_("Secrets"), {"fields": ["stored_secrets"]})]
 
+    # Test connection: IT checks a connection's address and credentials in one click.
+    def get_urls(self):
+        view = self.admin_site.admin_view(require_POST(self.test_view))
+        return [path("<int:pk>/test/", view, name="sync_connection_test"), *super().get_urls()]
+
+    def test_view(self, request, pk):
+        connection = get_object_or_404(Connection, pk=pk)
+        if not self.has_change_permission(request, connection):
+            raise PermissionDenied
+        from .connectors import connector_for
+        from .connectors.base import ConnectionConfig, ConnectorError
+
+        try:
+            with connector_for(ConnectionConfig.from_model(connection)) as connector:
+                verdict = connector.test_connection()
+        except ConnectorError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, verdict.message, messages.SUCCESS if verdict.ok else messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:sync_connection_change", args=[connection.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_test": self.has_change_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.display(description=_("address"))
     def address(self, obj):
         return obj.base_url or obj.wsdl_url or (_("uploaded WSDL") if obj.wsdl_document else "")

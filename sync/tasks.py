@@ -3,14 +3,18 @@
 Retries belong to the connectors, never to the queue (``max_attempts`` 1).
 """
 
+from datetime import timedelta
+
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from monitoring.choices import RunStatus, Trigger
+from monitoring.health import is_fixed_time
 from monitoring.models import SyncRun
 from monitoring.reaper import reap
 
+from .choices import ScheduleKind
 from .engine import AlreadyRunning, execute_run, queue_run
 from .models import Integration
 
@@ -48,10 +52,29 @@ def run_queued(run_id: int) -> str:
     return run.status
 
 
+# On the night clocks go back an hour, django-q2 fires a fixed-time cron slot twice.
+REPEATED_SLOT_WINDOW = timedelta(minutes=70)
+
+
+def repeats_the_last_slot(integration: Integration, now) -> bool:
+    """A fixed-time schedule (daily at 01:30) that already ran within the last hour and ten minutes."""
+    fixed = integration.schedule_kind == ScheduleKind.DAILY or (
+        integration.schedule_kind == ScheduleKind.CRON and is_fixed_time(integration.schedule_cron)
+    )
+    if not fixed:
+        return False
+    recent = SyncRun.objects.filter(
+        integration=integration, trigger=Trigger.SCHEDULE, queued_at__gte=now - REPEATED_SLOT_WINDOW
+    )
+    return recent.exclude(status=RunStatus.SKIPPED).exists()
+
+
 def run_scheduled(integration_id: int) -> str:
     integration = Integration.objects.filter(pk=integration_id).first()
     if integration is None or not integration.active:
         return "inactive"
+    if repeats_the_last_slot(integration, timezone.now()):
+        return "already ran for this slot"
     try:
         run = queue_run(integration, Trigger.SCHEDULE)
     except AlreadyRunning as exc:

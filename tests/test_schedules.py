@@ -56,3 +56,26 @@ def test_deleting_an_integration_removes_its_schedule(integration):
 def test_the_maintenance_schedule_runs_every_minute():
     schedule = Schedule.objects.get(name=MAINTENANCE_NAME)
     assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("sync.tasks.maintenance", "I", 1)
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def test_a_daily_slot_fired_twice_when_clocks_go_back_runs_once(integration, settings, monkeypatch):
+    from monitoring.models import SyncRun
+    from sync import tasks
+
+    monkeypatch.setattr(tasks, "execute_run", lambda run_id: SyncRun.objects.get(pk=run_id))
+    integration.schedule_daily_time = "01:30"
+    integration.save()
+    first_0130 = datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK)  # EDT
+    with time_machine.travel(first_0130, tick=False):
+        tasks.run_scheduled(integration.pk)
+    SyncRun.objects.update(status="succeeded")
+    second_0130 = datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NEW_YORK)  # EST, one hour later
+    with time_machine.travel(second_0130, tick=False):
+        assert tasks.run_scheduled(integration.pk) == "already ran for this slot"
+    assert SyncRun.objects.count() == 1
+    with time_machine.travel(datetime(2026, 11, 2, 1, 30, tzinfo=NEW_YORK), tick=False):
+        tasks.run_scheduled(integration.pk)
+    assert SyncRun.objects.count() == 2
