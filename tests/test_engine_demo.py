@@ -193,3 +193,28 @@ def test_deletes_beyond_the_threshold_are_held(demo):
         gone
     )
     assert Alert.objects.filter(kind=AlertKind.DELETES_HELD, table=table).count() == 1
+
+
+def test_sync_now_runs_in_the_foreground_and_prints_a_summary(demo):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("sync_now", demo.name, stdout=out)
+    text = out.getvalue()
+    for name in ("Company", "Contact", "Product", "Order", "Order status"):
+        assert name in text
+    assert "Partial" in text and "Some records failed: see the review queue." in text
+    company = TableRun.objects.get(table__name="Company")
+    assert str(company.read) in text
+    second = StringIO()
+    call_command("sync_now", demo.name, stdout=second)
+    assert "Succeeded" in second.getvalue()
+
+
+def test_sync_now_names_the_known_integrations_when_it_does_not_know_one(demo):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="Demo ERP ↔ Demo CRM"):
+        call_command("sync_now", "Nope")

@@ -1,5 +1,7 @@
 """Run one integration in the foreground, with a progress bar and a summary table."""
 
+import shutil
+
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -27,7 +29,7 @@ class Command(BaseCommand):
         except AlreadyRunning as exc:
             raise CommandError(str(exc)) from None
 
-        console = Console(file=self.stdout, force_terminal=False)
+        console = Console(file=self.stdout, width=max(140, shutil.get_terminal_size().columns))
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
