@@ -75,6 +75,13 @@ Q_CLUSTER = q_cluster_settings(
     task_timeout=env.get_int("SYNC_TASK_TIMEOUT", default=3600, minimum=30),
 )
 
+# Dead workers and alerts (seconds and counts).
+RUN_HEARTBEAT_STALE_AFTER = env.get_int("RUN_HEARTBEAT_STALE_AFTER", default=300, minimum=1)
+QUEUED_RUN_LOST_AFTER = env.get_int("QUEUED_RUN_LOST_AFTER", default=600, minimum=1)
+RUN_STUCK_AFTER = env.get_int("RUN_STUCK_AFTER", default=600, minimum=1)
+ALERT_CONSECUTIVE_FAILURES = env.get_int("ALERT_CONSECUTIVE_FAILURES", default=3, minimum=1)
+ALERT_NOTIFICATION_MAX_ATTEMPTS = env.get_int("ALERT_NOTIFICATION_MAX_ATTEMPTS", default=12, minimum=1)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
