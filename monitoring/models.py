@@ -371,3 +371,99 @@ class AlertEvent(models.Model):
 
     def __str__(self):
         return f"{self.alert}: {self.get_state_display()}"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Being written")
+    DONE = "done", _("Ready")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired")
+
+
+ACTIVE_EXPORT_STATUSES = (ExportStatus.QUEUED, ExportStatus.RUNNING)
+EXPORT_STATUS_COLOURS = {
+    ExportStatus.QUEUED: "grey",
+    ExportStatus.RUNNING: "blue",
+    ExportStatus.DONE: "green",
+    ExportStatus.FAILED: "red",
+    ExportStatus.EXPIRED: "grey",
+}
+
+
+class ExportJob(models.Model):
+    """A history workbook too large to build inside a request: written in the background, kept for a while.
+
+    The file lives in ``settings.DATA_DIR / "exports"`` under ``file_name``; only the user who asked
+    (or a superuser) may download it.
+    """
+
+    integration = models.ForeignKey(
+        Integration, models.CASCADE, related_name="export_jobs", verbose_name=_("integration")
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, verbose_name=_("requested by")
+    )
+    table_ids = models.JSONField(_("tables"), default=list, help_text=_("Primary keys of the chosen tables"))
+    start_date = models.DateField(_("from"))
+    end_date = models.DateField(_("to"))
+    language = models.CharField(_("language"), max_length=15, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    rows = models.PositiveIntegerField(_("rows"), null=True, blank=True)
+    file_name = models.CharField(_("file"), max_length=200, blank=True)
+    size_bytes = models.PositiveBigIntegerField(_("size (bytes)"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    task_id = models.CharField(_("background task"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("requested"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("history export")
+        verbose_name_plural = _("history exports")
+        indexes = [
+            models.Index(fields=["status", "finished_at"], name="export_job_status_finished"),
+            models.Index(fields=["integration", "requested_by", "-created_at"], name="export_job_integration_user"),
+        ]
+
+    def __str__(self):
+        return f"{self.integration} {self.start_date}…{self.end_date} #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_EXPORT_STATUSES
+
+    @property
+    def colour(self) -> str:
+        return EXPORT_STATUS_COLOURS[self.status]
+
+    def visible_to(self, user) -> bool:
+        """Only the user who asked, or a superuser, and only with the export permission."""
+        if not user.has_perm("sync.export_history"):
+            return False
+        return user.is_superuser or (self.requested_by_id is not None and self.requested_by_id == user.pk)
+
+    def start(self, now=None) -> bool:
+        """Claim a queued job; False when another worker got it first (or it is no longer queued)."""
+        now = now or timezone.now()
+        claimed = ExportJob.objects.filter(pk=self.pk, status=ExportStatus.QUEUED).update(
+            status=ExportStatus.RUNNING, started_at=now
+        )
+        if claimed:
+            self.status, self.started_at = ExportStatus.RUNNING, now
+        return bool(claimed)
+
+    def finish(self, status: ExportStatus, *, rows=None, size_bytes=None, file_name="", error="", now=None) -> bool:
+        """Move an active job to ``done`` (with its file) or ``failed``; False if it had already ended."""
+        if status not in (ExportStatus.DONE, ExportStatus.FAILED):
+            raise ValueError(f"{status} is not where an export ends")
+        now = now or timezone.now()
+        values = {"status": status, "finished_at": now, "error": error}
+        if status == ExportStatus.DONE:
+            values.update(rows=rows, size_bytes=size_bytes, file_name=file_name)
+        done = ExportJob.objects.filter(pk=self.pk, status__in=ACTIVE_EXPORT_STATUSES).update(**values)
+        if done:
+            for name, value in values.items():
+                setattr(self, name, value)
+        return bool(done)

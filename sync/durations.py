@@ -33,7 +33,10 @@ def parse_duration(text: str) -> timedelta:
     clock = _CLOCK.match(text)
     if clock:
         hours, minutes, seconds = clock.groups()
-        return timedelta(hours=int(hours), minutes=int(minutes), seconds=int(seconds or 0))
+        try:
+            return timedelta(hours=int(hours), minutes=int(minutes), seconds=int(seconds or 0))
+        except OverflowError:
+            raise ValueError(gettext('"%(text)s" is too long a duration.') % {"text": text}) from None
     position, parts = 0, {}
     while position < len(text):
         match = _PART.match(text, position)
@@ -46,7 +49,10 @@ def parse_duration(text: str) -> timedelta:
         position = match.end()
     if not parts:
         raise ValueError(gettext("A duration is required, like 24h or 30m."))
-    return timedelta(**parts)
+    try:
+        return timedelta(**parts)
+    except OverflowError:
+        raise ValueError(gettext('"%(text)s" is too long a duration.') % {"text": text}) from None
 
 
 def format_duration(value: timedelta) -> str:

@@ -25,8 +25,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from monitoring.alerts import open_alert
-from monitoring.choices import AlertKind, RecordAction, RunStatus, Trigger
-from monitoring.models import RecordError, SyncRun, TableRun
+from monitoring.choices import AlertKind, HeldDeleteStatus, RecordAction, RunStatus, Trigger
+from monitoring.models import HeldDelete, RecordError, SyncRun, TableRun
 from monitoring.recorder import PageLog
 
 from .choices import DeletePolicy, Direction, WriteMode
@@ -303,7 +303,9 @@ class IntegrationSync:
     # ------------------------------------------------------------ deletes
 
     def _apply_deletes(self, table: SyncTable, seen_keys: set[str], target: Connector) -> None:
-        gone = list(RecordLink.objects.filter(table=table).exclude(source_key__in=seen_keys))
+        rejected = HeldDelete.objects.filter(table=table, status=HeldDeleteStatus.REJECTED).values("source_key")
+        links = RecordLink.objects.filter(table=table).exclude(source_key__in=seen_keys)
+        gone = list(links.exclude(source_key__in=rejected))  # IT rejected these deletes: keep them
         if not gone:
             return
         log = self.page_log

@@ -225,3 +225,18 @@ def test_reading_from_another_object_starts_over(integration, table, systems):
     table.source_object = "customers_v2"
     table.save()
     assert SyncTable.objects.get(pk=table.pk).cursor_value == ""
+
+
+def test_a_rejected_delete_is_never_applied(integration, table, systems):
+    table.delete_policy, table.delete_threshold = "delete", 0
+    table.save()
+    seed_customers(systems["erp"], 3)
+    run_once(integration, systems)
+    del systems["erp"].rows("customers")["0"]
+    run_once(integration, systems)  # 1 delete > threshold 0: held
+    HeldDelete.objects.update(status="rejected")
+    table.delete_threshold = 5
+    table.save()
+    run = run_once(integration, systems)  # within the threshold now, but IT said no
+    assert TableRun.objects.get(run=run).deleted == 0
+    assert len(systems["crm"].rows("Companies")) == 3

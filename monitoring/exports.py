@@ -1,0 +1,484 @@
+"""The 7-day history workbook: a summary sheet, then one sheet per table, streamed.
+
+The columns are the resources' (:mod:`monitoring.resources`), but ``Resource.export()`` is
+not used: it builds a whole ``tablib.Dataset`` in memory and writes it with a normal openpyxl
+workbook. Here each table's record events and request logs are read with
+``values_list(...).iterator()`` (no per-row queries), merged in time order, and written row by
+row with XlsxWriter in ``constant_memory`` mode, so memory stays flat however many rows there
+are. Counts for the summary are taken from the rows as they are written, so they always match
+the sheets.
+
+Small exports are written during the request (:func:`write_history` into a temporary file);
+larger ones become an :class:`~monitoring.models.ExportJob` built by a django-q2 task
+(:func:`queue_export`, :func:`build_export`) and kept for a while
+(:func:`delete_expired_exports`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from operator import itemgetter
+from pathlib import Path
+
+import xlsxwriter
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django_q.tasks import async_task
+
+from sync.models import Integration, SyncTable
+
+from .choices import RecordAction
+from .health import portal_zone
+from .models import ACTIVE_EXPORT_STATUSES, ExportJob, ExportStatus, RecordEvent, RequestLog
+from .resources import CellKind, RecordEventResource, RequestLogResource, request_failed
+
+HISTORY_DAYS = 7
+CHUNK_SIZE = 2000
+DEFAULT_INLINE_MAX_ROWS = 20_000
+DEFAULT_KEEP_HOURS = 24
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+DATETIME_FORMAT = "dd/mm/yyyy hh:mm:ss"
+DATE_FORMAT = "dd/mm/yyyy"
+EXCEL_MAX_ROWS = 1_048_576
+COLUMN_WIDTHS = (20, 9, 9, 22, 22, 48, 22, 60, 11)
+
+# CWE-1236 (OWASP "CSV injection"): text from outside data starting with one of these is a
+# formula to a spreadsheet once edited or saved as CSV. The full-width forms are read as
+# formulas by Excel with some input methods.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+NEUTRALISING_PREFIX = "'"
+
+
+def neutralise(text: str) -> str:
+    """Prefix text that a spreadsheet would run as a formula with a single quote (OWASP)."""
+    return NEUTRALISING_PREFIX + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+# --------------------------------------------------------------------------- what is exported
+
+
+@dataclass(frozen=True)
+class HistorySelection:
+    """The tables of one integration and the days (inclusive, in the portal's time zone)."""
+
+    integration: Integration
+    tables: tuple[SyncTable, ...]
+    start: date
+    end: date
+
+    def bounds(self, zone=None) -> tuple[datetime, datetime]:
+        """From the start day's midnight up to (not including) the midnight after the end day."""
+        zone = zone or portal_zone()
+        return (
+            datetime.combine(self.start, time.min, tzinfo=zone),
+            datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=zone),
+        )
+
+    @property
+    def table_ids(self) -> list[int]:
+        return [table.pk for table in self.tables]
+
+    @property
+    def filename(self) -> str:
+        return history_filename(self.integration, self.start, self.end)
+
+
+def history_filename(integration: Integration, start: date, end: date) -> str:
+    """``history-sankhya-ploomes-2026-11-16_2026-11-23.xlsx``."""
+    slug = slugify(integration.name) or f"integration-{integration.pk}"
+    return f"history-{slug}-{start.isoformat()}_{end.isoformat()}.xlsx"
+
+
+def inline_max_rows() -> int:
+    """Up to this many rows, the workbook is written during the request; beyond, in the background."""
+    return getattr(settings, "EXPORT_INLINE_MAX_ROWS", DEFAULT_INLINE_MAX_ROWS)
+
+
+def _events(table_ids, start: datetime, end: datetime):
+    return RecordEvent.objects.filter(table_id__in=table_ids, occurred_at__gte=start, occurred_at__lt=end)
+
+
+def _requests(table_ids, start: datetime, end: datetime):
+    return RequestLog.objects.filter(table_id__in=table_ids, started_at__gte=start, started_at__lt=end)
+
+
+def count_history_rows(selection: HistorySelection) -> int:
+    """How many rows the workbook will have (two COUNT queries, whatever the number of tables)."""
+    start, end = selection.bounds()
+    ids = selection.table_ids
+    return _events(ids, start, end).count() + _requests(ids, start, end).count()
+
+
+# --------------------------------------------------------------------------- sheet names
+
+
+INVALID_SHEET_CHARACTERS = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
+SHEET_NAME_MAX = 31
+RESERVED_SHEET_NAMES = {"history"}  # Excel keeps "History" for itself
+
+
+def sheet_name(wanted: str, taken: set[str]) -> str:
+    """An Excel-safe sheet name (≤ 31 characters, no ``[]:*?/\\``), unique among ``taken`` (lower-cased)."""
+    base = INVALID_SHEET_CHARACTERS.sub(" ", wanted).strip().strip("'").strip() or _("Table")
+    base = base[:SHEET_NAME_MAX].rstrip("'")
+    candidate, number = base, 2
+    while candidate.lower() in taken or candidate.lower() in RESERVED_SHEET_NAMES:
+        suffix = f" ({number})"
+        candidate = base[: SHEET_NAME_MAX - len(suffix)].rstrip().rstrip("'") + suffix
+        number += 1
+    taken.add(candidate.lower())
+    return candidate
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass
+class TableSummary:
+    """What one table's sheet holds; counted from the rows as they were written."""
+
+    table: SyncTable
+    sheets: list[str] = field(default_factory=list)
+    actions: Counter = field(default_factory=Counter)
+    requests: int = 0
+    failed_requests: int = 0
+
+    @property
+    def events(self) -> int:
+        return sum(self.actions.values())
+
+    @property
+    def rows(self) -> int:
+        return self.events + self.requests
+
+
+@dataclass
+class HistoryWorkbook:
+    """What :func:`write_history` wrote."""
+
+    selection: HistorySelection
+    generated_at: datetime
+    tables: list[TableSummary]
+
+    @property
+    def rows(self) -> int:
+        return sum(table.rows for table in self.tables)
+
+
+def _event_rows(queryset, resource: RecordEventResource, summary: TableSummary):
+    """(UTC time, cell values) per record event, counting actions."""
+    values, actions = resource.row_values, summary.actions
+    for row in queryset.iterator(chunk_size=CHUNK_SIZE):
+        actions[row.action] += 1
+        yield row[0], values(row)
+
+
+def _request_rows(queryset, resource: RequestLogResource, summary: TableSummary):
+    """(UTC time, cell values) per request log, counting calls and failed calls."""
+    values = resource.row_values
+    requests = failed = 0
+    try:
+        for row in queryset.iterator(chunk_size=CHUNK_SIZE):
+            requests += 1
+            if request_failed(row.status_code, row.error):
+                failed += 1
+            yield row[0], values(row)
+    finally:
+        summary.requests, summary.failed_requests = requests, failed
+
+
+class _Writer:
+    """One workbook being streamed: formats, sheet names, and the row loop."""
+
+    def __init__(self, workbook: xlsxwriter.Workbook, headers: list[str], kinds: tuple[CellKind, ...]):
+        self.workbook = workbook
+        self.headers, self.kinds = headers, kinds
+        self.taken: set[str] = set()
+        self.bold = workbook.add_format({"bold": True})
+        self.header = workbook.add_format({"bold": True, "bg_color": "#E8EEF4", "bottom": 1})
+        self.datetime = workbook.add_format({"num_format": DATETIME_FORMAT})
+        self.date = workbook.add_format({"num_format": DATE_FORMAT})
+
+    def add_sheet(self, wanted: str):
+        return self.workbook.add_worksheet(sheet_name(wanted, self.taken))
+
+    def table_sheet(self, wanted: str):
+        sheet = self.add_sheet(wanted)
+        for column, (header, width) in enumerate(zip(self.headers, COLUMN_WIDTHS, strict=True)):
+            sheet.set_column(column, column, width)
+            sheet.write_string(0, column, header, self.header)
+        sheet.freeze_panes(1, 0)
+        return sheet
+
+    def write_table(self, table: SyncTable, rows, summary: TableSummary) -> None:
+        """Write ``rows`` (cell value lists) under a header; past Excel's last row, on a continuation sheet."""
+        sheet = self.table_sheet(table.name)
+        summary.sheets.append(sheet.name)
+        plan = tuple(enumerate(self.kinds))
+        text, number, moment = CellKind.TEXT, CellKind.NUMBER, CellKind.DATETIME
+        datetime_format, triggers, prefix = self.datetime, FORMULA_TRIGGERS, NEUTRALISING_PREFIX
+        write_string, write_number, write_datetime = sheet.write_string, sheet.write_number, sheet.write_datetime
+        row_number = 1
+        for values in rows:
+            if row_number == EXCEL_MAX_ROWS:
+                self._finish_sheet(sheet, row_number)
+                sheet = self.table_sheet(table.name)
+                summary.sheets.append(sheet.name)
+                write_string, write_number, write_datetime = (
+                    sheet.write_string,
+                    sheet.write_number,
+                    sheet.write_datetime,
+                )
+                row_number = 1
+            for column, kind in plan:
+                value = values[column]
+                if value is None or value == "":
+                    continue
+                if kind is text:
+                    # Always a string cell (never a formula), and neutralised for when it is edited or saved as CSV.
+                    write_string(row_number, column, prefix + value if value.startswith(triggers) else value)
+                elif kind is moment:
+                    write_datetime(row_number, column, value, datetime_format)
+                elif kind is number:
+                    write_number(row_number, column, value)
+            row_number += 1
+        self._finish_sheet(sheet, row_number)
+
+    def _finish_sheet(self, sheet, rows: int) -> None:
+        sheet.autofilter(0, 0, max(rows - 1, 1), len(self.headers) - 1)
+
+    def write_summary(self, sheet, workbook: HistoryWorkbook, zone) -> None:
+        selection = workbook.selection
+        integration = selection.integration
+        text = self._text(sheet)
+        sheet.set_column(0, 0, 24)
+        sheet.set_column(1, 1, 36)
+        sheet.set_column(2, 2, 24)
+        sheet.set_column(3, 3 + len(RecordAction) + 3, 14)
+        sheet.write_string(0, 0, _("Integration history"), self.bold)
+        facts = [
+            (_("Integration"), integration.name),
+            (_("ERP"), integration.erp_name),
+            (_("CRM"), integration.crm_name),
+            (_("From"), selection.start),
+            (_("To"), selection.end),
+            (_("Time zone"), str(zone)),
+            (_("Generated at"), workbook.generated_at.astimezone(zone).replace(tzinfo=None)),
+        ]
+        row = 2
+        for label, value in facts:
+            sheet.write_string(row, 0, label, self.bold)
+            if isinstance(value, datetime):
+                sheet.write_datetime(row, 1, value, self.datetime)
+            elif isinstance(value, date):
+                sheet.write_datetime(row, 1, value, self.date)
+            else:
+                text(row, 1, value)
+            row += 1
+
+        row += 1
+        headers = [
+            _("Table"),
+            _("Description"),
+            _("Sheet"),
+            *(str(action.label) for action in RecordAction),
+            _("Record events"),
+            _("Requests"),
+            _("Failed requests"),
+        ]
+        for column, header in enumerate(headers):
+            sheet.write_string(row, column, header, self.header)
+        totals = Counter()
+        for summary in workbook.tables:
+            row += 1
+            text(row, 0, summary.table.name)
+            text(row, 1, summary.table.description)
+            text(row, 2, ", ".join(summary.sheets))
+            figures = [
+                *(summary.actions[action] for action in RecordAction.values),
+                summary.events,
+                summary.requests,
+                summary.failed_requests,
+            ]
+            for offset, figure in enumerate(figures):
+                sheet.write_number(row, 3 + offset, figure)
+                totals[offset] += figure
+        row += 1
+        sheet.write_string(row, 0, _("Total"), self.bold)
+        for offset in range(len(headers) - 3):
+            sheet.write_number(row, 3 + offset, totals[offset], self.bold)
+        sheet.freeze_panes(0, 1)
+
+    @staticmethod
+    def _text(sheet):
+        def write(row, column, value):
+            if value:
+                sheet.write_string(row, column, neutralise(value))
+
+        return write
+
+
+def write_history(selection: HistorySelection, target, *, now: datetime | None = None) -> HistoryWorkbook:
+    """Write the workbook of ``selection`` to ``target`` (a path or a seekable binary file).
+
+    Memory stays flat: rows are read in chunks and XlsxWriter keeps one row at a time
+    (``constant_memory``); its temporary row files live in a folder removed afterwards.
+    Queries: two per table (events, requests), none per row.
+    """
+    now = now or timezone.now()
+    zone = portal_zone()
+    start, end = selection.bounds(zone)
+    events_resource, requests_resource = RecordEventResource(), RequestLogResource()
+    headers = events_resource.get_export_headers()  # the same columns as requests_resource's
+    result = HistoryWorkbook(selection, now, [TableSummary(table) for table in selection.tables])
+    target = os.fspath(target) if isinstance(target, os.PathLike) else target
+
+    with tempfile.TemporaryDirectory(prefix="history-export-") as scratch:
+        workbook = xlsxwriter.Workbook(target, {"constant_memory": True, "tmpdir": scratch})
+        try:
+            writer = _Writer(workbook, headers, events_resource.cell_kinds)
+            # The summary is the first sheet but is filled last, from what the table sheets counted.
+            summary_sheet = writer.add_sheet(_("Summary"))
+            for summary in result.tables:
+                table_id = summary.table.pk
+                events = (
+                    _events([table_id], start, end)
+                    .order_by("occurred_at", "pk")
+                    .values_list(*RecordEventResource.source_fields, named=True)
+                )
+                requests = (
+                    _requests([table_id], start, end)
+                    .order_by("started_at", "pk")
+                    .values_list(*RequestLogResource.source_fields, named=True)
+                )
+                merged = heapq.merge(
+                    _event_rows(events, events_resource, summary),
+                    _request_rows(requests, requests_resource, summary),
+                    key=itemgetter(0),
+                )
+                writer.write_table(summary.table, (values for _time, values in merged), summary)
+            writer.write_summary(summary_sheet, result, zone)
+            workbook.set_properties({"title": f"{selection.integration.name}: {selection.filename}"})
+        finally:
+            workbook.close()
+    return result
+
+
+# --------------------------------------------------------------------------- background exports
+
+
+def exports_dir() -> Path:
+    return Path(settings.DATA_DIR) / "exports"
+
+
+def export_path(job: ExportJob) -> Path | None:
+    return exports_dir() / job.file_name if job.file_name else None
+
+
+def keep_for() -> timedelta:
+    """How long a background export's file is kept after it is written."""
+    return timedelta(hours=getattr(settings, "EXPORT_KEEP_HOURS", DEFAULT_KEEP_HOURS))
+
+
+def job_filename(job: ExportJob) -> str:
+    """The name the user downloads."""
+    return history_filename(job.integration, job.start_date, job.end_date)
+
+
+def selection_for(job: ExportJob) -> HistorySelection:
+    tables = SyncTable.objects.filter(integration_id=job.integration_id, pk__in=job.table_ids).order_by(
+        "order", "name", "pk"
+    )
+    return HistorySelection(job.integration, tuple(tables), job.start_date, job.end_date)
+
+
+def queue_export(selection: HistorySelection, user, *, rows: int, now: datetime | None = None) -> ExportJob:
+    """Record the job and hand it to the workers (by primary key only)."""
+    job = ExportJob.objects.create(
+        integration=selection.integration,
+        requested_by=user,
+        table_ids=selection.table_ids,
+        start_date=selection.start,
+        end_date=selection.end,
+        language=translation.get_language() or settings.LANGUAGE_CODE,
+        rows=rows,
+        created_at=now or timezone.now(),
+    )
+    task_id = async_task(
+        "monitoring.tasks.build_export",
+        job.pk,
+        task_name=f"export-{job.pk}",
+        group=f"integration:{selection.integration.pk}",
+    )
+    ExportJob.objects.filter(pk=job.pk).update(task_id=task_id or "")
+    job.refresh_from_db()
+    return job
+
+
+def build_export(job_id: int) -> ExportJob | None:
+    """Write a queued job's workbook to the exports folder; a failure is stored on the job and re-raised."""
+    job = ExportJob.objects.select_related("integration").filter(pk=job_id).first()
+    if job is None or not job.start():
+        return job
+    folder = exports_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"history-{job.pk}.xlsx"
+    partial = folder / f"history-{job.pk}.xlsx.partial"
+    try:
+        with translation.override(job.language or settings.LANGUAGE_CODE):
+            workbook = write_history(selection_for(job), partial)
+        os.replace(partial, final)
+    except Exception as exc:
+        partial.unlink(missing_ok=True)
+        job.finish(ExportStatus.FAILED, error=str(exc) or type(exc).__name__)
+        raise
+    job.finish(ExportStatus.DONE, rows=workbook.rows, size_bytes=final.stat().st_size, file_name=final.name)
+    return job
+
+
+def delete_expired_exports(now: datetime) -> int:
+    """Delete the files of exports older than :func:`keep_for`; returns how many were deleted.
+
+    Also fails jobs whose worker died (running past the task timeout, or still queued after the
+    keeping time), and removes leftover files nobody refers to.
+    """
+    keep = keep_for()
+    folder = exports_dir()
+    deleted = 0
+    for job in ExportJob.objects.filter(status=ExportStatus.DONE, finished_at__lt=now - keep).only("pk", "file_name"):
+        path = export_path(job)
+        if path is not None and path.exists():
+            path.unlink()
+            deleted += 1
+        ExportJob.objects.filter(pk=job.pk, status=ExportStatus.DONE).update(status=ExportStatus.EXPIRED, file_name="")
+
+    task_timeout = timedelta(seconds=settings.Q_CLUSTER.get("timeout") or 3600)
+    interrupted = _("The export did not finish (its worker stopped). Please export again.")
+    ExportJob.objects.filter(
+        status=ExportStatus.RUNNING, started_at__lt=now - task_timeout - timedelta(minutes=5)
+    ).update(status=ExportStatus.FAILED, finished_at=now, error=interrupted)
+    ExportJob.objects.filter(status=ExportStatus.QUEUED, created_at__lt=now - keep).update(
+        status=ExportStatus.FAILED, finished_at=now, error=interrupted
+    )
+
+    if folder.is_dir():
+        live = set(
+            ExportJob.objects.filter(status__in=(*ACTIVE_EXPORT_STATUSES, ExportStatus.DONE))
+            .exclude(file_name="")
+            .values_list("file_name", flat=True)
+        )
+        cutoff = (now - keep).timestamp()
+        for path in folder.glob("history-*"):
+            if path.name not in live and path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                deleted += 1
+    return deleted

@@ -1,0 +1,569 @@
+"""The dashboard: the admin's home page, and the JSON that refreshes it in place.
+
+Every figure comes from :mod:`monitoring.health` (status, last success, next run, average and
+p95 duration, 7-day success rate, open alerts, the active run); this module only adds what a
+screen needs around them: the recent durations for the trend, the per-table progress of the
+running syncs, the order (problems first) and the words.
+
+Queries: a constant number, whatever the number of integrations, runs and record events:
+
+1. the health of every integration, as one annotated query (:func:`monitoring.health.health_of`);
+2. the durations of the last :data:`TREND_RUNS` finished runs of every integration, as one query
+   (``ROW_NUMBER() OVER (PARTITION BY integration_id ORDER BY finished_at DESC)`` filtered ≤ N);
+3. the per-table progress of every running sync, as one query (only when a sync is running).
+
+The page and the JSON are built from the same :class:`DashboardRow` objects, so the refresh
+shows exactly what a reload would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
+from django.http import JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from monitoring.choices import UNRESOLVED_ALERT_STATUSES, HealthStatus, RunStatus
+from monitoring.health import (
+    FINISHED_RUN_STATUSES,
+    IntegrationHealth,
+    describe_next_run,
+    health_of,
+    portal_zone,
+)
+from monitoring.models import SyncRun, TableRun
+from monitoring.templatetags.portal import duration, status_badge
+from monitoring.templatetags.trend import FAILED, PARTIAL, SUCCEEDED, TrendPoint, describe, sparkline_svg
+from sync.models import Integration, SyncTable
+
+# Problems first, then what needs no attention.
+PROBLEMS_FIRST = (
+    HealthStatus.ALERT,
+    HealthStatus.FAILING,
+    HealthStatus.LATE,
+    HealthStatus.RUNNING,
+    HealthStatus.NEVER_RUN,
+    HealthStatus.HEALTHY,
+    HealthStatus.PAUSED,
+)
+_RANK = {status: rank for rank, status in enumerate(PROBLEMS_FIRST)}
+
+TREND_RUNS = 20  # finished runs drawn in the trend
+# The trend looks this far back at most, so that its query reads a bounded slice of the history
+# (an integration running every 15 minutes has 2,880 runs in 30 days; the trend needs 20).
+TREND_LOOKBACK = timedelta(days=30)
+REFRESH_SECONDS = 3
+
+WAITING = "waiting"  # a table of a running sync that has not started yet
+_TREND_OUTCOMES = {RunStatus.SUCCEEDED: SUCCEEDED, RunStatus.PARTIAL: PARTIAL}
+
+
+# ---------------------------------------------------------------- words for people
+
+
+def local_datetime(moment: datetime, tz: ZoneInfo) -> str:
+    """A moment in the portal's time zone, in the user's language's short date-time format."""
+    return formats.date_format(moment.astimezone(tz), "SHORT_DATETIME_FORMAT")
+
+
+def next_run_text(moment: datetime | None, now: datetime, tz: ZoneInfo) -> str:
+    """``describe_next_run``'s words ("not scheduled", "due now"); a date in the user's format otherwise."""
+    if moment is None or moment <= now:
+        return describe_next_run(moment, now, tz)
+    return local_datetime(moment, tz)
+
+
+def percent(rate: float | None) -> str:
+    """``96.6%``, ``100%``; ``—`` without runs. Rounded down: 99.96 % never reads as 100 %."""
+    if rate is None:
+        return "—"
+    value = math.floor(rate * 1000 + 1e-9) / 10
+    decimals = 0 if value == int(value) else 1
+    return _("%(value)s%%") % {"value": formats.number_format(value, decimal_pos=decimals)}
+
+
+def number(value: int) -> str:
+    return formats.number_format(value, force_grouping=True)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
+# ---------------------------------------------------------------- progress of a running sync
+
+
+@dataclass(frozen=True)
+class TableProgress:
+    """One table of a running sync: records done so far (read = the sum of the outcomes)."""
+
+    table: str
+    done: int
+    failed: int
+    state: str  # WAITING, RunStatus.RUNNING, or the table's terminal status
+
+    @property
+    def text(self) -> str:
+        values = {"table": self.table, "done": number(self.done), "failed": number(self.failed)}
+        if self.state == RunStatus.RUNNING:
+            if self.failed:
+                return _("%(table)s %(done)s (%(failed)s failed)…") % values
+            return _("%(table)s %(done)s…") % values
+        if self.failed:
+            return _("%(table)s %(done)s (%(failed)s failed)") % values
+        return _("%(table)s %(done)s") % values
+
+    @property
+    def state_words(self) -> str:
+        if self.state == RunStatus.RUNNING:
+            return _("in progress")
+        return _("done") if self.state in (RunStatus.SUCCEEDED, RunStatus.PARTIAL) else RunStatus(self.state).label
+
+    def as_json(self) -> dict:
+        return {"table": self.table, "done": self.done, "failed": self.failed, "state": self.state}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the active run of an integration has done so far."""
+
+    run_id: int
+    run_status: str  # queued or running
+    tables: tuple[TableProgress, ...] = ()
+
+    @property
+    def started(self) -> list[TableProgress]:
+        return [table for table in self.tables if table.state != WAITING]
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for table in self.tables if table.state == WAITING)
+
+    @property
+    def text(self) -> str:
+        if self.run_status == RunStatus.QUEUED:
+            return _("Queued, waiting for a worker")
+        parts = [table.text for table in self.started] or [_("Starting…")]
+        if self.waiting:
+            parts.append(
+                ngettext("%(count)d table waiting", "%(count)d tables waiting", self.waiting) % {"count": self.waiting}
+            )
+        return " · ".join(parts)
+
+    @property
+    def html(self) -> SafeString:
+        """The same words as :attr:`text`, each table in its own element with its state in words."""
+        if self.run_status == RunStatus.QUEUED or not self.started:
+            return format_html('<span class="dash-progress-note">{}</span>', self.text)
+        items = format_html_join(
+            "",
+            '<li class="dash-table-{}" data-table="{}" title="{}">{}</li>',
+            ((table.state, table.table, table.state_words, table.text) for table in self.started),
+        )
+        waiting = ""
+        if self.waiting:
+            waiting = format_html(
+                '<li class="dash-table-waiting">{}</li>',
+                ngettext("%(count)d table waiting", "%(count)d tables waiting", self.waiting) % {"count": self.waiting},
+            )
+        return format_html(
+            '<ol class="dash-progress-list" aria-label="{}">{}{}</ol>', _("Records done per table"), items, waiting
+        )
+
+    def as_json(self) -> dict:
+        return {
+            "run": self.run_id,
+            "state": self.run_status,
+            "text": self.text,
+            "html": self.html,
+            "tables": [table.as_json() for table in self.tables],
+        }
+
+
+def progress_of(rows: list[IntegrationHealth]) -> dict[int, Progress]:
+    """The progress of every active run of ``rows``: one query for all the running ones (none if none runs)."""
+    active = {row.integration.pk: row.running_run for row in rows if row.running_run is not None}
+    running = [pk for pk, run in active.items() if run.status == RunStatus.RUNNING]
+    tables: dict[int, list[TableProgress]] = defaultdict(list)
+    if running:
+        # The table's part of its integration's running run (at most one: one active run per integration).
+        current = TableRun.objects.filter(table=OuterRef("pk"), run__status=RunStatus.RUNNING).order_by("-pk")
+        table_rows = (
+            SyncTable.objects.filter(integration_id__in=running)
+            .annotate(
+                progress_read=Subquery(current.values("read")[:1]),
+                progress_failed=Subquery(current.values("failed")[:1]),
+                progress_status=Subquery(current.values("status")[:1]),
+            )
+            .filter(Q(active=True) | Q(progress_status__isnull=False))
+            .order_by("integration_id", "order", "pk")
+            .values_list("integration_id", "name", "progress_read", "progress_failed", "progress_status")
+        )
+        for integration_id, name, done, failed, state in table_rows:
+            tables[integration_id].append(TableProgress(name, done or 0, failed or 0, state or WAITING))
+    return {pk: Progress(run.pk, run.status, tuple(tables.get(pk, ()))) for pk, run in active.items()}
+
+
+# ---------------------------------------------------------------- trend of recent durations
+
+
+def recent_durations(integrations: QuerySet, now: datetime) -> dict[int, list[TrendPoint]]:
+    """The last :data:`TREND_RUNS` finished runs of every integration, oldest first: one query."""
+    newest_first = Window(
+        RowNumber(), partition_by=[F("integration_id")], order_by=[F("finished_at").desc(), F("pk").desc()]
+    )
+    runs = (
+        SyncRun.objects.filter(
+            integration__in=integrations.values("pk"),
+            status__in=FINISHED_RUN_STATUSES,
+            started_at__isnull=False,
+            finished_at__gt=now - TREND_LOOKBACK,
+            finished_at__lte=now,
+        )
+        .annotate(position=newest_first)
+        .filter(position__lte=TREND_RUNS)
+        .order_by("integration_id", "finished_at", "pk")
+        .values_list("integration_id", "status", "started_at", "finished_at")
+    )
+    trends: dict[int, list[TrendPoint]] = defaultdict(list)
+    # Durations are subtracted here, for the few rows kept, rather than for every row the window ranks.
+    for integration_id, status, started_at, finished_at in runs:
+        elapsed = max(finished_at - started_at, timedelta(0))
+        trends[integration_id].append(
+            TrendPoint(elapsed.total_seconds(), _TREND_OUTCOMES.get(status, FAILED), duration(elapsed))
+        )
+    return trends
+
+
+# ---------------------------------------------------------------- one row, one board
+
+
+class DashboardRow:
+    """One integration as the dashboard shows it: the health figures in words and HTML fragments."""
+
+    def __init__(
+        self,
+        health: IntegrationHealth,
+        *,
+        now: datetime,
+        tz: ZoneInfo,
+        trend: list[TrendPoint],
+        progress: Progress | None,
+        can_run: bool,
+        can_view_alerts: bool,
+        alerts_list_url: str = "",
+    ):
+        self.health, self.now, self.tz = health, now, tz
+        self.integration = health.integration
+        self.trend, self.progress = trend, progress
+        self.can_run, self.can_view_alerts = can_run, can_view_alerts
+        self.alerts_list_url = alerts_list_url or reverse("admin:monitoring_alert_changelist")
+
+    @property
+    def pk(self) -> int:
+        return self.integration.pk
+
+    @property
+    def name(self) -> str:
+        return self.integration.name
+
+    @property
+    def status(self) -> HealthStatus:
+        return self.health.status
+
+    @property
+    def sort_key(self):
+        return _RANK[self.status], self.name.casefold(), self.pk
+
+    @cached_property
+    def url(self) -> str:
+        return reverse("admin:integration", args=[self.pk])
+
+    @cached_property
+    def status_html(self) -> SafeString:
+        return status_badge(self.status)
+
+    # last success, next run
+    @cached_property
+    def last_success_text(self) -> str:
+        moment = self.health.last_success
+        return local_datetime(moment, self.tz) if moment else _("never")
+
+    @property
+    def last_success_iso(self) -> str | None:
+        return _iso(self.health.last_success)
+
+    @property
+    def next_run_iso(self) -> str | None:
+        return _iso(self.health.next_run)
+
+    @cached_property
+    def next_run_text(self) -> str:
+        return next_run_text(self.health.next_run, self.now, self.tz)
+
+    @cached_property
+    def next_run_title(self) -> str:
+        return describe_next_run(self.health.next_run, self.now, self.tz)
+
+    # durations
+    @cached_property
+    def avg_duration_text(self) -> str:
+        return duration(self.health.avg_duration)
+
+    @cached_property
+    def p95_duration_text(self) -> str:
+        return duration(self.health.p95_duration)
+
+    @cached_property
+    def duration_title(self) -> str:
+        if self.health.avg_duration is None:
+            return _("No run completed in the last 7 days")
+        return _("Runs that completed in the last 7 days: average %(avg)s, p95 %(p95)s") % {
+            "avg": self.avg_duration_text,
+            "p95": self.p95_duration_text,
+        }
+
+    # 7-day success rate
+    @property
+    def runs_7d(self) -> int:
+        return self.integration.health_runs_7d
+
+    @property
+    def successes_7d(self) -> int:
+        return self.integration.health_successes_7d
+
+    @cached_property
+    def success_rate_text(self) -> str:
+        return percent(self.health.success_rate_7d)
+
+    @cached_property
+    def success_rate_title(self) -> str:
+        if not self.runs_7d:
+            return _("No run finished in the last 7 days")
+        return ngettext(
+            "%(successes)d of %(runs)d run completed in the last 7 days",
+            "%(successes)d of %(runs)d runs completed in the last 7 days",
+            self.runs_7d,
+        ) % {"successes": self.successes_7d, "runs": self.runs_7d}
+
+    # trend
+    @cached_property
+    def trend_html(self) -> SafeString:
+        return sparkline_svg(self.trend, label=self.trend_label)
+
+    @cached_property
+    def trend_label(self) -> str:
+        return describe(self.trend)
+
+    # open alerts
+    @cached_property
+    def alerts_url(self) -> str:
+        query = urlencode({"integration__id__exact": self.pk, "status__in": ",".join(UNRESOLVED_ALERT_STATUSES)})
+        return f"{self.alerts_list_url}?{query}"
+
+    @cached_property
+    def alerts_html(self) -> SafeString:
+        count = self.health.open_alerts
+        if not count:
+            return format_html('<span class="dash-alerts-none">{}</span>', _("none"))
+        words = ngettext("%(count)s open", "%(count)s open", count) % {"count": number(count)}
+        if not self.can_view_alerts:
+            return format_html('<span class="dash-alerts-open">{}</span>', words)
+        return format_html(
+            '<a class="dash-alerts-open" href="{}" title="{}">{}</a>',
+            self.alerts_url,
+            _("See the open alerts of %(name)s") % {"name": self.name},
+            words,
+        )
+
+    # progress of the active run
+    @cached_property
+    def progress_text(self) -> str:
+        return self.progress.text if self.progress else ""
+
+    @cached_property
+    def progress_html(self) -> SafeString | str:
+        return self.progress.html if self.progress else ""
+
+    # run now
+    @property
+    def run_now_enabled(self) -> bool:
+        return self.can_run and self.health.running_run is None
+
+    @property
+    def run_now_reason(self) -> str:
+        if self.health.running_run is not None:
+            return _("%(name)s is already queued or running.") % {"name": self.name}
+        return _("Queue a run of %(name)s now") % {"name": self.name}
+
+    def as_json(self) -> dict:
+        health = self.health
+        return {
+            "id": self.pk,
+            "name": self.name,
+            "url": self.url,
+            "erp": self.integration.erp_name,
+            "crm": self.integration.crm_name,
+            "status": {
+                "value": self.status.value,
+                "label": str(health.label),
+                "colour": health.colour,
+                "html": self.status_html,
+            },
+            "last_success": {"at": _iso(health.last_success), "text": self.last_success_text},
+            "next_run": {"at": _iso(health.next_run), "text": self.next_run_text, "title": self.next_run_title},
+            "avg_duration": {
+                "seconds": _seconds(health.avg_duration),
+                "text": self.avg_duration_text,
+                "p95_seconds": _seconds(health.p95_duration),
+                "p95_text": self.p95_duration_text,
+                "title": self.duration_title,
+            },
+            "success_rate_7d": {
+                "value": health.success_rate_7d,
+                "text": self.success_rate_text,
+                "title": self.success_rate_title,
+                "runs": self.runs_7d,
+                "successes": self.successes_7d,
+            },
+            "trend": {
+                "html": self.trend_html,
+                "label": self.trend_label,
+                "count": len(self.trend),
+            },
+            "open_alerts": {
+                "count": health.open_alerts,
+                "html": self.alerts_html,
+                "url": self.alerts_url if self.can_view_alerts else None,
+            },
+            "progress": self.progress.as_json() if self.progress else None,
+            "run_now": {"enabled": self.run_now_enabled, "reason": self.run_now_reason} if self.can_run else None,
+        }
+
+
+@dataclass
+class Board:
+    """Every integration the user may see, problems first, with the summary line."""
+
+    rows: list[DashboardRow]
+    now: datetime
+    tz: ZoneInfo
+    can_view: bool
+    can_run: bool
+
+    @classmethod
+    def build(cls, request, now: datetime, tz: ZoneInfo) -> Board:
+        user = request.user
+        can_view = user.has_perm("sync.view_integration")
+        can_run = user.has_perm("sync.run_integration")
+        can_view_alerts = user.has_perm("monitoring.view_alert")
+        integrations = Integration.objects.all() if can_view else Integration.objects.none()
+        healths = health_of(integrations, now, tz) if can_view else []
+        trends = recent_durations(integrations, now) if healths else {}
+        progress = progress_of(healths)
+        alerts_list_url = reverse("admin:monitoring_alert_changelist")
+        rows = [
+            DashboardRow(
+                health,
+                now=now,
+                tz=tz,
+                trend=trends.get(health.integration.pk, []),
+                progress=progress.get(health.integration.pk),
+                can_run=can_run,
+                can_view_alerts=can_view_alerts,
+                alerts_list_url=alerts_list_url,
+            )
+            for health in healths
+        ]
+        rows.sort(key=lambda row: row.sort_key)
+        return cls(rows, now, tz, can_view, can_run)
+
+    @cached_property
+    def counts(self) -> list[tuple[HealthStatus, int]]:
+        counted = Counter(row.status for row in self.rows)
+        return [(status, counted[status]) for status in PROBLEMS_FIRST if counted[status]]
+
+    def _summary_item(self, status: HealthStatus, count: int) -> str:
+        return _("%(count)s %(status)s") % {"count": number(count), "status": str(status.label).lower()}
+
+    @cached_property
+    def summary_text(self) -> str:
+        if not self.rows:
+            return _("No integrations")
+        return " · ".join(self._summary_item(status, count) for status, count in self.counts)
+
+    @cached_property
+    def summary_html(self) -> SafeString:
+        if not self.rows:
+            return format_html("{}", self.summary_text)
+        separator = mark_safe('<span class="dash-sep" aria-hidden="true"> · </span>')
+        return format_html_join(
+            separator,
+            "{}",
+            ((status_badge(status, self._summary_item(status, count)),) for status, count in self.counts),
+        )
+
+    @cached_property
+    def generated_at_text(self) -> str:
+        return formats.time_format(self.now.astimezone(self.tz), "H:i:s")
+
+    def as_json(self) -> dict:
+        return {
+            "generated_at": self.now.isoformat(),
+            "generated_at_text": self.generated_at_text,
+            "refresh_seconds": REFRESH_SECONDS,
+            "summary": {
+                "text": self.summary_text,
+                "html": self.summary_html,
+                "counts": {status.value: count for status, count in self.counts},
+            },
+            "integrations": [row.as_json() for row in self.rows],
+        }
+
+
+# ---------------------------------------------------------------- views (wrapped by the admin site's admin_view)
+
+
+def dashboard(request, site, extra_context=None):
+    """The admin's home page: every integration's health, problems first, and the admin's apps."""
+    now, tz = timezone.now(), portal_zone()
+    board = Board.build(request, now, tz)
+    dashboard_url = reverse("admin:index", current_app=site.name)
+    context = {
+        **site.each_context(request),
+        "title": _("Dashboard"),
+        "subtitle": None,
+        "board": board,
+        "rows": board.rows,
+        "zone": tz.key,
+        "dashboard_url": dashboard_url,
+        "refresh_url": reverse("admin:dashboard_data", current_app=site.name),
+        "refresh_seconds": REFRESH_SECONDS,
+        **(extra_context or {}),
+    }
+    request.current_app = site.name
+    return TemplateResponse(request, "monitoring/dashboard.html", context)
+
+
+def dashboard_data(request):
+    """The dashboard's figures as JSON, for the refresh in place (``static/portal/dashboard.js``)."""
+    board = Board.build(request, timezone.now(), portal_zone())
+    return JsonResponse(board.as_json())

@@ -1,0 +1,262 @@
+"""Integration → General information: every field, the run log, and who may change what."""
+
+import html
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from monitoring.choices import RunStatus, Trigger
+from monitoring.models import RecordEvent, RequestLog, SyncRun, TableRun
+from monitoring.roles import IT, ONBOARDING, SUPERVISOR
+from monitoring.views.integration import schedule_in_words
+from sync.choices import DeploymentStatus, ScheduleKind
+from sync.models import Connection, Integration, StagedRecord, SyncTable
+
+pytestmark = pytest.mark.django_db
+
+# 12:00 in São Paulo (UTC-3), a Thursday.
+NOW = datetime(2024, 11, 14, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def add_run(integration, *, status=RunStatus.SUCCEEDED, started, seconds, trigger=Trigger.SCHEDULE, counts=None):
+    run = SyncRun.objects.create(
+        integration=integration,
+        status=status,
+        trigger=trigger,
+        queued_at=started,
+        started_at=started,
+        finished_at=started + timedelta(seconds=seconds),
+    )
+    if counts:
+        table = integration.tables.get()
+        TableRun.objects.create(
+            run=run, table=table, started_at=started, finished_at=run.finished_at, status=status, **counts
+        )
+    return run
+
+
+def page_of(client, integration, query=""):
+    response = client.get(reverse("admin:integration", args=[integration.pk]) + query)
+    assert response.status_code == 200
+    return html.unescape(response.content.decode())
+
+
+def test_general_information_shows_every_field(frozen, login_as, integration):
+    integration.business_rule = "Only customers with approved credit reach the CRM."
+    integration.save()
+    add_run(
+        integration,
+        started=NOW - timedelta(hours=3),
+        seconds=60,
+        counts={"read": 4, "created": 2, "updated": 1, "failed": 1},
+    )
+    add_run(integration, started=NOW - timedelta(hours=2, minutes=58, seconds=28), seconds=180)
+    add_run(integration, status=RunStatus.FAILED, started=NOW - timedelta(hours=1), seconds=5)
+
+    page = page_of(login_as(SUPERVISOR), integration)
+
+    assert "SOAP web service" in page  # integration type
+    assert "Sankhya" in page and "4.2" in page and "Ploomes" in page  # ERP, its version, CRM
+    assert "In progress" in page  # deployment status
+    assert '<dd data-fact="active">Yes</dd>' in page
+    assert '<dd data-fact="scheduled">Yes</dd>' in page
+    assert "daily at 00:00" in page and "America/Sao_Paulo" in page
+    assert "Nov. 15, 2024, midnight" in page  # next run, local time
+    assert "2 minutes" in page and "p95 3 minutes" in page  # average and p95 of the succeeded runs
+    assert "Nov. 14, 2024, 9:04 a.m." in page  # last success (12:04:32 UTC), local time
+    assert "67%" in page and "2 of 3 runs" in page
+    assert "24 hours" in page  # max time without success
+    assert "Only customers with approved credit reach the CRM." in page
+    assert "Company" in page and "ERP → CRM" in page  # the table with its direction
+    assert 'data-status="failing"' in page  # the table's status: its newest run failed
+    assert "1969" not in page
+
+
+def test_an_unscheduled_integration_says_not_scheduled_never_an_epoch_date(login_as, integration):
+    integration.schedule_kind = ScheduleKind.NONE
+    integration.schedule_daily_time = ""
+    integration.save()
+    page = page_of(login_as(SUPERVISOR), integration)
+    assert '<dd data-fact="scheduled">No</dd>' in page
+    assert "not scheduled" in page
+    assert "1969" not in page and "1970" not in page
+
+    integration.schedule_kind, integration.schedule_daily_time, integration.active = ScheduleKind.DAILY, "00:00", False
+    integration.save()
+    page = page_of(login_as(IT), integration)
+    assert "not scheduled: the integration is inactive" in page
+    assert "1969" not in page
+
+
+def test_schedules_in_words(integration):
+    integration.schedule_kind, integration.schedule_interval_minutes = ScheduleKind.INTERVAL, 15
+    assert schedule_in_words(integration) == "every 15 minutes"
+    integration.schedule_interval_minutes = 120
+    assert schedule_in_words(integration) == "every 2 hours"
+    integration.schedule_kind, integration.schedule_cron = ScheduleKind.CRON, "*/15 8-18 * * 1-5"
+    assert schedule_in_words(integration) == "cron */15 8-18 * * 1-5"
+    integration.schedule_kind, integration.schedule_daily_time = ScheduleKind.DAILY, "00:00"
+    assert schedule_in_words(integration) == "daily at 00:00"
+    integration.schedule_kind = ScheduleKind.NONE
+    assert schedule_in_words(integration) == "not scheduled"
+
+
+def test_it_changes_the_max_time_without_success(login_as, integration):
+    client = login_as(IT)
+    url = reverse("admin:integration", args=[integration.pk])
+    page = page_of(client, integration)
+    assert 'data-field="max-time"' in page and 'data-field="deployment-status"' in page
+    assert 'value="24h"' in page
+    assert 'data-action="run-now"' in page
+    assert f'action="{reverse("admin:sync_integration_run", args=[integration.pk])}"' in page
+    assert f'name="next" value="{url}"' in page
+    assert reverse("admin:sync_integration_change", args=[integration.pk]) in page
+
+    response = client.post(url, {"action": "max_time", "max_time_without_success": "36h"}, follow=True)
+    assert "The max time without success is now 1 day 12 hours." in response.content.decode()
+    integration.refresh_from_db()
+    assert integration.max_time_without_success == timedelta(hours=36)
+    assert 'value="36h"' in html.unescape(response.content.decode())
+
+    for typed, message in [
+        ("0m", "The max time without success must be positive, e.g. 24h."),
+        ("soon", "is not a duration; write it like 24h"),
+        ("", "This field is required."),
+        ("999999999999d", "is too long a duration."),
+        ("400d", "at most 365 days"),
+    ]:
+        response = client.post(url, {"action": "max_time", "max_time_without_success": typed})
+        assert response.status_code == 200
+        assert message in html.unescape(response.content.decode()), typed
+        integration.refresh_from_db()
+        assert integration.max_time_without_success == timedelta(hours=36)
+
+
+def test_onboarding_changes_the_deployment_status_but_not_the_max_time(login_as, integration):
+    client = login_as(ONBOARDING)
+    url = reverse("admin:integration", args=[integration.pk])
+    page = page_of(client, integration)
+    assert 'data-field="deployment-status"' in page
+    assert 'data-field="max-time"' not in page and 'data-action="run-now"' not in page
+
+    response = client.post(url, {"action": "deployment_status", "deployment_status": "completed"}, follow=True)
+    assert "The deployment status is now “Completed”." in response.content.decode()
+    integration.refresh_from_db()
+    assert integration.deployment_status == DeploymentStatus.COMPLETED
+
+    response = client.post(url, {"action": "max_time", "max_time_without_success": "36h"})
+    assert response.status_code == 403
+    integration.refresh_from_db()
+    assert integration.max_time_without_success == timedelta(hours=24)
+
+
+def test_supervisor_sees_values_and_no_forms_and_cannot_post(login_as, integration):
+    client = login_as(SUPERVISOR)
+    url = reverse("admin:integration", args=[integration.pk])
+    page = page_of(client, integration)
+    assert "In progress" in page and "24 hours" in page
+    for control in ('data-field="max-time"', 'data-field="deployment-status"', 'data-action="run-now"', "<form method"):
+        assert control not in page.split('class="portal-tab-body"')[1], control
+    assert reverse("admin:sync_integration_change", args=[integration.pk]) not in page
+
+    assert client.post(url, {"action": "max_time", "max_time_without_success": "36h"}).status_code == 403
+    assert client.post(url, {"action": "deployment_status", "deployment_status": "completed"}).status_code == 403
+    assert client.post(reverse("admin:sync_integration_run", args=[integration.pk])).status_code == 403
+    integration.refresh_from_db()
+    assert (integration.max_time_without_success, integration.deployment_status) == (
+        timedelta(hours=24),
+        DeploymentStatus.IN_PROGRESS,
+    )
+
+
+def test_an_unknown_action_is_a_bad_request(login_as, integration):
+    response = login_as(IT).post(reverse("admin:integration", args=[integration.pk]), {"action": "explode"})
+    assert response.status_code == 400
+
+
+def test_a_user_without_a_role_cannot_see_the_page(client, django_user_model, integration):
+    user = django_user_model.objects.create_user(username="nobody", password="pw", is_staff=True)
+    client.force_login(user)
+    assert client.get(reverse("admin:integration", args=[integration.pk])).status_code == 403
+
+
+def test_the_data_size_is_computed_from_stored_facts(frozen, login_as, integration, erp_connection):
+    table = integration.tables.get()
+    run = add_run(integration, started=NOW - timedelta(hours=1), seconds=10)
+    StagedRecord.objects.create(table=table, source_key="1", payload={"a": 1}, payload_bytes=12_000_000)
+    StagedRecord.objects.create(table=table, source_key="2", payload={"a": 2}, payload_bytes=1_000_000)
+    RequestLog.objects.create(run=run, table=table, method="GET", url="/x", request_body="x" * 300_000)
+    RequestLog.objects.create(run=run, method="GET", url="/y", response_body="é" * 100)  # 2 bytes each
+    RequestLog.objects.create(table=table, method="DELETE", url="/z", response_body="z" * 1_000)  # no run
+    RecordEvent.objects.create(run=run, table=table, record_key="1", action="created", message="m" * 5_000)
+
+    # Another integration's data does not count.
+    other_crm = Connection.objects.create(name="Other CRM", kind="rest", base_url="https://other.example")
+    other = Integration.objects.create(
+        name="Other",
+        integration_type="rest",
+        erp_name="TOTVS",
+        crm_name="HubSpot",
+        erp_connection=erp_connection,
+        crm_connection=other_crm,
+    )
+    other_table = SyncTable.objects.create(
+        integration=other, name="Company", source_object="/c", target_object="/c", record_key="id"
+    )
+    StagedRecord.objects.create(table=other_table, source_key="1", payload={}, payload_bytes=50_000_000)
+    other_run = add_run(other, started=NOW - timedelta(hours=1), seconds=10)
+    RequestLog.objects.create(run=other_run, method="GET", url="/o", request_body="o" * 10_000)
+
+    page = page_of(login_as(SUPERVISOR), integration)
+    total = 12_000_000 + 1_000_000 + 300_000 + 200 + 1_000 + 5_000
+    assert f'data-bytes="{total}"' in page
+    assert ">12.7\xa0MB<" in page  # filesizeformat keeps the figure and its unit together
+
+
+def test_the_run_log_links_each_run_to_its_page_and_is_paginated(frozen, login_as, integration):
+    runs = [
+        add_run(
+            integration,
+            started=NOW - timedelta(hours=30 - n),
+            seconds=30,
+            counts={"read": 3, "created": 1, "updated": 1, "failed": 1},
+        )
+        for n in range(30)
+    ]
+    client = login_as(SUPERVISOR)
+    with CaptureQueriesContext(connection) as first_page:
+        page = page_of(client, integration)
+    newest = runs[-1]
+    assert reverse("admin:run", args=[newest.pk]) in page
+    assert f"Run #{newest.pk}" in page
+    assert page.count('data-run="') == 25
+    assert reverse("admin:run", args=[runs[0].pk]) not in page  # the oldest is on page 2
+    assert "page 1 of 2" in page
+
+    page = page_of(client, integration, "?page=2")
+    assert reverse("admin:run", args=[runs[0].pk]) in page
+    assert page.count('data-run="') == 5
+
+    add_run(integration, started=NOW - timedelta(minutes=30), seconds=30, counts={"read": 1, "created": 1})
+    with CaptureQueriesContext(connection) as more_runs:
+        page_of(client, integration)
+    assert len(more_runs) == len(first_page) <= 15
+
+
+def test_a_run_in_progress_can_be_followed_by_everyone(login_as, integration):
+    run = SyncRun.objects.create(
+        integration=integration, status=RunStatus.RUNNING, trigger=Trigger.MANUAL, started_at=datetime.now(UTC)
+    )
+    page = page_of(login_as(SUPERVISOR), integration)
+    assert 'data-status="running"' in page
+    assert f'A run is in progress: <a href="{reverse("admin:run", args=[run.pk])}">follow it</a>.' in page
