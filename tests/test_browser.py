@@ -1,0 +1,154 @@
+"""What each role sees and does, in a real headless Chromium against a whole running portal.
+
+The portal runs as it does for `make run`: web server, one django-q2 cluster, the demo ERP and CRM.
+"""
+
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from .cluster_harness import Portal
+from .processes import wait_until
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DEMO = "Demo ERP ↔ Demo CRM"
+PASSWORD = "browser-test-Pa55word"
+STATUS_WORDS = {"Healthy", "Running", "Late", "Failing", "Alert", "Paused", "Never run"}
+
+USERS = """
+from django.contrib.auth.models import Group, User
+for username, role in (("supervisor", "Supervisor"), ("it", "IT"), ("onboarding", "Onboarding")):
+    user = User.objects.create_user(username=username, password=PARAMS["password"], is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+result(True)
+"""
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory):
+    with Portal(tmp_path_factory.mktemp("browser")) as portal:
+        portal.serve()
+        portal.script(USERS, password=PASSWORD)
+        portal.start_cluster("workers")
+        # the demo is due at once: wait for its first scheduled run to end
+        wait_until(
+            lambda: portal.value("select count(*) from monitoring_syncrun where status not in ('queued', 'running')"),
+            timeout=120,
+            interval=0.5,
+            message="the demo's first run",
+        )
+        yield portal
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def login(portal, browser):
+    contexts = []
+
+    def log_in(username):
+        context = browser.new_context(accept_downloads=True, locale="en-US")
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{portal.origin}/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        expect(page.locator("#user-tools")).to_contain_text(username)
+        return page
+
+    yield log_in
+    for context in contexts:
+        context.close()
+
+
+def demo_row(page):
+    return page.locator("tr[data-integration]", has_text=DEMO)
+
+
+def test_the_supervisor_sees_the_integrations_and_no_action_buttons(login):
+    page = login("supervisor")
+    row = demo_row(page)
+    expect(row).to_be_visible()
+    status = row.locator('[data-field="status"]').inner_text().strip()
+    assert status in STATUS_WORDS
+    expect(row.locator('[data-field="last-success"]')).not_to_have_text("")
+    assert page.locator('[data-action="run-now"]').count() == 0
+
+    row.locator('[data-field="name"]').click()
+    expect(page.locator("h1")).to_have_text(DEMO)
+    expect(page.get_by_role("link", name="General information")).to_have_attribute("aria-current", "page")
+    assert page.locator('[data-action="run-now"]').count() == 0
+    assert page.locator('[data-field="max-time"]').count() == 0
+    assert page.locator('[data-field="deployment-status"]').count() == 0
+
+
+def test_it_runs_an_integration_and_sees_it_finish_without_reloading(login, portal):
+    page = login("it")
+    finished_before = portal.value("select count(*) from monitoring_syncrun where finished_at is not null")
+    row = demo_row(page)
+    row.locator('[data-action="run-now"]').click()  # a POST; the dashboard comes back
+    row = demo_row(page)
+    expect(row).to_be_visible()
+    page.evaluate("window.__sameDashboard = true")
+    wait_until(
+        lambda: portal.value("select count(*) from monitoring_syncrun where finished_at is not null") > finished_before,
+        timeout=120,
+        interval=0.5,
+        message="the run to finish",
+    )
+    finished = portal.sql(
+        "select status, finished_at from monitoring_syncrun where finished_at is not null order by id desc limit 1"
+    )[0]
+    # the row shows the finished run by itself (polling), on the very same page
+    expect(row).not_to_have_attribute("data-status", "running", timeout=30_000)
+    expect(row.locator('[data-field="status"]')).not_to_have_text("Running", timeout=30_000)
+    assert page.evaluate("window.__sameDashboard") is True
+    assert finished[0] in ("succeeded", "partial")
+
+
+def test_the_onboarding_lead_downloads_the_history(login, tmp_path):
+    page = login("onboarding")
+    demo_row(page).locator('[data-field="name"]').click()
+    page.get_by_role("link", name="History").click()
+    form = page.locator("#history-form")
+    expect(form).to_be_visible()
+    for box in form.locator('input[name="tables"]').all():
+        box.check()
+    with page.expect_download() as download:
+        form.locator('input[type="submit"]').click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert path.suffix == ".xlsx"
+
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    names = workbook.sheetnames
+    assert names[0] == "Summary"
+    for table in ("Company", "Contact", "Product", "Order"):
+        assert any(name.startswith(table) for name in names), names
+    company = workbook[next(name for name in names if name.startswith("Company"))]
+    rows = list(company.iter_rows(values_only=True))
+    assert len(rows) > 2  # a header and the demo's record events and requests
+    header = [str(cell).lower() for cell in rows[0] if cell]
+    assert any("record key" in cell for cell in header) and any("time" in cell for cell in header)
