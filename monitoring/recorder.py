@@ -28,6 +28,26 @@ class Failure:
     field_errors: dict = field(default_factory=dict)
 
 
+def request_log(call: CallRecord, *, run=None, table=None, connection_id=None) -> RequestLog:
+    """A RequestLog row for one call a connector made (already redacted and truncated by it)."""
+    return RequestLog(
+        run=run,
+        table=table,
+        connection_id=connection_id,
+        started_at=call.started_at or timezone.now(),
+        finished_at=call.finished_at,
+        method=call.method[:10],
+        url=call.url,
+        operation=call.operation[:200],
+        attempt=call.attempt,
+        status_code=call.status_code,
+        request_headers=call.request_headers,
+        request_body=call.request_body,
+        response_body=call.response_body,
+        error=call.error,
+    )
+
+
 class PageLog:
     def __init__(self, run: SyncRun, table: SyncTable, table_run: TableRun):
         self.run, self.table, self.table_run = run, table, table_run
@@ -158,22 +178,7 @@ class PageLog:
 
     def _request_logs(self):
         return [
-            RequestLog(
-                run=self.run,
-                table=self.table,
-                connection_id=connection_id,
-                started_at=call.started_at or timezone.now(),
-                finished_at=call.finished_at,
-                method=call.method[:10],
-                url=call.url,
-                operation=call.operation[:200],
-                attempt=call.attempt,
-                status_code=call.status_code,
-                request_headers=call.request_headers,
-                request_body=call.request_body,
-                response_body=call.response_body,
-                error=call.error,
-            )
+            request_log(call, run=self.run, table=self.table, connection_id=connection_id)
             for connection_id, call in self.calls
         ]
 

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from monitoring.alerts import resolve_alert
 from monitoring.choices import AlertKind, HeldDeleteStatus
 from monitoring.models import HeldDelete, RequestLog
+from monitoring.recorder import request_log
 
 from .choices import Direction
 from .connectors.base import CallRecord, Connector, ConnectorError
@@ -158,24 +159,7 @@ def _decide(held: HeldDelete, status, user, now, *, unlink=False) -> bool:
 
 def _keep_calls(table, connection, calls: list[CallRecord]) -> None:
     RequestLog.objects.bulk_create(
-        [
-            RequestLog(
-                table=table,
-                connection=connection,
-                started_at=call.started_at or timezone.now(),
-                finished_at=call.finished_at,
-                method=call.method[:10],
-                url=call.url,
-                operation=call.operation[:200],
-                attempt=call.attempt,
-                status_code=call.status_code,
-                request_headers=call.request_headers,
-                request_body=call.request_body,
-                response_body=call.response_body,
-                error=call.error,
-            )
-            for call in calls
-        ]
+        [request_log(call, table=table, connection_id=connection.pk if connection else None) for call in calls]
     )
 
 
