@@ -11,3 +11,4 @@ class MonitoringConfig(AppConfig):
         from .signals import keep_roles_in_step
 
         post_migrate.connect(keep_roles_in_step, sender=self, dispatch_uid="monitoring.keep_roles_in_step")
+        import integration_portal.language  # noqa: F401  (connects the user_logged_in receiver)

@@ -467,3 +467,23 @@ class ExportJob(models.Model):
             for name, value in values.items():
                 setattr(self, name, value)
         return bool(done)
+
+
+class UserPreference(models.Model):
+    """What one person chose for the portal, kept across sessions and browsers: the language for now.
+
+    ``language`` is a code of ``settings.LANGUAGES`` (checked where it is chosen, in
+    :func:`integration_portal.language.set_language`), or blank for "follow the browser".
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="portal_preference", verbose_name=_("user")
+    )
+    language = models.CharField(_("language"), max_length=15, blank=True)
+
+    class Meta:
+        verbose_name = _("user preference")
+        verbose_name_plural = _("user preferences")
+
+    def __str__(self):
+        return str(self.user)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from .choices import ScheduleKind
+from .validators import check_cron, check_daily_time
 
 RUN_SCHEDULED = "sync.tasks.run_scheduled"
 MAINTENANCE = "sync.tasks.maintenance"
@@ -28,6 +29,10 @@ def schedule_name(integration_id: int) -> str:
 def schedule_fields(integration) -> dict | None:
     """What the integration's Schedule must hold, or None when it must not exist."""
     if not integration.active or integration.schedule_kind == ScheduleKind.NONE:
+        return None
+    if integration.schedule_kind == ScheduleKind.CRON and check_cron(integration.schedule_cron):
+        return None  # an invalid expression (saved around the form's validation) schedules nothing
+    if integration.schedule_kind == ScheduleKind.DAILY and check_daily_time(integration.schedule_daily_time):
         return None
     fields = {"func": RUN_SCHEDULED, "args": repr((integration.pk,)), "kwargs": "", "repeats": -1, "minutes": None}
     if integration.schedule_kind == ScheduleKind.INTERVAL:

@@ -220,6 +220,21 @@ def test_no_runs_reads_never_and_a_dash(login_as, make):
     assert "No finished runs yet" in field(row, "trend")
 
 
+def test_dates_and_numbers_follow_the_users_language(login_as, make):
+    integration = make("Localized")
+    for minutes, seconds in ((200, 40), (100, 5), (30, 45)):
+        run(integration, RunStatus.SUCCEEDED, minutes_ago=minutes, seconds=seconds)
+    run(integration, RunStatus.FAILED, minutes_ago=150)
+    client = login_as(SUPERVISOR)
+    response = client.get(reverse(DASHBOARD), headers={"accept-language": "pt-br"})
+    row = row_html(response.content.decode(), integration)
+    assert field(row, "last-success") == "10/03/2026 11:30"
+    assert field(row, "next-run") == "10/03/2026 12:30"
+    assert field(row, "success-rate") == "75%"
+    item = client.get(reverse(DATA), headers={"accept-language": "pt-br"}).json()["integrations"][0]
+    assert item["last_success"]["text"] == "10/03/2026 11:30"
+
+
 @pytest.mark.parametrize("kind", [ScheduleKind.NONE, ScheduleKind.CRON, ScheduleKind.INTERVAL])
 def test_an_unscheduled_integration_says_not_scheduled_never_an_epoch_date(login_as, make, kind):
     integration = make("Manual only", schedule_kind=ScheduleKind.NONE, schedule_interval_minutes=None)

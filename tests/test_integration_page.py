@@ -72,7 +72,7 @@ def test_general_information_shows_every_field(frozen, login_as, integration):
     assert '<dd data-fact="scheduled">Yes</dd>' in page
     assert "daily at 00:00" in page and "America/Sao_Paulo" in page
     assert "Nov. 15, 2024, midnight" in page  # next run, local time
-    assert "2 minutes" in page and "p95 3 minutes" in page  # average and p95 of the succeeded runs
+    assert "2 min 0 s" in page and "p95 3 min 0 s" in page  # average and p95 of the succeeded runs
     assert "Nov. 14, 2024, 9:04 a.m." in page  # last success (12:04:32 UTC), local time
     assert "67%" in page and "2 of 3 runs" in page
     assert "24 hours" in page  # max time without success

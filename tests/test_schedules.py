@@ -79,3 +79,9 @@ def test_a_daily_slot_fired_twice_when_clocks_go_back_runs_once(integration, set
     with time_machine.travel(datetime(2026, 11, 2, 1, 30, tzinfo=NEW_YORK), tick=False):
         tasks.run_scheduled(integration.pk)
     assert SyncRun.objects.count() == 2
+
+
+def test_an_invalid_cron_saved_around_the_form_schedules_nothing(integration):
+    integration.schedule_kind, integration.schedule_cron = "cron", "not a cron"
+    integration.save()
+    assert schedule_of(integration) is None

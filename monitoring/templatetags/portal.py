@@ -1,7 +1,9 @@
 """Small template helpers shared by the monitoring screens: status badges, durations, local times."""
 
 from django import template
+from django.utils.formats import number_format
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from monitoring.choices import ALERT_STATUS_COLOURS, HEALTH_STATUS_COLOURS, RUN_STATUS_COLOURS, HealthStatus, RunStatus
 from monitoring.health import human_duration
@@ -27,9 +29,13 @@ def status_badge(status, label=None):
 
 @register.filter
 def duration(value):
-    """A timedelta for people: ``2 minutes 5 seconds``; ``—`` when there is none."""
+    """A timedelta for people: ``4.2 s``, ``2 min 5 s``, ``1 hour 5 minutes``; ``—`` when there is none."""
     if value is None:
         return "—"
-    if value.total_seconds() < 60:
-        return f"{value.total_seconds():.1f} s"
+    seconds = value.total_seconds()
+    if seconds < 60:
+        return _("%(seconds)s s") % {"seconds": number_format(seconds, 1)}
+    if seconds < 3600:
+        minutes, rest = divmod(int(seconds), 60)
+        return _("%(minutes)d min %(seconds)d s") % {"minutes": minutes, "seconds": rest}
     return human_duration(value)

@@ -36,6 +36,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET
 
 from monitoring.choices import UNRESOLVED_ALERT_STATUSES, HealthStatus, RunStatus
 from monitoring.health import (
@@ -563,6 +564,7 @@ def dashboard(request, site, extra_context=None):
     return TemplateResponse(request, "monitoring/dashboard.html", context)
 
 
+@require_GET
 def dashboard_data(request):
     """The dashboard's figures as JSON, for the refresh in place (``static/portal/dashboard.js``)."""
     board = Board.build(request, timezone.now(), portal_zone())
