@@ -2,8 +2,10 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from . import language
+
 urlpatterns = [
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", language.set_language, name="set_language"),
 ]
 if settings.SANDBOX_ENABLED:
     urlpatterns.append(path("sandbox/", include("sync.sandbox.urls")))
