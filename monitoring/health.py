@@ -235,13 +235,12 @@ def human_duration(value: timedelta) -> str:
     if days and not hours and not minutes and days == 1:
         days, hours = 0, 24  # "24 hours" reads better than "1 day" for a max time
     parts = []
-    for amount, singular, plural in (
-        (days, "%(count)d day", "%(count)d days"),
-        (hours, "%(count)d hour", "%(count)d hours"),
-        (minutes, "%(count)d minute", "%(count)d minutes"),
-    ):
-        if amount:
-            parts.append(ngettext(singular, plural, amount) % {"count": amount})
+    if days:
+        parts.append(ngettext("%(count)d day", "%(count)d days", days) % {"count": days})
+    if hours:
+        parts.append(ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours})
+    if minutes:
+        parts.append(ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes})
     return " ".join(parts[:2])
 
 
