@@ -16,6 +16,7 @@ larger ones become an :class:`~monitoring.models.ExportJob` built by a django-q2
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import re
@@ -316,7 +317,9 @@ class _Writer:
         sheet.write_string(row, 0, _("Total"), self.bold)
         for offset in range(len(headers) - 3):
             sheet.write_number(row, 3 + offset, totals[offset], self.bold)
-        sheet.freeze_panes(0, 1)
+        sheet.write_string(
+            row + 2, 0, _("Calls not tied to a table (such as reading a WSDL) are not listed in this workbook.")
+        )
 
     @staticmethod
     def _text(sheet):
@@ -367,9 +370,12 @@ def write_history(selection: HistorySelection, target, *, now: datetime | None =
                 )
                 writer.write_table(summary.table, (values for _time, values in merged), summary)
             writer.write_summary(summary_sheet, result, zone)
-            workbook.set_properties({"title": f"{selection.integration.name}: {selection.filename}"})
-        finally:
-            workbook.close()
+            workbook.set_properties({"title": selection.filename})
+        except BaseException:
+            with contextlib.suppress(Exception):
+                workbook.close()  # releases XlsxWriter's row files; the caller discards the target
+            raise
+        workbook.close()
     return result
 
 

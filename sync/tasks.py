@@ -94,8 +94,15 @@ def run_scheduled(integration_id: int) -> str:
 def maintenance() -> dict:
     """Every minute: mark dead runs (re-queueing lost ones once), then evaluate alerts."""
     from monitoring.alerts import evaluate_all
+    from monitoring.exports import delete_expired_exports
 
     now = timezone.now()
     reaped = reap(now, requeue=enqueue)
     alerts = evaluate_all(now)
-    return {"abandoned": reaped.abandoned, "lost": reaped.lost, "requeued": reaped.requeued, "alerts": str(alerts)}
+    return {
+        "abandoned": reaped.abandoned,
+        "lost": reaped.lost,
+        "requeued": reaped.requeued,
+        "alerts": str(alerts),
+        "exports_deleted": delete_expired_exports(now),
+    }

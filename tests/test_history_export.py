@@ -8,6 +8,8 @@ import openpyxl
 import pytest
 import time_machine
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,7 +20,7 @@ from monitoring.models import ExportJob, ExportStatus, RecordEvent, RequestLog, 
 from monitoring.resources import RecordEventResource, RequestLogResource
 from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.views.history import HistoryForm
-from sync.models import SyncTable
+from sync.models import Integration, SyncTable
 
 pytestmark = pytest.mark.django_db
 
@@ -218,6 +220,28 @@ def test_the_form_refuses_a_reversed_range_a_future_end_and_no_table(integration
 def test_an_inactive_or_foreign_table_cannot_be_chosen(integration, tables):
     retired = SyncTable.objects.get(name="Retired")
     assert not form(integration, start="2026-11-20", end="2026-11-22", tables=[retired.pk]).is_valid()
+    other = Integration.objects.create(
+        name="Other",
+        integration_type=integration.integration_type,
+        erp_name="TOTVS",
+        crm_name="HubSpot",
+        erp_connection=integration.erp_connection,
+        crm_connection=integration.crm_connection,
+    )
+    foreign = SyncTable.objects.create(
+        integration=other, name="Company", source_object="A", target_object="B", record_key="Id"
+    )
+    assert not form(integration, start="2026-11-20", end="2026-11-22", tables=[foreign.pk]).is_valid()
+
+
+def test_the_tab_needs_a_few_queries_whatever_the_history(login_as, integration, tables, history):
+    client = login_as(ONBOARDING)
+    url = reverse("admin:integration_history", args=[integration.pk])
+    client.get(url)  # warm the session and permission caches of this client
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    # session, user, 2 for permissions, integration, health, tables (initial and choices), recent exports
+    assert len(queries) <= 9, [query["sql"] for query in queries]
 
 
 def test_the_page_shows_the_messages(login_as, integration, tables):
@@ -367,6 +391,19 @@ def test_times_are_local_at_the_day_boundaries(integration, tables):
     write_history(HistorySelection(integration, (company,), date(2026, 11, 20), date(2026, 11, 20)), buffer)
     rows = values(openpyxl.load_workbook(io.BytesIO(buffer.getvalue()), read_only=True)["Company"].iter_rows())
     assert [(row[0], row[3]) for row in rows[1:]] == [(datetime(2026, 11, 20, 0, 0), "20th-local")]
+
+
+def test_a_table_longer_than_an_excel_sheet_continues_on_the_next(integration, tables, history, monkeypatch):
+    monkeypatch.setattr(exports, "EXCEL_MAX_ROWS", 4)  # a header and 3 rows per sheet
+    buffer = io.BytesIO()
+    write_history(HistorySelection(integration, tables[:1], history["start"], history["end"]), buffer)
+    book = openpyxl.load_workbook(io.BytesIO(buffer.getvalue()), read_only=True)
+    assert book.sheetnames == ["Summary", "Company", "Company (2)", "Company (3)"]
+    sheets = [values(book[name].iter_rows()) for name in book.sheetnames[1:]]
+    assert all(rows[0] == HEADERS and len(rows) == 4 for rows in sheets)
+    times = [row[0] for rows in sheets for row in rows[1:]]
+    assert times == sorted(times) and len(times) == 9
+    assert summary_table(book["Summary"])["Company"]["Sheet"] == "Company, Company (2), Company (3)"
 
 
 def test_the_workbook_is_streamed_without_a_query_per_row(integration, tables, django_assert_max_num_queries):
@@ -574,6 +611,18 @@ def test_expired_exports_are_deleted(login_as, integration, tables, history, big
     assert "deleted after its keeping time" in client.get(reverse("admin:export", args=[job.pk])).content.decode()
     response = client.get(reverse("admin:export_download", args=[job.pk]))
     assert response.status_code == 302
+
+
+def test_a_ready_export_whose_file_is_gone_says_so(login_as, integration, tables, history, big):
+    client = login_as(ONBOARDING)
+    post_history(client, integration, history["start"], history["end"], tables[:1])
+    job = ExportJob.objects.get()
+    (exports.exports_dir() / job.file_name).unlink()
+    response = client.get(reverse("admin:export_download", args=[job.pk]))
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.status == ExportStatus.EXPIRED
+    assert reverse("admin:export_download", args=[job.pk]) not in client.get(response["Location"]).content.decode()
 
 
 def test_an_export_whose_worker_died_is_failed_by_the_cleanup(integration, tables):

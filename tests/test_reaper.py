@@ -53,3 +53,15 @@ def test_a_queued_run_that_never_started_is_lost_and_queued_once_more(integratio
     again.refresh_from_db()
     assert again.status == RunStatus.LOST and requeued == []
     assert not SyncRun.objects.filter(status=RunStatus.QUEUED).exists()
+
+
+def test_the_minute_maintenance_reaps_evaluates_alerts_and_cleans_exports(integration, settings):
+    from sync.tasks import maintenance
+
+    settings.RUN_HEARTBEAT_STALE_AFTER = 300
+    run = SyncRun.objects.create(integration=integration, trigger=Trigger.SCHEDULE)
+    run.start(now=timezone.now() - timedelta(minutes=10))
+    summary = maintenance()
+    assert summary["abandoned"] == [run.pk]
+    assert summary["requeued"] == [] and summary["exports_deleted"] == 0
+    assert "integrations" in summary["alerts"]

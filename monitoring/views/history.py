@@ -214,6 +214,10 @@ def export_status(request, pk):
 def export_download(request, pk):
     job = _visible_job(request, pk)
     path = export_path(job)
-    if job.status != ExportStatus.DONE or path is None or not path.is_file():
+    if job.status == ExportStatus.DONE and (path is None or not path.is_file()):
+        # The file is gone (removed by hand, or a lost disk): say so rather than offer it again.
+        ExportJob.objects.filter(pk=job.pk, status=ExportStatus.DONE).update(status=ExportStatus.EXPIRED, file_name="")
+        return redirect("admin:export", job.pk)
+    if job.status != ExportStatus.DONE:
         return redirect("admin:export", job.pk)  # the status page says why (still running, failed, expired)
     return FileResponse(path.open("rb"), as_attachment=True, filename=job_filename(job), content_type=XLSX_CONTENT_TYPE)
