@@ -201,7 +201,7 @@ def test_the_form_proposes_the_last_7_days_and_every_active_table(integration, t
 def test_the_form_refuses_an_8_day_range_in_words(integration, tables):
     bound = form(integration, start="2026-11-15", end="2026-11-23", tables=[tables[0].pk])
     assert not bound.is_valid()
-    assert bound.errors["start"] == ["The history keeps the last 7 days: choose a start on or after 16/11/2026."]
+    assert bound.errors["start"] == ["The history keeps the last 7 days: choose a start on or after 11/16/2026."]
     assert form(integration, start="2026-11-16", end="2026-11-23", tables=[tables[0].pk]).is_valid()
 
 
@@ -209,10 +209,10 @@ def test_the_form_refuses_a_reversed_range_a_future_end_and_no_table(integration
     reversed_range = form(integration, start="2026-11-22", end="2026-11-20", tables=[tables[0].pk])
     assert not reversed_range.is_valid()
     assert reversed_range.non_field_errors() == [
-        "The start date (22/11/2026) is after the end date (20/11/2026): choose a start on or before the end."
+        "The start date (11/22/2026) is after the end date (11/20/2026): choose a start on or before the end."
     ]
     future = form(integration, start="2026-11-20", end="2026-11-24", tables=[tables[0].pk])
-    assert future.errors["end"] == ["The end date cannot be in the future: choose 23/11/2026 or earlier."]
+    assert future.errors["end"] == ["The end date cannot be in the future: choose 11/23/2026 or earlier."]
     no_table = form(integration, start="2026-11-20", end="2026-11-22")
     assert no_table.errors["tables"] == ["Choose at least one table."]
 
@@ -248,7 +248,7 @@ def test_the_page_shows_the_messages(login_as, integration, tables):
     client = login_as(ONBOARDING)
     response = post_history(client, integration, date(2026, 11, 10), date(2026, 11, 23), tables[:1])
     assert response.status_code == 200
-    assert "The history keeps the last 7 days: choose a start on or after 16/11/2026." in response.content.decode()
+    assert "The history keeps the last 7 days: choose a start on or after 11/16/2026." in response.content.decode()
     response = post_history(client, integration, date(2026, 11, 22), date(2026, 11, 20), tables[:1])
     assert "is after the end date" in response.content.decode()
 
@@ -637,3 +637,14 @@ def test_an_export_whose_worker_died_is_failed_by_the_cleanup(integration, table
     delete_expired_exports(timezone.now() + timedelta(hours=3))
     job.refresh_from_db()
     assert job.status == ExportStatus.FAILED and "did not finish" in job.error
+
+
+def test_the_form_messages_write_dates_the_way_the_language_does(integration):
+    from django.utils import translation
+
+    from monitoring.views.history import _day
+
+    with translation.override("pt-br"):
+        assert _day(date(2026, 11, 16)) == "16/11/2026"
+    with translation.override("en"):
+        assert _day(date(2026, 11, 16)) == "11/16/2026"

@@ -15,6 +15,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
@@ -42,7 +43,7 @@ SPOOL_MAX_BYTES = 8 * 1024 * 1024  # a workbook written during a request spills 
 
 
 def _day(value: date) -> str:
-    return value.strftime("%d/%m/%Y")
+    return date_format(value, "SHORT_DATE_FORMAT")
 
 
 class TableChoiceField(forms.ModelMultipleChoiceField):
