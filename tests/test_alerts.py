@@ -18,11 +18,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from monitoring.alerts import acknowledge, evaluate_all, open_alert, resolve_alert
-from monitoring.choices import AlertKind, AlertStatus, HeldDeleteStatus, NotificationStatus, RunStatus, Trigger
-from monitoring.models import Alert, AlertEvent, HeldDelete, SyncRun, TableRun
+from monitoring.choices import AlertKind, AlertStatus, HeldDeleteStatus, NotificationStatus, RunStatus
+from monitoring.models import Alert, AlertEvent, HeldDelete, TableRun
 from monitoring.notifications import claim, deliver_due, due
-from sync.choices import IntegrationType, ScheduleKind
+from sync.choices import ScheduleKind
 from sync.models import Integration, SyncTable
+from tests.builders import build_integration, make_run
 from tests.conftest import ERP_PASSWORD
 from tests.processes import free_port, wait_until
 
@@ -57,35 +58,9 @@ def clock():
 
 
 def make_integration(erp, crm, name="Sankhya ↔ Ploomes", **fields) -> Integration:
-    values = {
-        "integration_type": IntegrationType.SOAP,
-        "erp_name": "Sankhya",
-        "crm_name": "Ploomes",
-        "erp_connection": erp,
-        "crm_connection": crm,
-        "schedule_kind": ScheduleKind.NONE,
-        "max_time_without_success": timedelta(hours=24),
-        "alert_emails": "ops@acme.example, it@acme.example",
-    }
-    integration = Integration.objects.create(name=name, **{**values, **fields})
-    Integration.objects.filter(pk=integration.pk).update(activated_at=NOW - timedelta(days=30))
-    integration.refresh_from_db()
-    return integration
-
-
-def make_run(integration, status, *, at, error="", heartbeat=None) -> SyncRun:
-    active = status in (RunStatus.QUEUED, RunStatus.RUNNING)
-    started = None if status == RunStatus.QUEUED else at
-    return SyncRun.objects.create(
-        integration=integration,
-        trigger=Trigger.SCHEDULE,
-        status=status,
-        queued_at=at,
-        started_at=started,
-        heartbeat_at=heartbeat or started,
-        finished_at=None if active else at + timedelta(minutes=1),
-        error=error,
-    )
+    defaults = {"schedule_kind": ScheduleKind.NONE, "alert_emails": "ops@acme.example, it@acme.example"}
+    fields = {"activated_at": NOW - timedelta(days=30), **defaults, **fields}
+    return build_integration(erp, crm, name=name, **fields)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from monitoring.choices import HEALTH_STATUS_COLOURS, HealthStatus, RunStatus, Trigger
+from monitoring.choices import HEALTH_STATUS_COLOURS, HealthStatus, RunStatus
 from monitoring.health import (
     ActiveRun,
     HealthFacts,
@@ -26,9 +26,10 @@ from monitoring.health import (
     succeeded_in_window,
     table_health,
 )
-from monitoring.models import SyncRun, TableRun
-from sync.choices import IntegrationType, ScheduleKind
+from monitoring.models import TableRun
+from sync.choices import ScheduleKind
 from sync.models import Integration, SyncTable
+from tests.builders import build_integration, make_run
 
 NEW_YORK = ZoneInfo("America/New_York")
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -398,33 +399,9 @@ def test_human_durations():
 
 
 def make_integration(erp, crm, name="Sankhya ↔ Ploomes", **fields) -> Integration:
-    values = {
-        "integration_type": IntegrationType.SOAP,
-        "erp_name": "Sankhya",
-        "crm_name": "Ploomes",
-        "erp_connection": erp,
-        "crm_connection": crm,
-        "schedule_kind": ScheduleKind.INTERVAL,
-        "schedule_interval_minutes": 60,
-        "max_time_without_success": timedelta(hours=24),
-        "activated_at": NOW - timedelta(days=30),
-    }
-    return Integration.objects.create(name=name, **{**values, **fields})
-
-
-def make_run(integration, status, *, at, seconds=60, heartbeat=None) -> SyncRun:
-    """A run queued and started at ``at``; finished ``seconds`` later unless active."""
-    finished = None if status in (RunStatus.QUEUED, RunStatus.RUNNING) else at + timedelta(seconds=seconds)
-    started = None if status == RunStatus.QUEUED else at
-    return SyncRun.objects.create(
-        integration=integration,
-        trigger=Trigger.SCHEDULE,
-        status=status,
-        queued_at=at,
-        started_at=started,
-        heartbeat_at=heartbeat or started,
-        finished_at=finished,
-    )
+    defaults = {"schedule_kind": ScheduleKind.INTERVAL, "schedule_interval_minutes": 60}
+    fields = {"activated_at": NOW - timedelta(days=30), **defaults, **fields}
+    return build_integration(erp, crm, name=name, **fields)
 
 
 @pytest.fixture

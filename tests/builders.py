@@ -1,0 +1,37 @@
+"""Small builders of integrations and runs with known timestamps, for health and alert tests."""
+
+from datetime import timedelta
+
+from monitoring.choices import RunStatus, Trigger
+from monitoring.models import SyncRun
+from sync.choices import IntegrationType
+from sync.models import Integration
+
+
+def build_integration(erp, crm, *, name="Sankhya ↔ Ploomes", activated_at, **fields) -> Integration:
+    values = {
+        "integration_type": IntegrationType.SOAP,
+        "erp_name": "Sankhya",
+        "crm_name": "Ploomes",
+        "erp_connection": erp,
+        "crm_connection": crm,
+        "max_time_without_success": timedelta(hours=24),
+        "activated_at": activated_at,
+    }
+    return Integration.objects.create(name=name, **{**values, **fields})
+
+
+def make_run(integration, status, *, at, seconds=60, error="", heartbeat=None) -> SyncRun:
+    """A run queued and started at ``at``; finished ``seconds`` later unless still active."""
+    finished = None if status in (RunStatus.QUEUED, RunStatus.RUNNING) else at + timedelta(seconds=seconds)
+    started = None if status == RunStatus.QUEUED else at
+    return SyncRun.objects.create(
+        integration=integration,
+        trigger=Trigger.SCHEDULE,
+        status=status,
+        queued_at=at,
+        started_at=started,
+        heartbeat_at=heartbeat or started,
+        finished_at=finished,
+        error=error,
+    )
