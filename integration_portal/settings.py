@@ -122,6 +122,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # The demo ERP and CRM served by the portal itself (never in production).
 SANDBOX_ENABLED = env.get_bool("SANDBOX_ENABLED", default=DEBUG)
 
+# Outbound calls (connections, webhooks): http(s) only, never the cloud metadata
+# address; loopback (127.0.0.0/8, ::1) only when allowed (the demo systems live there).
+OUTBOUND_ALLOW_LOOPBACK = env.get_bool("OUTBOUND_ALLOW_LOOPBACK", default=SANDBOX_ENABLED)
+
 # Request logs: bodies are redacted, then cut to this many characters.
 REQUEST_LOG_BODY_LIMIT = env.get_int("REQUEST_LOG_BODY_LIMIT", default=20_000, minimum=0)
 
