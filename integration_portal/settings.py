@@ -125,6 +125,8 @@ SANDBOX_ENABLED = env.get_bool("SANDBOX_ENABLED", default=DEBUG)
 # Outbound calls (connections, webhooks): http(s) only, never the cloud metadata
 # address; loopback (127.0.0.0/8, ::1) only when allowed (the demo systems live there).
 OUTBOUND_ALLOW_LOOPBACK = env.get_bool("OUTBOUND_ALLOW_LOOPBACK", default=SANDBOX_ENABLED)
+# Answers larger than this are refused while they arrive (memory stays bounded).
+OUTBOUND_MAX_RESPONSE_BYTES = env.get_int("OUTBOUND_MAX_RESPONSE_MB", default=20, minimum=1) * 1024 * 1024
 
 # Request logs: bodies are redacted, then cut to this many characters.
 REQUEST_LOG_BODY_LIMIT = env.get_int("REQUEST_LOG_BODY_LIMIT", default=20_000, minimum=0)
