@@ -9,7 +9,7 @@ DEV_ENV := DEBUG=1
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format check venv clean
+.PHONY: run test test-sqlite test-postgres lint format check venv clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,15 @@ run: $(STAMP)
 	$(DEV_ENV) $(PY) manage.py demo --origin http://127.0.0.1:8000
 	$(DEV_ENV) $(PY) manage.py serve 127.0.0.1:8000
 
-test: $(STAMP) $(CHROMIUM)
-	$(PY) -m pytest
+# The whole suite twice: on SQLite with the ORM broker (the embedded defaults), then on
+# PostgreSQL with the Redis broker (Debian packages, started on free 127.0.0.1 ports).
+test: test-sqlite test-postgres
+
+test-sqlite: $(STAMP) $(CHROMIUM)
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest
+
+test-postgres: $(STAMP) $(CHROMIUM)
+	.ci/with-services $(PY) -m pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -74,3 +74,10 @@ def login_as(client, django_user_model):
 
 
 ROLES = (SUPERVISOR, IT, ONBOARDING)
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    broker = "Redis" if settings.REDIS_URL else "ORM"
+    return f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, task broker: {broker}"
