@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db.models import Exists, F, OuterRef
 from django.utils import translation
 from django.utils.translation import gettext as _
+
+from sync import outbound
 
 from .choices import AlertStatus, NotificationStatus
 from .health import format_local, portal_zone
@@ -144,8 +145,10 @@ def send_email(message: Message, recipients: list[str]) -> None:
 
 
 def post_webhook(url: str, text: str) -> None:
-    response = requests.post(url, json={"text": text}, timeout=WEBHOOK_TIMEOUT)
-    response.raise_for_status()
+    """POST under the outbound policy (no metadata address, loopback only when allowed, bounded answer)."""
+    with outbound.session() as session:
+        response = session.post(url, json={"text": text}, timeout=WEBHOOK_TIMEOUT)
+        response.raise_for_status()
 
 
 def _without_address(text: str, url: str) -> str:
@@ -161,6 +164,9 @@ def _without_address(text: str, url: str) -> str:
 
 
 def _describe(exc: Exception) -> str:
+    if isinstance(exc, outbound.OutboundError):
+        parts = urlsplit(exc.url)  # the address (maybe a redirect's) without its path: that may be the secret
+        return exc.explain(f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}/…")
     return f"{type(exc).__name__}: {exc}"
 
 

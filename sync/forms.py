@@ -5,7 +5,19 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .durations import HumanDurationField
-from .models import SECRET_FIELDS, Connection
+from .models import OUTBOUND_URL_FIELDS, SECRET_FIELDS, Connection
+
+
+class OutboundURLField(forms.URLField):
+    """A URL the portal will call, checked by the model (``Connection.clean_fields``), not here.
+
+    The model refuses it in words naming the field (a scheme other than http(s), the cloud
+    metadata address, loopback when not allowed, a malformed URL); Django's generic URL
+    check would say only "Enter a valid URL." first, and leave the model believing the
+    field blank ("needs a base URL").
+    """
+
+    default_validators = []
 
 
 class ConnectionForm(forms.ModelForm):
@@ -48,6 +60,7 @@ class ConnectionForm(forms.ModelForm):
             name: forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
             for name in SECRET_FIELDS
         }
+        field_classes = dict.fromkeys(OUTBOUND_URL_FIELDS, OutboundURLField)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -34,6 +34,8 @@ AUTH_REQUIREMENTS = {
     AuthKind.WSSE: ("username", "password"),
 }
 SECRET_FIELDS = ("password", "token", "api_key", "client_secret")
+# The addresses a connection calls: each must pass the outbound policy (sync.outbound).
+OUTBOUND_URL_FIELDS = ("base_url", "wsdl_url", "endpoint_url", "oauth_token_url")
 
 
 def _errors(field_messages: dict) -> None:
@@ -114,6 +116,27 @@ class Connection(models.Model):
             if field not in needed:
                 setattr(self, field, "")
         super().save(*args, **kwargs)
+
+    def clean_fields(self, exclude=None):
+        """The URLs the portal calls are checked against the outbound policy, in words naming the field.
+
+        A URL refused here is not also checked by the generic URL validator (one clear message).
+        """
+        exclude = set(exclude or ())
+        errors = {}
+        for name in OUTBOUND_URL_FIELDS:
+            if name in exclude:
+                continue
+            problems = validators.check_outbound_url(getattr(self, name), self._meta.get_field(name).verbose_name)
+            if problems:
+                errors[name] = problems
+                exclude.add(name)
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
 
     def clean(self):
         errors = {}

@@ -11,9 +11,11 @@ import zoneinfo
 
 from croniter import croniter
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import URLValidator, validate_email
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
+from . import outbound
 from .choices import UNARY_FILTER_OPERATORS, FilterOperator, Transform
 
 DAILY_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -191,6 +193,26 @@ def check_email_list(text: str) -> list[str]:
         except ValidationError:
             errors.append(_('"%(address)s" is not a valid email address') % {"address": address})
     return errors
+
+
+def check_outbound_url(value: str, field_label: str) -> list[str]:
+    """A URL the portal will call: http(s), well formed, and an address the outbound policy allows.
+
+    Judged from the text alone (names are resolved, and checked again, when the call is made).
+    """
+    if not value:
+        return []
+    words = {"field": capfirst(field_label), "url": value}
+    reason = outbound.scheme_refusal(value)
+    if reason is None:
+        try:
+            URLValidator(schemes=outbound.ALLOWED_SCHEMES)(value)
+        except ValidationError:
+            return [_('%(field)s: "%(url)s" is not a valid URL.') % words]
+        reason = outbound.url_refusal(value)
+    if reason:
+        return [_('%(field)s: "%(url)s" is refused: %(reason)s.') % {**words, "reason": reason}]
+    return []
 
 
 def split_list(text: str) -> list[str]:

@@ -13,7 +13,7 @@ from sync.mapping import FieldSpec, FilterRule, MappingResult, first_rejecting_r
 from sync.transforms import TransformError, apply_transform
 from sync.validators import TRANSFORM_OPTIONS
 
-# FUZZ_EXAMPLES=5000 for a longer hunt; the default keeps the file under ~10 s.
+# FUZZ_EXAMPLES=5000 for a longer hunt; the default keeps the file under ~20 s.
 FUZZ = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "75")),
     deadline=None,
@@ -181,6 +181,45 @@ def test_a_transform_returns_a_value_or_a_transform_error(transform, data):
         values_hash({"value": result})
 
 
+# Options as stored configuration may hold them when they were written around the validation:
+# any names, any JSON-like values, or not a mapping at all.
+OPTION_NAMES = sorted({name for options in TRANSFORM_OPTIONS.values() for name in options})
+any_options = (
+    st.none()
+    | values
+    | st.dictionaries(st.sampled_from(OPTION_NAMES) | any_text, values, max_size=4)
+    | st.builds(lambda name, value: {name: value}, st.sampled_from(OPTION_NAMES), values)
+)
+transform_names = st.sampled_from(Transform.values) | any_text | st.integers() | st.none()
+
+
+@pytest.mark.parametrize("transform", Transform.values)
+@FUZZ
+@given(data=st.data())
+def test_options_of_any_shape_give_a_value_or_a_transform_error(transform, data):
+    options = data.draw(any_options, label="options")
+    value = data.draw(values, label="value")
+    record = data.draw(st.none() | records | values, label="record")
+    try:
+        result = apply_transform(transform, value, options, record)
+    except TransformError as exc:
+        assert exc.message
+        exc.message.encode("utf-8")
+    else:
+        values_hash({"value": result})
+
+
+@FUZZ
+@given(name=transform_names, value=values, options=any_options)
+def test_an_unknown_transform_name_is_a_transform_error(name, value, options):
+    try:
+        apply_transform(name, value, options)
+    except TransformError as exc:
+        assert exc.message
+        if name not in Transform.values:
+            assert exc.message.startswith("unknown transform")
+
+
 @FUZZ
 @given(
     rules=st.lists(
@@ -213,6 +252,26 @@ def field_specs(draw) -> FieldSpec:
         options=draw(options_for(transform)),
         required=draw(st.booleans()),
     )
+
+
+@st.composite
+def stored_field_specs(draw) -> FieldSpec:
+    """A mapping as stored, its transform and options possibly of any shape."""
+    return FieldSpec(
+        source_path=draw(paths),
+        target_field=draw(st.sampled_from(["A", "B", "A.B"])),
+        transform=draw(transform_names),
+        options=draw(any_options),
+        required=draw(st.booleans()),
+    )
+
+
+@FUZZ
+@given(record=records | values, specs=st.lists(stored_field_specs(), max_size=4))
+def test_mapping_with_stored_options_of_any_shape_never_raises(record, specs):
+    result = map_record(record, specs)
+    assert isinstance(result, MappingResult)
+    values_hash(result.values)
 
 
 @FUZZ

@@ -21,6 +21,15 @@ What travels where:
   (seconds or an HTTP date, capped by ``max_retry_after_seconds``). A create is retried
   only after ``find`` shows the failed attempt did not create the record.
 
+* **Where and how much** — the session follows the outbound policy (:mod:`sync.outbound`):
+  http(s) only, never the cloud metadata address, loopback only when allowed, checked on the
+  address actually connected to (redirects and the OAuth2 token URL included); every answer
+  is read as a stream and refused past ``OUTBOUND_MAX_RESPONSE_BYTES``. Both end the call
+  with a non-retryable error that says so.
+* **Odd records** — a page whose records are not a list, or hold no object at all, is a run
+  error (the records path is wrong); a stray non-object among objects is passed on, for the
+  engine to put in the review queue with its payload.
+
 Every attempt is one :class:`CallRecord`, redacted and truncated. No secret reaches a
 call record, an error message or a log line.
 """
@@ -43,6 +52,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 import requests
 from django.utils.translation import gettext as _
 
+from sync import outbound
 from sync.choices import AuthKind, Pagination
 from sync.redaction import MASK, redact_headers, redact_text, redact_url, truncate
 
@@ -68,11 +78,12 @@ class _TokenError(ConnectorError):
 
 
 class _Session(requests.Session):
-    """A session that also drops the API-key header when a redirect leaves the host."""
+    """A session under the outbound policy that also drops the API-key header when a redirect leaves the host."""
 
     def __init__(self, secret_header: str = ""):
         super().__init__()
         self.secret_header = secret_header
+        outbound.guard(self)
 
     def rebuild_auth(self, prepared_request, response):
         super().rebuild_auth(prepared_request, response)
@@ -134,7 +145,9 @@ class RestConnector(Connector):
             params = [(key_field, str(key_value))]
         url = with_query(self._url(collection_path(path)), params)
         records = self._records(self._json(self._call("GET", url, operation="find")))
-        matches = [record for record in records if self._matches(record, key_field, key_value)]
+        matches = [
+            record for record in records if isinstance(record, dict) and self._matches(record, key_field, key_value)
+        ]
         if len(matches) > 1:
             raise self._error(
                 _("More than one record of %(path)s has %(field)s = %(value)s: cannot tell which one is meant.")
@@ -284,8 +297,9 @@ class RestConnector(Connector):
                 _("The response is an object, not a list of records: check the records path (it holds: %(keys)s).")
                 % {"keys": _keys(records)}
             )
-        if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+        if not isinstance(records, list) or (records and not any(isinstance(record, dict) for record in records)):
             raise self._error(_("The records in the response are not a list of objects: check the records path."))
+        # A stray non-object among records is kept: the engine puts it in the review queue with its payload.
         return records
 
     def _matches(self, record: dict, key_field: str, key_value) -> bool:
@@ -384,10 +398,11 @@ class RestConnector(Connector):
         started = _now()
         response = failure = None
         try:
-            settings = self.session.merge_environment_settings(prepared.url, {}, None, self.config.verify_tls, None)
+            # Streamed: the outbound adapter reads the answer itself and stops at the size limit.
+            settings = self.session.merge_environment_settings(prepared.url, {}, True, self.config.verify_tls, None)
             timeout = (self.config.timeout_seconds, self.config.timeout_seconds)
             response = self.session.send(prepared, timeout=timeout, allow_redirects=True, **settings)
-        except requests.RequestException as exc:
+        except (requests.RequestException, outbound.OutboundError) as exc:
             failure = exc
         finished = _now()
         if failure is not None:
@@ -471,6 +486,13 @@ class RestConnector(Connector):
 
     def _transport_error(self, failure: Exception, url: str) -> ConnectorError:
         values = self._at(url)
+        if isinstance(failure, outbound.OutboundError):
+            return self._error(failure.explain(self._at(failure.url)["url"]))
+        if isinstance(failure, requests.exceptions.InvalidSchema):
+            return self._error(
+                _("%(url)s redirected to an address that is not http or https; refused (local files are never read).")
+                % values
+            )
         if _is_timeout(failure):
             values["seconds"] = f"{self.config.timeout_seconds:g}"
             return self._error(_("Timed out after %(seconds)s s reaching %(url)s.") % values, retryable=True)

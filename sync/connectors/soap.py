@@ -77,8 +77,12 @@ port has it (nothing else is called: nothing destructive), and says what happene
   uploaded document; auth; timeout; TLS), kept for an hour; WSDL and XSD documents are cached
   in memory by URL, so a new client does not download them again.
 - The transport reads http(s) only: ``file://`` or a bare path, in the WSDL or in any import,
-  is refused before anything is read. DTDs and entities are refused (``forbid_dtd``),
-  ``xml_huge_tree`` stays off, ``operation_timeout`` is always ``config.timeout_seconds``.
+  is refused before anything is read. Its session follows the outbound policy
+  (:mod:`sync.outbound`: no cloud metadata address, loopback only when allowed, checked on
+  the address connected to) and reads every answer, WSDL and XSD documents included, up to
+  ``OUTBOUND_MAX_RESPONSE_BYTES``. DTDs and entities are refused (``forbid_dtd``,
+  ``forbid_entities``: billion laughs, XXE, external DTDs), ``xml_huge_tree`` stays off (a
+  text node over 10 MB is unreadable), ``operation_timeout`` is always ``config.timeout_seconds``.
 - ``ConnectionConfig.endpoint_url`` overrides the address written in the WSDL.
 - Auth: HTTP basic (on the WSDL download too) or WS-Security UsernameToken.
 - Every attempt is one ``CallRecord`` (method ``SOAP``, the endpoint, the operation, the HTTP
@@ -127,6 +131,7 @@ from zeep.proxy import ServiceProxy
 from zeep.wsdl import Document
 from zeep.wsse.username import UsernameToken
 
+from sync import outbound
 from sync.choices import AuthKind, Pagination
 from sync.redaction import redact_headers, redact_text, redact_url, truncate
 
@@ -156,6 +161,9 @@ _XML_DECLARED_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?encoding=)(["'])[\w.-]+
 _NAV_SHORTHAND = re.compile(r"^\s*(\w+)\s*:\s*(.*\S)\s*$", re.DOTALL)
 _NAV_SPECIAL = re.compile(r"[&|()*@<>=']|\.\.|^\s|\s$")
 _ERRNO_REASON = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+# A document type declaration after the XML declaration, comments and processing instructions.
+_DOCTYPE_IN_PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.DOTALL | re.IGNORECASE)
+PROLOG_BYTES = 64 * 1024
 
 
 # ---------------------------------------------------------------------------------------
@@ -173,6 +181,18 @@ class RefusedLocation(Exception):
 def _require_http(location: str) -> None:
     if urlparse(str(location)).scheme.lower() not in ALLOWED_SCHEMES:
         raise RefusedLocation(str(location))
+
+
+def refuse_dtd(content: bytes) -> bytes:
+    """``content``, unless its prolog declares a DTD: refused before any parser sees it.
+
+    zeep refuses DTDs only after lxml parsed the document (entities, external subsets and
+    all); this keeps them away from the parser altogether. zeep's own check stays as the
+    second line (documents in other encodings).
+    """
+    if _DOCTYPE_IN_PROLOG.match(content[:PROLOG_BYTES]):
+        raise zeep_errors.DTDForbidden("", None, None)
+    return content
 
 
 @dataclass
@@ -211,7 +231,7 @@ class DocumentCache(InMemoryCache):
 
 class SafeTransport(Transport):
     def __init__(self, config: ConnectionConfig):
-        session = requests.Session()
+        session = outbound.session()  # checked addresses, answers read up to the size limit
         session.verify = config.verify_tls
         if config.auth_kind == AuthKind.BASIC:
             session.auth = (config.username, config.password)
@@ -238,7 +258,7 @@ class SafeTransport(Transport):
             load.status_code = response.status_code
             with closing(response):
                 response.raise_for_status()
-                return response.content
+                return refuse_dtd(response.content)
         finally:
             load.finished_at = _now()
 
@@ -252,6 +272,7 @@ class SafeTransport(Transport):
         exchange.request_headers = dict(response.request.headers)
         exchange.response_headers = dict(response.headers)
         exchange.response_body = response.content
+        refuse_dtd(response.content)
         return response
 
     def begin(self) -> Exchange:
@@ -306,7 +327,7 @@ def build_client(config: ConnectionConfig, transport: SafeTransport) -> Client:
     settings = zeep_settings()
     if config.wsdl_document.strip():
         # Relative imports of an uploaded document resolve against the WSDL URL, if any.
-        source = io.BytesIO(_utf8_document(config.wsdl_document))
+        source = io.BytesIO(refuse_dtd(_utf8_document(config.wsdl_document)))
         wsdl = Document(source, transport, base=config.wsdl_url or None, settings=settings)
     elif config.wsdl_url:
         wsdl = config.wsdl_url
@@ -786,6 +807,14 @@ class SoapConnector(Connector):
             words["reason"] = _connection_reason(exc)
             message = _("Could not connect to %(url)s calling %(operation)s: %(reason)s.") % words
             return Failure(ConnectorError(message, retryable=True))
+        if (
+            isinstance(exc, zeep_errors.TransportError)
+            and isinstance(exc.__context__, zeep_errors.XMLSyntaxError)
+            and (exc.status_code or status or 200) < 400
+        ):
+            # A successful status with a body that is not XML (cut, too deep, a text node over 10 MB);
+            # zeep's own message repeats the whole body.
+            return self._unreadable(exc.__context__, words, status)
         if isinstance(exc, zeep_errors.TransportError):
             return self._http_failure(exc.status_code or status, exchange, words)
         if isinstance(exc, zeep_errors.DTDForbidden | zeep_errors.EntitiesForbidden):
@@ -798,15 +827,20 @@ class SoapConnector(Connector):
             return Failure(ConnectorError(message, record_level=write))
         if isinstance(exc, RefusedLocation):
             return Failure(self._refused_error(exc))
+        if isinstance(exc, outbound.OutboundError):
+            return Failure(ConnectorError(exc.explain(self._shown(exc.url)), status_code=status))
         if isinstance(exc, requests.RequestException):
             words["error"] = type(exc).__name__
             message = _("The call to %(operation)s on %(url)s failed: %(error)s.") % words
             return Failure(ConnectorError(message, retryable=True))
         if isinstance(exc, zeep_errors.Error | etree.LxmlError):
-            words["error"] = self._redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:500]
-            message = _("%(url)s answered %(operation)s with something unreadable: %(error)s") % words
-            return Failure(ConnectorError(message, status_code=status))
+            return self._unreadable(exc, words, status)
         return None
+
+    def _unreadable(self, exc: Exception, words: dict, status: int | None) -> Failure:
+        words = {**words, "error": self._redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:500]}
+        message = _("%(url)s answered %(operation)s with something unreadable: %(error)s") % words
+        return Failure(ConnectorError(message, status_code=status))
 
     def _http_failure(self, status: int | None, exchange: Exchange | None, words: dict) -> Failure:
         words = {**words, "status": status}
@@ -859,6 +893,8 @@ class SoapConnector(Connector):
         words = {"url": redact_url(self.config.wsdl_url, self.config.secrets()) or _("the uploaded document")}
         if isinstance(exc, RefusedLocation):
             return self._refused_error(exc)
+        if isinstance(exc, outbound.OutboundError):
+            return ConnectorError(exc.explain(self._shown(exc.url)))
         if isinstance(exc, requests.exceptions.InvalidSchema):
             return ConnectorError(_("The WSDL at %(url)s redirects outside http(s); refused.") % words)
         if isinstance(exc, zeep_errors.DTDForbidden | zeep_errors.EntitiesForbidden):
@@ -930,6 +966,10 @@ class SoapConnector(Connector):
 
     def _redact(self, text: str) -> str:
         return redact_text(text, self.config.secrets()) if text else ""
+
+    def _shown(self, url: str) -> str:
+        """A URL for a message: redacted, without its query string."""
+        return redact_url(str(url or "").split("?", 1)[0], self.config.secrets())
 
     def _safe_address(self) -> str:
         return redact_url(self._address or self.config.endpoint_url, self.config.secrets())
