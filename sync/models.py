@@ -38,6 +38,28 @@ SECRET_FIELDS = ("password", "token", "api_key", "client_secret")
 OUTBOUND_URL_FIELDS = ("base_url", "wsdl_url", "endpoint_url", "oauth_token_url")
 
 
+def _clean_fields_with_outbound_urls(instance, url_fields, exclude, clean_other_fields) -> None:
+    """Check ``url_fields`` against the outbound policy, then the other fields as Django does.
+
+    A URL refused here is not also checked by the generic URL validator (one clear message).
+    """
+    exclude = set(exclude or ())
+    errors = {}
+    for name in url_fields:
+        if name in exclude:
+            continue
+        problems = validators.check_outbound_url(getattr(instance, name), instance._meta.get_field(name).verbose_name)
+        if problems:
+            errors[name] = problems
+            exclude.add(name)
+    try:
+        clean_other_fields(exclude=exclude)
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
+
+
 def _errors(field_messages: dict) -> None:
     cleaned = {field: messages for field, messages in field_messages.items() if messages}
     if cleaned:
@@ -118,25 +140,8 @@ class Connection(models.Model):
         super().save(*args, **kwargs)
 
     def clean_fields(self, exclude=None):
-        """The URLs the portal calls are checked against the outbound policy, in words naming the field.
-
-        A URL refused here is not also checked by the generic URL validator (one clear message).
-        """
-        exclude = set(exclude or ())
-        errors = {}
-        for name in OUTBOUND_URL_FIELDS:
-            if name in exclude:
-                continue
-            problems = validators.check_outbound_url(getattr(self, name), self._meta.get_field(name).verbose_name)
-            if problems:
-                errors[name] = problems
-                exclude.add(name)
-        try:
-            super().clean_fields(exclude=exclude)
-        except ValidationError as exc:
-            errors = exc.update_error_dict(errors)
-        if errors:
-            raise ValidationError(errors)
+        """The URLs the portal calls are checked against the outbound policy, in words naming the field."""
+        _clean_fields_with_outbound_urls(self, OUTBOUND_URL_FIELDS, exclude, super().clean_fields)
 
     def clean(self):
         errors = {}
@@ -236,6 +241,10 @@ class Integration(models.Model):
         elif not self.active:
             self.activated_at = None
         super().save(*args, **kwargs)
+
+    def clean_fields(self, exclude=None):
+        """The alert webhook is an address the portal calls: it must pass the outbound policy."""
+        _clean_fields_with_outbound_urls(self, ("alert_webhook_url",), exclude, super().clean_fields)
 
     def clean(self):
         errors = {}

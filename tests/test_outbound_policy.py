@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from monitoring.alerts import open_alert
@@ -174,6 +175,20 @@ def test_every_url_the_portal_calls_is_checked(field, label):
     assert form.errors[field] == [
         f'{label}: "http://169.254.169.254/x" is refused: 169.254.169.254 is the cloud metadata address.'
     ]
+
+
+@pytest.mark.django_db
+def test_an_alert_webhook_the_portal_must_not_call_is_refused_when_the_integration_is_saved(integration):
+    integration.alert_webhook_url = "http://169.254.169.254/latest/meta-data/"
+    with pytest.raises(ValidationError) as refused:
+        integration.full_clean()
+
+    assert refused.value.message_dict["alert_webhook_url"] == [
+        'Alert webhook URL: "http://169.254.169.254/latest/meta-data/" is refused: '
+        "169.254.169.254 is the cloud metadata address."
+    ]
+    integration.alert_webhook_url = "https://hooks.example/portal"
+    integration.full_clean()
 
 
 @pytest.mark.django_db
