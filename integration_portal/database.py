@@ -5,6 +5,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from sync.stored_messages import gettext_noop
+
 SQLITE_OPTIONS = {
     # Several writers (web + qcluster workers): take the write lock at BEGIN and
     # wait for it instead of failing with "database is locked".
@@ -54,7 +56,8 @@ def q_cluster_settings(redis_url: str | None, workers: int, task_timeout: int) -
         "ack_failures": True,
         "catch_up": False,
         "save_limit": 500,
-        "label": "Background tasks",
+        # django-q2's section of the admin, in the reader's language (and still plain text for JSON).
+        "label": gettext_noop("Background tasks"),
     }
     if redis_url:
         config["redis"] = redis_url

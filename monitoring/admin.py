@@ -6,12 +6,14 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from sync.admin import ReadOnlyAdmin
 from sync.engine import AlreadyRunning, retry_errors
+from sync.redaction import cut_in_active_language
 
 from .alerts import acknowledge
 from .choices import ErrorStatus, RunStatus
@@ -23,7 +25,7 @@ def _format_duration(value):
         return "—"
     seconds = value.total_seconds()
     if seconds < 60:
-        return _("%(seconds).1f s") % {"seconds": seconds}
+        return gettext("%(seconds)s s") % {"seconds": number_format(seconds, 1)}
     minutes, seconds = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
@@ -94,10 +96,21 @@ class RequestLogAdmin(ReadOnlyAdmin):
     search_fields = ["url", "operation"]
     date_hierarchy = "started_at"
     show_full_result_count = False
+    # The bodies are shown with the marker of a cut body in the reader's language.
+    exclude = ["request_body", "response_body"]
+    readonly_fields = ["shown_request_body", "shown_response_body"]
 
     @admin.display(description=_("duration"))
     def duration(self, obj):
         return _format_duration(obj.duration)
+
+    @admin.display(description=_("request body"))
+    def shown_request_body(self, obj):
+        return cut_in_active_language(obj.request_body)
+
+    @admin.display(description=_("response body"))
+    def shown_response_body(self, obj):
+        return cut_in_active_language(obj.response_body)
 
 
 @admin.register(RecordError)
@@ -178,7 +191,7 @@ class AlertEventInline(admin.TabularInline):
 
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyAdmin):
-    list_display = ["integration", "table", "kind", "status", "opened_at", "acknowledged_at", "resolved_at"]
+    list_display = ["integration", "table", "kind", "status", "message", "opened_at", "acknowledged_at", "resolved_at"]
     list_filter = ["status", "kind", "integration"]
     list_select_related = ["integration", "table"]
     inlines = [AlertEventInline]

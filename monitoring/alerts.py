@@ -31,20 +31,19 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
+from sync import stored_messages as stored
 from sync.models import SECRET_FIELDS, Integration, SyncTable
 from sync.redaction import redact_text
+from sync.stored_messages import StoredMessage
 
-from .choices import UNRESOLVED_ALERT_STATUSES, AlertKind, AlertStatus, HeldDeleteStatus
+from .choices import UNRESOLVED_ALERT_STATUSES, AlertKind, AlertStatus, HeldDeleteStatus, RunStatus
 from .health import (
     FAILED_RUN_STATUSES,
     HealthFacts,
     annotate_health,
     annotate_table_health,
     format_local,
-    human_duration,
     portal_zone,
     stuck_after,
 )
@@ -128,20 +127,21 @@ def acknowledge(alert: Alert, user, note: str = "", now=None) -> bool:
 # ---------------------------------------------------------------- what should be open
 
 
-def _no_success_message(facts: HealthFacts, subject: str, tz) -> str:
-    values = {
-        "subject": subject,
-        "limit": human_duration(facts.max_time_without_success),
-    }
+def _no_success_message(facts: HealthFacts, subject, tz) -> str:
+    limit = facts.max_time_without_success
     if facts.last_success is not None and facts.last_success >= (facts.activated_at or facts.last_success):
-        return _("No run of %(subject)s has succeeded since %(time)s; the limit is %(limit)s.") % {
-            **values,
-            "time": format_local(facts.last_success, tz),
-        }
-    return _("No run of %(subject)s has succeeded since it was switched on at %(time)s; the limit is %(limit)s.") % {
-        **values,
-        "time": format_local(facts.window_start, tz),
-    }
+        return stored.gettext(
+            "No run of %(subject)s has succeeded since %(time)s; the limit is %(limit)s.",
+            subject=subject,
+            time=format_local(facts.last_success, tz),
+            limit=limit,
+        )
+    return stored.gettext(
+        "No run of %(subject)s has succeeded since it was switched on at %(time)s; the limit is %(limit)s.",
+        subject=subject,
+        time=format_local(facts.window_start, tz),
+        limit=limit,
+    )
 
 
 def _secrets_of(integration) -> list[str]:
@@ -149,42 +149,61 @@ def _secrets_of(integration) -> list[str]:
     return [value for connection in connections for name in SECRET_FIELDS if (value := getattr(connection, name))]
 
 
+def _excerpt(text: str, secrets: list[str]) -> str:
+    """Outside text of a run's error, with the connections' secrets masked and cut to a readable length."""
+    text = redact_text(text, secrets)
+    return text[:ERROR_EXCERPT] + "…" if len(text) > ERROR_EXCERPT else text
+
+
+def _newest_error(run, secrets: list[str]):
+    """What the run's error said (its outside data redacted and cut), or its status when it said nothing."""
+    if isinstance(run.error, StoredMessage):
+        return run.error.with_outside_data(lambda text: _excerpt(text, secrets))
+    return _excerpt(run.error, secrets) or RunStatus(run.status)
+
+
 def _failures_message(integration, streak: int, tz) -> str:
     newest = integration.runs.filter(status__in=FAILED_RUN_STATUSES).order_by("-finished_at", "-pk").first()
-    message = ngettext("The last run of %(name)s failed.", "The last %(count)d runs of %(name)s failed.", streak) % {
-        "name": integration.name,
-        "count": streak,
-    }
-    if newest is not None:
-        error = redact_text(newest.error, _secrets_of(integration)) or newest.get_status_display()
-        if len(error) > ERROR_EXCERPT:
-            error = error[:ERROR_EXCERPT] + "…"
-        message += " " + _("The newest, run #%(run)d, ended at %(time)s: %(error)s") % {
-            "run": newest.pk,
-            "time": format_local(newest.finished_at, tz),
-            "error": error,
-        }
-    return message
+    message = stored.ngettext(
+        "The last run of %(name)s failed.",
+        "The last %(count)d runs of %(name)s failed.",
+        streak,
+        name=integration.name,
+        count=streak,
+    )
+    if newest is None:
+        return message
+    return stored.join(
+        message,
+        stored.gettext(
+            "The newest, run #%(run)d, ended at %(time)s: %(error)s",
+            run=newest.pk,
+            time=format_local(newest.finished_at, tz),
+            error=_newest_error(newest, _secrets_of(integration)),
+        ),
+    )
 
 
 def _stuck_message(integration, run, tz) -> str:
     if run.started_at is None:
-        return _("Run #%(run)d of %(name)s was queued at %(time)s and has not started.") % {
-            "run": run.pk,
-            "name": integration.name,
-            "time": format_local(run.queued_at, tz),
-        }
-    return _("Run #%(run)d of %(name)s has not reported progress since %(time)s.") % {
-        "run": run.pk,
-        "name": integration.name,
-        "time": format_local(run.last_sign_of_life, tz),
-    }
+        return stored.gettext(
+            "Run #%(run)d of %(name)s was queued at %(time)s and has not started.",
+            run=run.pk,
+            name=integration.name,
+            time=format_local(run.queued_at, tz),
+        )
+    return stored.gettext(
+        "Run #%(run)d of %(name)s has not reported progress since %(time)s.",
+        run=run.pk,
+        name=integration.name,
+        time=format_local(run.last_sign_of_life, tz),
+    )
 
 
 def _recovered_note(facts: HealthFacts, tz) -> str:
     if facts.last_success is None:
         return ""
-    return _("A run succeeded at %(time)s.") % {"time": format_local(facts.last_success, tz)}
+    return stored.gettext("A run succeeded at %(time)s.", time=format_local(facts.last_success, tz))
 
 
 @dataclass(frozen=True)
@@ -200,7 +219,7 @@ class Wanted:
 def wanted_alerts(integration, tables, now, tz) -> list[Wanted]:
     """What should be open for one integration annotated by ``annotate_health`` (no query)."""
     if not integration.active:
-        paused = _("The integration was paused.")
+        paused = stored.gettext("The integration was paused.")
         return [Wanted(None, kind, resolve_note=paused) for kind in EVALUATED_KINDS]
 
     facts = HealthFacts.from_row(integration)
@@ -221,12 +240,13 @@ def wanted_alerts(integration, tables, now, tz) -> list[Wanted]:
     if run is not None and run.is_stuck(now, stuck_after()):
         wanted.append(Wanted(None, AlertKind.RUN_STUCK, lambda: _stuck_message(integration, run, tz)))
     else:
-        wanted.append(Wanted(None, AlertKind.RUN_STUCK, resolve_note=_("The run finished or reported progress again.")))
+        progressed = stored.gettext("The run finished or reported progress again.")
+        wanted.append(Wanted(None, AlertKind.RUN_STUCK, resolve_note=progressed))
 
     for table in tables:
         table_facts = facts.for_table(table)
         if table_facts.window_exceeded(now):
-            subject = _("%(name)s, table %(table)s") % {"name": integration.name, "table": table.name}
+            subject = stored.gettext("%(name)s, table %(table)s", name=integration.name, table=table.name)
             wanted.append(
                 Wanted(
                     table,
@@ -272,9 +292,9 @@ def evaluate_integration(integration, tables, unresolved: dict, now, tz, summary
             summary.resolved.append(alert.pk)
     # Table alerts of a paused integration, or of tables that no longer override the max time.
     if integration.active:
-        note = _("The table no longer has its own max time without success, or was switched off.")
+        note = stored.gettext("The table no longer has its own max time without success, or was switched off.")
     else:
-        note = _("The integration was paused.")
+        note = stored.gettext("The integration was paused.")
     for (table_id, kind), alert in unresolved.items():
         forgotten = table_id is not None and kind in EVALUATED_KINDS and (table_id, kind) not in seen
         if forgotten and _resolve(alert, now, note):
@@ -287,7 +307,7 @@ def resolve_released_deletes(now) -> list[Alert]:
     released = Alert.objects.filter(kind=AlertKind.DELETES_HELD, status__in=UNRESOLVED_ALERT_STATUSES).exclude(
         Exists(waiting)
     )
-    note = _("No delete waits for approval any more.")
+    note = stored.gettext("No delete waits for approval any more.")
     return [alert for alert in released if _resolve(alert, now, note)]
 
 

@@ -34,6 +34,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
+from sync import stored_messages as stored
 from sync.models import Integration, SyncTable
 
 from .choices import RecordAction
@@ -468,7 +469,7 @@ def delete_expired_exports(now: datetime) -> int:
         ExportJob.objects.filter(pk=job.pk, status=ExportStatus.DONE).update(status=ExportStatus.EXPIRED, file_name="")
 
     task_timeout = timedelta(seconds=settings.Q_CLUSTER.get("timeout") or 3600)
-    interrupted = _("The export did not finish (its worker stopped). Please export again.")
+    interrupted = stored.gettext("The export did not finish (its worker stopped). Please export again.")
     ExportJob.objects.filter(
         status=ExportStatus.RUNNING, started_at__lt=now - task_timeout - timedelta(minutes=5)
     ).update(status=ExportStatus.FAILED, finished_at=now, error=interrupted)

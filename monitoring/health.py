@@ -71,9 +71,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, RowNumber
 from django.db.models.lookups import LessThan
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from sync.choices import ScheduleKind
+from sync.durations import human_duration  # noqa: F401 (the screens and tests import it from here)
 from sync.models import Integration, SyncTable
 from sync.validators import DAILY_TIME, check_cron
 
@@ -222,26 +222,6 @@ def describe_next_run(moment: datetime | None, now: datetime, tz: ZoneInfo) -> s
     if moment <= now:
         return _("due now")
     return format_local(moment, tz)
-
-
-def human_duration(value: timedelta) -> str:
-    """``24 hours``, ``1 day 12 hours``, ``30 minutes``: at most two units, for people."""
-    seconds = int(value.total_seconds())
-    if seconds < 60:
-        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days and not hours and not minutes and days == 1:
-        days, hours = 0, 24  # "24 hours" reads better than "1 day" for a max time
-    parts = []
-    if days:
-        parts.append(ngettext("%(count)d day", "%(count)d days", days) % {"count": days})
-    if hours:
-        parts.append(ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours})
-    if minutes:
-        parts.append(ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes})
-    return " ".join(parts[:2])
 
 
 # ---------------------------------------------------------------- status

@@ -1,4 +1,9 @@
-"""How it went: runs, per-table counts, record events, request logs, the review queue, alerts."""
+"""How it went: runs, per-table counts, record events, request logs, the review queue, alerts.
+
+What workers write for people to read later (a run's error, a record event's message, a
+review-queue reason, an alert's message and notes, a call's error, an export's error) is a
+:class:`~sync.stored_messages.StoredMessageField`: kept untranslated, shown in the reader's language.
+"""
 
 from django.conf import settings
 from django.db import models
@@ -7,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from sync.models import Connection, Integration, SyncTable
+from sync.stored_messages import StoredMessageField
 
 from .choices import (
     ACTIVE_RUN_STATUSES,
@@ -43,7 +49,7 @@ class SyncRun(models.Model):
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
-    error = models.TextField(_("error"), blank=True)
+    error = StoredMessageField(_("error"), blank=True)
     task_id = models.CharField(_("background task"), max_length=64, blank=True)
 
     class Meta:
@@ -161,7 +167,7 @@ class RecordEvent(models.Model):
     record_key = models.CharField(_("record key"), max_length=200)
     target_key = models.CharField(_("target key"), max_length=200, blank=True)
     action = models.CharField(_("action"), max_length=10, choices=RecordAction.choices)
-    message = models.TextField(_("message"), blank=True)
+    message = StoredMessageField(_("message"), blank=True)
     http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
 
     class Meta:
@@ -202,7 +208,7 @@ class RequestLog(models.Model):
     request_headers = models.JSONField(_("request headers"), default=dict, blank=True)
     request_body = models.TextField(_("request body"), blank=True)
     response_body = models.TextField(_("response body"), blank=True)
-    error = models.TextField(_("error"), blank=True)
+    error = StoredMessageField(_("error"), blank=True)
 
     class Meta:
         ordering = ["-started_at", "-pk"]
@@ -230,7 +236,7 @@ class RecordError(models.Model):
     )
     record_key = models.CharField(_("record key"), max_length=200)
     payload = models.JSONField(_("payload"))
-    reason = models.TextField(_("reason"))
+    reason = StoredMessageField(_("reason"))
     field_errors = models.JSONField(_("field errors"), default=dict, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=1)
     status = models.CharField(_("status"), max_length=10, choices=ErrorStatus.choices, default=ErrorStatus.OPEN)
@@ -305,7 +311,7 @@ class Alert(models.Model):
     )
     kind = models.CharField(_("kind"), max_length=24, choices=AlertKind.choices)
     status = models.CharField(_("status"), max_length=14, choices=AlertStatus.choices, default=AlertStatus.OPEN)
-    message = models.TextField(_("message"))
+    message = StoredMessageField(_("message"))
     opened_at = models.DateTimeField(_("opened"), default=timezone.now)
     acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
     acknowledged_by = models.ForeignKey(
@@ -349,7 +355,7 @@ class AlertEvent(models.Model):
     state = models.CharField(_("state"), max_length=14, choices=AlertStatus.choices)
     at = models.DateTimeField(_("time"), default=timezone.now)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, verbose_name=_("by"))
-    note = models.TextField(_("note"), blank=True)
+    note = StoredMessageField(_("note"), blank=True)
 
     notification = models.CharField(
         _("notification"), max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
@@ -412,7 +418,7 @@ class ExportJob(models.Model):
     rows = models.PositiveIntegerField(_("rows"), null=True, blank=True)
     file_name = models.CharField(_("file"), max_length=200, blank=True)
     size_bytes = models.PositiveBigIntegerField(_("size (bytes)"), null=True, blank=True)
-    error = models.TextField(_("error"), blank=True)
+    error = StoredMessageField(_("error"), blank=True)
     task_id = models.CharField(_("background task"), max_length=64, blank=True)
     created_at = models.DateTimeField(_("requested"), default=timezone.now)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)

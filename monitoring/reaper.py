@@ -14,7 +14,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils.translation import gettext as _
+
+from sync import stored_messages as stored
 
 from .choices import RunStatus, Trigger
 from .models import SyncRun
@@ -40,16 +41,18 @@ def reap(now, requeue) -> ReapResult:
     result = ReapResult()
     stale = SyncRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=now - stale_after())
     for run in stale.select_related("integration"):
-        reason = _("No heartbeat since %(time)s: the worker running it stopped.") % {
-            "time": run.heartbeat_at.isoformat(timespec="seconds")
-        }
+        reason = stored.gettext(
+            "No heartbeat since %(time)s: the worker running it stopped.",
+            time=run.heartbeat_at.isoformat(timespec="seconds"),
+        )
         if run.finish(RunStatus.ABANDONED, reason, now=now):
             result.abandoned.append(run.pk)
     never_started = SyncRun.objects.filter(status=RunStatus.QUEUED, queued_at__lt=now - lost_after())
     for run in never_started.select_related("integration"):
-        reason = _("Queued at %(time)s but never started: its task was lost.") % {
-            "time": run.queued_at.isoformat(timespec="seconds")
-        }
+        reason = stored.gettext(
+            "Queued at %(time)s but never started: its task was lost.",
+            time=run.queued_at.isoformat(timespec="seconds"),
+        )
         if not run.finish(RunStatus.LOST, reason, now=now):
             continue
         result.lost.append(run.pk)

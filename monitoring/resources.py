@@ -5,7 +5,8 @@ columns (``HISTORY_COLUMNS``) in the same order with the same headers. Every col
 ``dehydrate_*`` method that returns a typed value (a local, naive ``datetime``, an ``int``, a
 ``str`` or ``None``), never the widget's text: the workbook writer turns datetimes into
 datetime cells and numbers into number cells. The widget of a field says which kind of cell
-it becomes (:func:`cell_kind`).
+it becomes (:func:`cell_kind`). Messages that workers stored (:mod:`sync.stored_messages`) are
+rendered in the language active while the workbook is written.
 
 The dehydrate methods read attributes only, so they work on model instances
 (``Resource.export()``, in memory, for small use) and on the named rows of
@@ -134,7 +135,7 @@ class RecordEventResource(HistoryResource):
         return self.action_labels.get(event.action, event.action)
 
     def dehydrate_message(self, event):
-        return event.message
+        return str(event.message)  # a stored message, in the workbook's language
 
     def dehydrate_http_status(self, event):
         return event.http_status
@@ -193,7 +194,7 @@ class RequestLogResource(HistoryResource):
         return text
 
     def dehydrate_message(self, call):
-        return call.error
+        return str(call.error)
 
     def dehydrate_http_status(self, call):
         return call.status_code

@@ -207,7 +207,7 @@ class IntegrationAdmin(HumanDurationsMixin, admin.ModelAdmin):
 
         run = trigger(integration, Trigger.MANUAL, user=request.user)
         if run.status == RunStatus.SKIPPED:
-            self.message_user(request, run.error, messages.WARNING)
+            self.message_user(request, str(run.error), messages.WARNING)  # in the user's language
         else:
             self.message_user(request, _("%(name)s is queued to run now.") % {"name": integration.name})
 

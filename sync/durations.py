@@ -1,35 +1,67 @@
-"""Human durations such as ``24h``, ``30m``, ``1d 12h`` or ``90 minutes``."""
+"""Human durations: read ``24h``, ``1d 12h``, ``90 minutes`` or ``1 hora e 30 minutos``; written per language.
+
+:func:`parse_duration` reads the units of every language the portal speaks (English and
+Brazilian Portuguese), whatever the active language, with parts joined by spaces, commas,
+"and" or "e". :func:`format_duration` writes the short, language-neutral form kept in
+configuration files (``1d 12h``); :func:`short_duration` the short form a person of the active
+language types (``30m`` / ``30min``); :func:`human_duration` words for people
+(``1 hour 30 minutes`` / ``1 hora e 30 minutos``).
+"""
 
 import re
 from datetime import timedelta
 
 from django import forms
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 _UNITS = {
+    # English
     "d": "days",
     "day": "days",
     "days": "days",
     "h": "hours",
+    "hr": "hours",
+    "hrs": "hours",
     "hour": "hours",
     "hours": "hours",
     "m": "minutes",
     "min": "minutes",
+    "mins": "minutes",
     "minute": "minutes",
     "minutes": "minutes",
     "s": "seconds",
     "sec": "seconds",
+    "secs": "seconds",
     "second": "seconds",
     "seconds": "seconds",
+    # Brazilian Portuguese
+    "dia": "days",
+    "dias": "days",
+    "hora": "hours",
+    "horas": "hours",
+    "minuto": "minutes",
+    "minutos": "minutes",
+    "seg": "seconds",
+    "segundo": "seconds",
+    "segundos": "seconds",
 }
-_PART = re.compile(r"\s*(\d+)\s*([a-z]+)\s*")
+# Between two parts: spaces, a comma, "and" (English) or "e" (Portuguese).
+_JOINER = re.compile(r"\s*(?:,\s*)?(?:(?:and|e)\s+)?")
+_PART = re.compile(r"(\d+)\s*([a-z]+)")
 _CLOCK = re.compile(r"^(\d+):([0-5]\d)(?::([0-5]\d))?$")
+_SECONDS = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+
+
+def _not_a_duration(text: str) -> ValueError:
+    return ValueError(
+        gettext('"%(text)s" is not a duration; write it like 24h, 30m, 1d 12h or 90 minutes.') % {"text": text}
+    )
 
 
 def parse_duration(text: str) -> timedelta:
     """Parse ``text`` or raise ``ValueError`` with a message for the user."""
-    text = str(text).strip().lower()
+    text = " ".join(str(text).strip().lower().split())
     clock = _CLOCK.match(text)
     if clock:
         hours, minutes, seconds = clock.groups()
@@ -39,11 +71,12 @@ def parse_duration(text: str) -> timedelta:
             raise ValueError(gettext('"%(text)s" is too long a duration.') % {"text": text}) from None
     position, parts = 0, {}
     while position < len(text):
+        if parts:
+            joiner = _JOINER.match(text, position)
+            position = joiner.end()
         match = _PART.match(text, position)
         if not match or match.group(2) not in _UNITS:
-            raise ValueError(
-                gettext('"%(text)s" is not a duration; write it like 24h, 30m, 1d 12h or 90 minutes.') % {"text": text}
-            )
+            raise _not_a_duration(text)
         unit = _UNITS[match.group(2)]
         parts[unit] = parts.get(unit, 0) + int(match.group(1))
         position = match.end()
@@ -55,27 +88,71 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(gettext('"%(text)s" is too long a duration.') % {"text": text}) from None
 
 
-def format_duration(value: timedelta) -> str:
-    """The shortest text that ``parse_duration`` reads back as ``value``."""
+def _amounts(value: timedelta, largest: str = "days") -> list[tuple[int, str]]:
+    """``value`` in whole units from ``largest`` down to seconds, largest first, zero amounts left out."""
     total = int(value.total_seconds())
-    if total == 0:
-        return "0m"
-    parts = []
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+    amounts = []
+    units = list(_SECONDS)
+    for unit in units[units.index(largest) :]:
+        size = _SECONDS[unit]
         amount, total = divmod(total, size)
         if amount:
-            parts.append(f"{amount}{unit}")
-    return " ".join(parts)
+            amounts.append((amount, unit))
+    return amounts
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest text that ``parse_duration`` reads back as ``value``, the same in every language."""
+    letters = {"days": "d", "hours": "h", "minutes": "m", "seconds": "s"}
+    return " ".join(f"{amount}{letters[unit]}" for amount, unit in _amounts(value)) or "0m"
+
+
+def short_duration(value: timedelta, largest: str = "days") -> str:
+    """Like :func:`format_duration`, with the abbreviations of the active language (``30m``, ``30min``).
+
+    ``largest="hours"`` writes ``36h`` rather than ``1d 12h``.
+    """
+    letters = {
+        "days": pgettext("abbreviation of days in a duration such as 1d 12h", "d"),
+        "hours": pgettext("abbreviation of hours in a duration such as 1d 12h", "h"),
+        "minutes": pgettext("abbreviation of minutes in a duration such as 1h 30m", "m"),
+        "seconds": pgettext("abbreviation of seconds in a duration such as 1m 30s", "s"),
+    }
+    amounts = _amounts(value, largest) or [(0, "minutes")]
+    return " ".join(f"{amount}{letters[unit]}" for amount, unit in amounts)
+
+
+def human_duration(value: timedelta) -> str:
+    """``24 hours``, ``1 day 12 hours``, ``30 minutes``: at most two units, for people, in the active language."""
+    seconds = int(value.total_seconds())
+    if seconds < 60:
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days and not hours and not minutes and days == 1:
+        days, hours = 0, 24  # "24 hours" reads better than "1 day" for a max time
+    parts = []
+    if days:
+        parts.append(ngettext("%(count)d day", "%(count)d days", days) % {"count": days})
+    if hours:
+        parts.append(ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours})
+    if minutes:
+        parts.append(ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes})
+    if len(parts) == 1:
+        return parts[0]
+    # Two units: "1 hour 30 minutes" in English, "1 hora e 30 minutos" in Portuguese.
+    return pgettext("two units of a duration", "%(larger)s %(smaller)s") % {"larger": parts[0], "smaller": parts[1]}
 
 
 class HumanDurationField(forms.Field):
-    """A form field for ``DurationField`` that reads and shows ``24h`` / ``1d 12h``."""
+    """A form field for ``DurationField`` that reads and shows ``24h`` / ``1d 12h`` (``30min`` in Portuguese)."""
 
     widget = forms.TextInput
 
     def prepare_value(self, value):
         if isinstance(value, timedelta):
-            return format_duration(value)
+            return short_duration(value)
         return value
 
     def to_python(self, value):

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from monitoring.alerts import open_alert
 from monitoring.choices import AlertKind, HeldDeleteStatus, RecordAction, RunStatus, Trigger
 from monitoring.models import HeldDelete, RecordError, SyncRun, TableRun
 from monitoring.recorder import PageLog
 
+from . import stored_messages as stored
 from .choices import DeletePolicy, Direction, WriteMode
 from .connectors import connector_for
 from .connectors.base import ConnectionConfig, Connector, ConnectorError, ReadRequest
@@ -47,7 +47,11 @@ def connector_for_connection(connection, call_log) -> Connector:
 
 
 class AlreadyRunning(Exception):
-    """The integration already has a queued or running run."""
+    """The integration already has a queued or running run; ``message`` says so (a stored message)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 def queue_run(integration: Integration, trigger: Trigger, user=None) -> SyncRun:
@@ -56,7 +60,7 @@ def queue_run(integration: Integration, trigger: Trigger, user=None) -> SyncRun:
         with transaction.atomic():
             return SyncRun.objects.create(integration=integration, trigger=trigger, triggered_by=user)
     except IntegrityError:
-        raise AlreadyRunning(_("%(name)s is already queued or running.") % {"name": integration.name}) from None
+        raise AlreadyRunning(stored.gettext("%(name)s is already queued or running.", name=integration.name)) from None
 
 
 def execute_run(run_id: int, progress: Progress | None = None, connectors: ConnectorFactory | None = None) -> SyncRun:
@@ -65,10 +69,6 @@ def execute_run(run_id: int, progress: Progress | None = None, connectors: Conne
     if not run.start():
         return run
     return IntegrationSync(run, progress, connectors).execute()
-
-
-def _CREATE_ONLY_MESSAGE():
-    return _("Changed in the source, but this table only creates records.")
 
 
 def _key_text(value) -> str:
@@ -119,10 +119,10 @@ class IntegrationSync:
                     table_run = self.sync_table(table, source, target)
                     any_failed = any_failed or table_run.failed > 0
         except ConnectorError as exc:
-            self.run.finish(RunStatus.FAILED, str(exc))
+            self.run.finish(RunStatus.FAILED, exc.message)
             return self.run
         except Exception as exc:
-            self.run.finish(RunStatus.FAILED, _("Unexpected error: %(error)s") % {"error": exc})
+            self.run.finish(RunStatus.FAILED, stored.gettext("Unexpected error: %(error)s", error=exc))
             raise
         self.run.finish(RunStatus.PARTIAL if any_failed else RunStatus.SUCCEEDED)
         return self.run
@@ -171,7 +171,7 @@ class IntegrationSync:
             self.page_log.flush()
             self._finish_table(table_run, RunStatus.FAILED)
             raise ConnectorError(
-                _("%(table)s: %(error)s") % {"table": table.name, "error": exc.message},
+                stored.gettext("%(table)s: %(error)s", table=table.name, error=exc.message),
                 retryable=exc.retryable,
                 status_code=exc.status_code,
             ) from exc
@@ -198,7 +198,9 @@ class IntegrationSync:
         links = {link.source_key: link for link in RecordLink.objects.filter(table=table, source_key__in=keys)}
         for record in records:
             if not isinstance(record, dict):
-                log.fail(_("(unreadable record)"), record, _("The source sent a record that is not an object."))
+                # A key, not a message: the same words whoever runs it, so the review queue keeps one entry.
+                unreadable = stored.gettext("(unreadable record)").text
+                log.fail(unreadable, record, stored.gettext("The source sent a record that is not an object."))
                 continue
             key = _key_text(get_path(record, table.record_key))
             if seen_keys is not None and key:
@@ -220,9 +222,9 @@ class IntegrationSync:
         table, log = plan.table, self.page_log
         if not key:
             log.fail(
-                _("(no %(field)s)") % {"field": table.record_key},
+                stored.gettext("(no %(field)s)", field=table.record_key).text,
                 record,
-                _('The record has no value in its key field "%(field)s".') % {"field": table.record_key},
+                stored.gettext('The record has no value in its key field "%(field)s".', field=table.record_key),
             )
             return
         log.stage(key, record, len(json.dumps(record, ensure_ascii=False, default=str).encode()))
@@ -254,7 +256,7 @@ class IntegrationSync:
                     RecordAction.SKIPPED,
                     key,
                     target_key=link.target_key,
-                    message=_("Changed in the source, but this table only creates records."),
+                    message=stored.gettext("Changed in the source, but this table only creates records."),
                 )
                 return
             target.update(update_object, link.target_key, plan.update_body(values))
@@ -264,7 +266,7 @@ class IntegrationSync:
         existing = self._find_existing(plan, values, target, find_first)
         if existing is not None:
             target_key = _key_text(get_path(existing, table.target_key))
-            matched = _("Matched an existing record by its key.")
+            matched = stored.gettext("Matched an existing record by its key.")
             if table.write_mode == WriteMode.CREATE_ONLY:
                 log.link(key, target_key, digest)
                 log.outcome(RecordAction.UNCHANGED, key, target_key=target_key, message=matched)
@@ -275,15 +277,19 @@ class IntegrationSync:
             return
         if table.write_mode == WriteMode.UPDATE_ONLY:
             log.outcome(
-                RecordAction.SKIPPED, key, message=_("No matching record in the target, and this table never creates.")
+                RecordAction.SKIPPED,
+                key,
+                message=stored.gettext("No matching record in the target, and this table never creates."),
             )
             return
         answer = target.create(table.target_object, values, key_field=plan.key_target_field)
         target_key = _key_text(get_path(answer, table.target_key))
         if not target_key:
             raise ConnectorError(
-                _('The target created the record but its answer has no "%(field)s" to link it by.')
-                % {"field": table.target_key}
+                stored.gettext(
+                    'The target created the record but its answer has no "%(field)s" to link it by.',
+                    field=table.target_key,
+                )
             )
         log.link(key, target_key, digest)
         log.outcome(RecordAction.CREATED, key, target_key=target_key)
@@ -315,8 +321,14 @@ class IntegrationSync:
             open_alert(
                 self.integration,
                 AlertKind.DELETES_HELD,
-                _("%(count)d deletes in %(table)s exceed the threshold of %(threshold)d and wait for approval.")
-                % {"count": len(gone), "table": table.name, "threshold": table.delete_threshold},
+                stored.ngettext(
+                    "%(count)d delete in %(table)s exceeds the threshold of %(threshold)d and waits for approval.",
+                    "%(count)d deletes in %(table)s exceed the threshold of %(threshold)d and wait for approval.",
+                    len(gone),
+                    count=len(gone),
+                    table=table.name,
+                    threshold=table.delete_threshold,
+                ),
                 table=table,
             )
             return
@@ -371,10 +383,10 @@ def retry_errors(errors: list[RecordError], user=None, connectors: ConnectorFact
                 if table_run.failed:
                     status = RunStatus.PARTIAL
     except ConnectorError as exc:
-        run.finish(RunStatus.FAILED, str(exc))
+        run.finish(RunStatus.FAILED, exc.message)
         return run
     except Exception as exc:
-        run.finish(RunStatus.FAILED, _("Unexpected error: %(error)s") % {"error": exc})
+        run.finish(RunStatus.FAILED, stored.gettext("Unexpected error: %(error)s", error=exc))
         raise
     run.finish(status)
     return run

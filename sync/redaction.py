@@ -3,12 +3,19 @@
 Pure functions. Known secret values (a connection's password, token…) are
 replaced wherever they appear; secret-looking headers, JSON/form fields and
 WS-Security elements are masked by name whatever their value.
+
+A body longer than the limit is cut by :func:`truncate`, which ends it with a marker such as
+``… [1234 more characters cut]``. The marker is stored with the body, so it is written in one
+fixed form that anyone reading the raw row understands; the screens show it in the reader's
+language with :func:`cut_in_active_language`.
 """
 
 import contextlib
 import json
 import re
 from collections.abc import Iterable
+
+from django.utils.translation import ngettext
 
 MASK = "[redacted]"
 
@@ -83,7 +90,20 @@ def redact_url(url: str, known_secrets: Iterable[str] = ()) -> str:
     return url
 
 
+_CUT_MARKER = re.compile(r"… \[(\d+) more characters cut\]\Z")
+
+
 def truncate(text: str, limit: int) -> str:
     if limit <= 0 or len(text) <= limit:
         return text
     return f"{text[:limit]}… [{len(text) - limit} more characters cut]"
+
+
+def cut_in_active_language(text: str) -> str:
+    """``text`` with the marker that :func:`truncate` ends it with, if any, in the active language."""
+    match = _CUT_MARKER.search(text or "")
+    if match is None:
+        return text
+    count = int(match[1])
+    marker = ngettext("[%(count)d more character cut]", "[%(count)d more characters cut]", count) % {"count": count}
+    return f"{text[: match.start()]}… {marker}"

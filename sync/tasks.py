@@ -6,7 +6,6 @@ Retries belong to the connectors, never to the queue (``max_attempts`` 1).
 from datetime import timedelta
 
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from monitoring.choices import RunStatus, Trigger
@@ -14,6 +13,7 @@ from monitoring.health import is_fixed_time
 from monitoring.models import SyncRun
 from monitoring.reaper import reap
 
+from . import stored_messages as stored
 from .choices import ScheduleKind
 from .engine import AlreadyRunning, execute_run, queue_run
 from .models import Integration
@@ -42,7 +42,7 @@ def trigger(integration: Integration, how: Trigger, user=None) -> SyncRun:
             status=RunStatus.SKIPPED,
             queued_at=now,
             finished_at=now,
-            error=str(exc),
+            error=exc.message,
         )
     return enqueue(run)
 
@@ -85,7 +85,7 @@ def run_scheduled(integration_id: int) -> str:
             status=RunStatus.SKIPPED,
             queued_at=now,
             finished_at=now,
-            error=_("Scheduled run skipped: %(reason)s") % {"reason": exc},
+            error=stored.gettext("Scheduled run skipped: %(reason)s", reason=exc.message),
         )
         return RunStatus.SKIPPED
     return execute_run(run.pk).status

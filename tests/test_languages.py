@@ -244,8 +244,15 @@ def test_the_compiled_catalog_matches_the_po_file():
         catalog = gettext.GNUTranslations(file)
     assert catalog.info()["plural-forms"] == "nplurals=2; plural=(n > 1);"
     for entry in messages():
+        context = entry.get("msgctxt")
         if "msgid_plural" in entry:
-            assert catalog.ngettext(entry["msgid"], entry["msgid_plural"], 1) == entry["msgstr"][0]
-            assert catalog.ngettext(entry["msgid"], entry["msgid_plural"], 2) == entry["msgstr"][1]
-        else:
+            for number, form in ((1, 0), (2, 1)):
+                if context is None:
+                    translated = catalog.ngettext(entry["msgid"], entry["msgid_plural"], number)
+                else:
+                    translated = catalog.npgettext(context, entry["msgid"], entry["msgid_plural"], number)
+                assert translated == entry["msgstr"][form], entry["msgid"]
+        elif context is None:
             assert catalog.gettext(entry["msgid"]) == entry["msgstr"][0], entry["msgid"]
+        else:
+            assert catalog.pgettext(context, entry["msgid"]) == entry["msgstr"][0], (context, entry["msgid"])

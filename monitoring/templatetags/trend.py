@@ -15,7 +15,7 @@ from django import template
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 
 register = template.Library()
 
@@ -36,7 +36,7 @@ def describe(points: Sequence[TrendPoint]) -> str:
     """The figures in words: ``Durations of the last 3 runs, oldest first: 12 s, 14 s (failed), 13 s``."""
     if not points:
         return _("No finished runs yet")
-    words = {PARTIAL: _("partial"), FAILED: _("failed")}
+    words = {PARTIAL: pgettext("how a run ended", "partial"), FAILED: pgettext("how a run ended", "failed")}
     figures = [f"{point.text} ({words[point.outcome]})" if point.outcome in words else point.text for point in points]
     heading = ngettext(
         "Duration of the last run",

@@ -31,7 +31,7 @@ from monitoring.health import (
 )
 from monitoring.models import HeldDelete, RecordError, RecordEvent, RequestLog
 from sync.choices import DeploymentStatus, ScheduleKind
-from sync.durations import HumanDurationField, format_duration
+from sync.durations import HumanDurationField, short_duration
 from sync.models import Integration, StagedRecord
 
 from .access import (
@@ -88,11 +88,11 @@ class DeploymentStatusForm(forms.Form):
 
 
 def typed_duration(value: timedelta) -> str:
-    """How a person would type ``value``: ``24h`` and ``36h`` rather than ``1d`` and ``1d 12h``."""
+    """How a person would type ``value`` in their language: ``24h`` and ``36h`` rather than ``1d`` and ``1d 12h``."""
     seconds = int(value.total_seconds())
     if seconds % 3600 == 0 and seconds < 7 * 86400:
-        return f"{seconds // 3600}h"
-    return format_duration(value)
+        return short_duration(value, largest="hours")
+    return short_duration(value)
 
 
 # ---------------------------------------------------------------- shared by the integration's tabs

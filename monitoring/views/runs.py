@@ -4,7 +4,9 @@ Queries are bounded whatever the size of the run: the run, its table runs, and o
 each of record events, request logs and review-queue entries (count + rows), all with
 ``select_related``. Bodies are shown as stored (redacted and truncated by the connectors),
 only pretty-printed: JSON indented, XML re-indented by lxml with a parser that resolves no
-entity and reaches no network; anything that does not parse is shown as it is.
+entity and reaches no network; anything that does not parse is shown as it is (the marker of a
+cut body in the reader's language). Messages that workers stored (a run's error, record events,
+review-queue reasons) are rendered in the reader's language by the template.
 """
 
 import json
@@ -20,6 +22,7 @@ from lxml import etree
 
 from monitoring.choices import ACTIVE_RUN_STATUSES, OUTCOME_ACTIONS, RUN_STATUS_COLOURS, RecordAction
 from monitoring.models import SyncRun, TableRun
+from sync.redaction import cut_in_active_language
 
 from .access import VIEW_RUNS, require
 from .integration import paginate
@@ -59,8 +62,8 @@ def run_detail(request, pk):
         param="requests_page",
     )
     for log in requests.object_list:
-        log.request_pretty = pretty_body(log.request_body)
-        log.response_pretty = pretty_body(log.response_body)
+        log.request_pretty = cut_in_active_language(pretty_body(log.request_body))
+        log.response_pretty = cut_in_active_language(pretty_body(log.response_body))
         headers = log.request_headers
         log.headers_pretty = json.dumps(headers, indent=2, ensure_ascii=False) if headers else ""
         log.duration_ms = None if log.duration is None else round(log.duration.total_seconds() * 1000)
