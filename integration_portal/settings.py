@@ -38,6 +38,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the WSGI process, before anything else runs.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -97,9 +99,22 @@ TIME_ZONE = env.get_str("TIME_ZONE", "America/Sao_Paulo")
 USE_I18N = True
 USE_TZ = True
 
+# Static files are served by WhiteNoise. With DEBUG off they have content-hashed names and
+# compressed copies made by `collectstatic` (into STATIC_ROOT), cached by browsers for a year.
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = Path(env.get_str("STATIC_ROOT", str(DATA_DIR / "static"))).resolve()
+HASHED_STATIC_FILES = not DEBUG
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if HASHED_STATIC_FILES
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+if not HASHED_STATIC_FILES:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise looks there even before any collectstatic
 
 LOGIN_URL = "admin:login"
 FORMS_URLFIELD_ASSUME_HTTPS = True
@@ -131,16 +146,26 @@ OUTBOUND_MAX_RESPONSE_BYTES = env.get_int("OUTBOUND_MAX_RESPONSE_MB", default=20
 # Request logs: bodies are redacted, then cut to this many characters.
 REQUEST_LOG_BODY_LIMIT = env.get_int("REQUEST_LOG_BODY_LIMIT", default=20_000, minimum=0)
 
-# Security headers and cookies; HTTPS-only settings apply when DEBUG is off.
+# Security headers and cookies. With DEBUG off the portal expects HTTPS: cookies are sent over
+# HTTPS only and browsers are told to use HTTPS for a year (HSTS, sent on HTTPS answers only).
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.get_bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_SSL_REDIRECT = env.get_bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_HSTS_SECONDS = env.get_int("SECURE_HSTS_SECONDS", default=0, minimum=0)
-if env.get_bool("BEHIND_TLS_PROXY", default=False):
+# Behind a proxy that terminates TLS, its X-Forwarded-Proto header says whether the browser used
+# HTTPS (the proxy must set it and drop one sent by the client); plain-HTTP requests are then
+# redirected to HTTPS unless SECURE_SSL_REDIRECT says otherwise.
+BEHIND_TLS_PROXY = env.get_bool("BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.get_bool("SECURE_SSL_REDIRECT", default=BEHIND_TLS_PROXY)
+SECURE_HSTS_SECONDS = env.get_int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.get_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.get_bool("SECURE_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:
+    # Asking browsers to preload HSTS is the domain owner's decision, not the portal's.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 LOGGING = {
     "version": 1,

@@ -167,3 +167,31 @@ def test_the_task_queue_never_retries_forever(tmp_path):
     assert cluster["ack_failures"] is True
     assert cluster["retry"] > cluster["timeout"]
     assert cluster["catch_up"] is False
+
+
+HTTPS_PROBE = PROBE_NO_DB.split("db = settings")[0] + (
+    "print(json.dumps({"
+    '"hsts": settings.SECURE_HSTS_SECONDS, "redirect": settings.SECURE_SSL_REDIRECT, '
+    '"proxy_header": getattr(settings, "SECURE_PROXY_SSL_HEADER", None), '
+    '"secure_cookies": settings.SESSION_COOKIE_SECURE, '
+    '"static_storage": settings.STORAGES["staticfiles"]["BACKEND"], "static_root": str(settings.STATIC_ROOT)}))\n'
+)
+
+
+def test_demo_mode_serves_plain_http_and_unhashed_static_files(tmp_path):
+    values = json.loads(run_settings(tmp_path, probe=HTTPS_PROBE, DEBUG="1").stdout)
+    assert values["hsts"] == 0 and values["redirect"] is False and values["secure_cookies"] is False
+    assert values["static_storage"] == "django.contrib.staticfiles.storage.StaticFilesStorage"
+
+
+def test_production_expects_https_and_hashed_static_files(tmp_path):
+    values = json.loads(run_settings(tmp_path, probe=HTTPS_PROBE, **production_env()).stdout)
+    assert values["hsts"] == 365 * 24 * 3600 and values["secure_cookies"] is True
+    assert values["redirect"] is False and values["proxy_header"] is None  # HTTPS not declared: check --deploy says so
+    assert values["static_storage"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    assert values["static_root"] == str(tmp_path / "data" / "static")
+
+    behind_proxy = production_env(BEHIND_TLS_PROXY="1", STATIC_ROOT=str(tmp_path / "collected"))
+    values = json.loads(run_settings(tmp_path, probe=HTTPS_PROBE, **behind_proxy).stdout)
+    assert values["redirect"] is True and values["proxy_header"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert values["static_root"] == str(tmp_path / "collected")
