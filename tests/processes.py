@@ -31,6 +31,19 @@ def wait_until(condition, timeout=30.0, interval=0.05, message="condition"):
     )
 
 
+def settled(read):
+    """A condition true once ``read()`` answers the same twice in a row (poll it with an interval)."""
+    last = []
+
+    def condition():
+        value = read()
+        same = bool(last) and last[-1] == value
+        last.append(value)
+        return same
+
+    return condition
+
+
 @contextmanager
 def running(command, *, env=None, cwd=None):
     """Start ``command`` in its own process group; stop the whole group on exit, also on failure."""

@@ -1,4 +1,4 @@
-"""Real ``qcluster`` processes on the ORM broker, against the demo ERP and CRM served by the portal.
+"""Real ``qcluster`` processes against the demo ERP and CRM served by the portal.
 
 1. Two clusters, twenty integrations due at once: every integration runs exactly
    once, never twice at the same time, and the CRM gets each record once.
@@ -6,7 +6,11 @@
    abandoned, the next run resumes and finishes, and the CRM holds exactly the
    expected records (nothing missing, no duplicates).
 
-Each test has its own data folder (its own SQLite file). Figures the project
+Each test has a portal of its own: its own SQLite file and the ORM broker, or,
+under ``.ci/with-services``, its own PostgreSQL database and Redis namespace
+(see ``cluster_harness``). On Redis a killed worker's task is simply gone; on
+the ORM broker it would come back only after ``retry`` (an hour), so in both
+cases it is the portal's reaper that frees the integration. Figures the project
 reports are printed (``pytest -s`` shows them).
 """
 
@@ -16,7 +20,7 @@ import time
 from datetime import datetime
 
 from .cluster_harness import Portal
-from .processes import wait_until
+from .processes import settled, wait_until
 
 # The demo seeds 40 ERP customers and 80 contacts; contact j belongs to customer (j - 1) mod 40 + 1,
 # so customers C000001…C000020 have two contacts each, and ListContacts filters by customer_code.
@@ -155,19 +159,6 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def settled(read):
-    """A condition true once ``read()`` answers the same twice in a row."""
-    last = []
-
-    def condition():
-        value = read()
-        same = bool(last) and last[-1] == value
-        last.append(value)
-        return same
-
-    return condition
-
-
 def test_two_clusters_run_twenty_due_integrations_exactly_once_each(tmp_path):
     with Portal(tmp_path, Q_WORKERS=2) as portal:
         portal.serve()
@@ -201,7 +192,7 @@ def test_two_clusters_run_twenty_due_integrations_exactly_once_each(tmp_path):
         wait_until(
             lambda: (
                 time.monotonic() - due_clock > SCHEDULER_PERIOD + 5
-                and portal.value("SELECT COUNT(*) FROM django_q_ormq") == 0
+                and portal.queued_tasks() == 0
                 and portal.value("SELECT COUNT(*) FROM monitoring_syncrun WHERE status IN ('queued', 'running')") == 0
             ),
             timeout=SCHEDULER_PERIOD + 60,
@@ -244,7 +235,7 @@ def test_two_clusters_run_twenty_due_integrations_exactly_once_each(tmp_path):
     delays = sorted((at(run["started"]) - due).total_seconds() for run in runs)
     last_finished = max(at(run["finished"]) for run in runs)
     print(
-        f"\n[workers] {INTEGRATIONS} integrations due at once, 2 clusters × 2 workers: "
+        f"\n[workers, {portal.backends}] {INTEGRATIONS} integrations due at once, 2 clusters × 2 workers: "
         f"runs started {statistics.median(delays):.1f} s (median) / {min(delays):.1f}–{max(delays):.1f} s "
         f"(range) after their due time; all finished {(last_finished - due).total_seconds():.1f} s after it; "
         f"tasks per cluster {processed}"
@@ -419,7 +410,8 @@ def test_a_worker_killed_mid_sync_is_reaped_and_the_next_run_completes_without_d
     assert resumed["failed"] == 0
 
     print(
-        f"\n[workers] SIGKILL after {links_at_kill} committed + {crm_at_kill - links_at_kill} uncommitted records; "
+        f"\n[workers, {portal.backends}] SIGKILL after {links_at_kill} committed + "
+        f"{crm_at_kill - links_at_kill} uncommitted records; "
         f"abandoned {abandoned_after:.1f} s after the kill (stale limit {STALE_AFTER} s); "
         f"the next run resumed and finished in {resumed_in:.1f} s "
         f"(created {resumed['created']}, matched {resumed['updated']}); "
