@@ -8,7 +8,10 @@ class MonitoringConfig(AppConfig):
     verbose_name = _("Monitoring")
 
     def ready(self):
+        from . import task_admin
         from .signals import keep_roles_in_step
+
+        task_admin.install()
 
         post_migrate.connect(keep_roles_in_step, sender=self, dispatch_uid="monitoring.keep_roles_in_step")
         import integration_portal.language  # noqa: F401  (connects the user_logged_in receiver)

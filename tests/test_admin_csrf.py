@@ -601,24 +601,7 @@ def test_a_post_without_a_csrf_token_is_refused_and_changes_nothing(world, case)
 
 
 # Known gaps: the action is offered to every role that may view the list.
-PERMISSION_GAPS = {
-    "admin:django_q_success_changelist resubmit_task": "django-q2's admin offers 'Resubmit selected tasks' "
-    "to anyone who may view the tasks: a read-only role runs a task again",
-    "admin:django_q_failure_changelist resubmit_task": "django-q2's admin offers 'Resubmit selected tasks' "
-    "to anyone who may view the failed tasks: a read-only role runs a task again",
-}
-
-
-def _with_known_gaps(cases):
-    return [
-        pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=PERMISSION_GAPS[case.id]))
-        if case.id in PERMISSION_GAPS
-        else case
-        for case in cases
-    ]
-
-
-@pytest.mark.parametrize("case", _with_known_gaps(c for c in POST_CASES if c.denied), ids=lambda case: case.id)
+@pytest.mark.parametrize("case", [c for c in POST_CASES if c.denied], ids=lambda case: case.id)
 def test_a_user_without_the_permission_is_refused_and_changes_nothing(world, case):
     client = client_for(world, case.denied, csrf=True)
     data = {**case.data(world), "csrfmiddlewaretoken": CSRF_SECRET}
