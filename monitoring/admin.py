@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import number_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -123,6 +124,21 @@ class RecordErrorAdmin(ReadOnlyAdmin):
     search_fields = ["record_key", "reason"]
     show_full_result_count = False
     actions = ["retry", "ignore"]
+    # Each field's error in the reader's language (the column keeps them as stored messages' JSON).
+    exclude = ["field_errors"]
+    readonly_fields = ["shown_field_errors"]
+
+    @admin.display(description=_("field errors"))
+    def shown_field_errors(self, obj):
+        items = obj.field_error_list()
+        if not items:
+            return "—"
+        lines = format_html_join(
+            "",
+            "<li>{}</li>",
+            ((format_html("<code>{}</code>: {}", name, error) if name else error,) for name, error in items),
+        )
+        return format_html("<ul>{}</ul>", lines)
 
     def has_retry_permission(self, request):
         return request.user.has_perm("monitoring.retry_record")

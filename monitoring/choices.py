@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class RunStatus(models.TextChoices):
@@ -34,7 +35,7 @@ class Trigger(models.TextChoices):
     SCHEDULE = "schedule", _("Schedule")
     MANUAL = "manual", _("Run now")
     COMMAND = "command", _("Command line")
-    RETRY = "retry", _("Retry")
+    RETRY = "retry", pgettext_lazy("how a run was triggered", "Retry")
     REAPER = "reaper", _("Re-queued after a lost run")
 
 

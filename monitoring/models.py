@@ -1,8 +1,10 @@
 """How it went: runs, per-table counts, record events, request logs, the review queue, alerts.
 
 What workers write for people to read later (a run's error, a record event's message, a
-review-queue reason, an alert's message and notes, a call's error, an export's error) is a
-:class:`~sync.stored_messages.StoredMessageField`: kept untranslated, shown in the reader's language.
+review-queue reason, an alert's message and notes, a notification's failure, a call's error, an
+export's error) is a :class:`~sync.stored_messages.StoredMessageField`: kept untranslated, shown in
+the reader's language. A review-queue entry's per-field errors live in a JSON column, each as a
+stored message's JSON text (:meth:`RecordError.field_error_list` reads them back).
 """
 
 from django.conf import settings
@@ -12,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from sync.models import Connection, Integration, SyncTable
-from sync.stored_messages import StoredMessageField
+from sync.stored_messages import StoredMessageField, parse
 
 from .choices import (
     ACTIVE_RUN_STATUSES,
@@ -51,6 +53,9 @@ class SyncRun(models.Model):
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     error = StoredMessageField(_("error"), blank=True)
     task_id = models.CharField(_("background task"), max_length=64, blank=True)
+    scheduled_for = models.DateTimeField(
+        _("scheduled for"), null=True, blank=True, help_text=_("The schedule slot this run is for")
+    )
 
     class Meta:
         ordering = ["-queued_at", "-pk"]
@@ -62,7 +67,13 @@ class SyncRun(models.Model):
                 condition=Q(status__in=ACTIVE_RUN_STATUSES),
                 name="sync_run_one_active_per_integration",
                 violation_error_message=_("This integration is already queued or running."),
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["integration", "scheduled_for"],
+                condition=Q(scheduled_for__isnull=False),
+                name="sync_run_one_per_schedule_slot",
+                violation_error_message=_("This schedule slot already has a run."),
+            ),
         ]
         indexes = [
             models.Index(fields=["integration", "-started_at"], name="sync_run_integration_started"),
@@ -267,6 +278,15 @@ class RecordError(models.Model):
     def age(self, now=None):
         return (now or timezone.now()) - self.first_failed_at
 
+    def field_error_list(self) -> list[tuple[str, str]]:
+        """(field, error) pairs, each error in the active language; the field is blank when not named."""
+        errors = self.field_errors
+        if isinstance(errors, dict):
+            return [(str(name), str(parse(message))) for name, message in errors.items()]
+        if isinstance(errors, list):
+            return [("", str(parse(message))) for message in errors]
+        return [("", str(parse(errors)))] if errors else []
+
 
 class HeldDelete(models.Model):
     """A delete that exceeded its table's threshold: held, not applied, until IT decides."""
@@ -367,7 +387,7 @@ class AlertEvent(models.Model):
     email_sent_at = models.DateTimeField(_("email sent"), null=True, blank=True)
     webhook_sent_at = models.DateTimeField(_("webhook called"), null=True, blank=True)
     notified_at = models.DateTimeField(_("notified"), null=True, blank=True)
-    last_error = models.TextField(_("last error"), blank=True)
+    last_error = StoredMessageField(_("last error"), blank=True)
 
     class Meta:
         ordering = ["at", "pk"]

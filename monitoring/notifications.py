@@ -7,6 +7,8 @@ webhook URL, one POST of JSON with a Slack-compatible ``text``. An entry is clai
 atomically before sending, so two evaluations running at once do not send it twice.
 A failure is recorded on the entry (error, attempts, next attempt) and retried later with
 backoff; a channel that already succeeded is not repeated. Nothing here stops the others.
+The recorded error is a stored message (:mod:`sync.stored_messages`): an evaluation run from
+someone's web request does not write it in that person's language.
 
 Notifications carry the integration's name, the alert's kind and message, and times in
 the portal's time zone; never a connection's secrets, nor the webhook's own address
@@ -14,10 +16,12 @@ the portal's time zone; never a connection's secrets, nor the webhook's own addr
 """
 
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db.models import Exists, F, OuterRef
@@ -25,6 +29,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from sync import outbound
+from sync import stored_messages as stored
 
 from .choices import AlertStatus, NotificationStatus
 from .health import format_local, portal_zone
@@ -146,13 +151,51 @@ def send_email(message: Message, recipients: list[str]) -> None:
 
 def post_webhook(url: str, text: str) -> None:
     """POST under the outbound policy (no metadata address, loopback only when allowed, bounded answer)."""
-    with outbound.session() as session:
-        response = session.post(url, json={"text": text}, timeout=WEBHOOK_TIMEOUT)
-        response.raise_for_status()
+    posting = _posting_to.set(url)
+    try:
+        with outbound.session() as session:
+            response = session.post(url, json={"text": text}, timeout=WEBHOOK_TIMEOUT)
+            response.raise_for_status()
+    finally:
+        _posting_to.reset(posting)
 
 
-def _without_address(text: str, url: str) -> str:
-    """``text`` with the webhook's path and query (its secret part) replaced by an ellipsis."""
+_posting_to: ContextVar[str] = ContextVar("webhook_being_posted_to", default="")
+
+
+class _HideWebhookAddress(logging.Filter):
+    """urllib3 logs each request's path at DEBUG: while a webhook is posted, that path is its secret."""
+
+    def filter(self, record):
+        url = _posting_to.get()
+        if url and isinstance(record.args, tuple):
+            record.args = tuple(_text_without_address(arg, url) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_HideWebhookAddress())
+
+
+def _without_address(message: str, url: str) -> str:
+    """``message`` with the webhook's path and query (its secret part) replaced by an ellipsis."""
+    return stored.change_outside_data(message, lambda text: _text_without_address(text, url))
+
+
+def _text_without_address(text: str, url: str) -> str:
+    # As sent first (requests re-quotes the path and query, lowercases the host), then as stored.
+    for address in dict.fromkeys([_as_sent(url), url]):
+        text = _text_without_one_address(text, address)
+    return text
+
+
+def _as_sent(url: str) -> str:
+    try:
+        return requests.Request("POST", url).prepare().url
+    except (requests.RequestException, ValueError):
+        return url
+
+
+def _text_without_one_address(text: str, url: str) -> str:
     parts = urlsplit(url)
     secret = parts.path + (f"?{parts.query}" if parts.query else "")
     text = text.replace(url, f"{parts.scheme}://{parts.hostname}/…")
@@ -160,14 +203,22 @@ def _without_address(text: str, url: str) -> str:
         text = text.replace(secret, "/…")
         if parts.path.strip("/"):
             text = text.replace(parts.path, "/…")
+    if parts.query:
+        text = text.replace(parts.query, "…")
     return text
 
 
 def _describe(exc: Exception) -> str:
+    """What went wrong, for ``AlertEvent.last_error``: the policy's words, or the exception's own (outside data)."""
     if isinstance(exc, outbound.OutboundError):
         parts = urlsplit(exc.url)  # the address (maybe a redirect's) without its path: that may be the secret
         return exc.explain(f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}/…")
     return f"{type(exc).__name__}: {exc}"
+
+
+def _cut(message: str) -> str:
+    """``message`` with its outside words cut to ``ERROR_LIMIT`` characters (a mail server may say a lot)."""
+    return stored.change_outside_data(message, lambda text: text[:ERROR_LIMIT])
 
 
 # ---------------------------------------------------------------- the outbox
@@ -218,23 +269,25 @@ def deliver(event: AlertEvent, now: datetime) -> bool:
         try:
             send_email(message, recipients)
         except Exception as exc:  # any failure of the mail server: recorded below and retried
-            errors.append(_("Email: %(error)s") % {"error": _describe(exc)})
+            errors.append(stored.gettext("Email: %(error)s", error=_cut(_describe(exc))))
         else:
             event.email_sent_at = now
     if url and event.webhook_sent_at is None:
         try:
             post_webhook(url, message.text)
         except Exception as exc:  # any failure of the receiving service: recorded below and retried
-            errors.append(_("Webhook: %(error)s") % {"error": _without_address(_describe(exc), url)})
+            errors.append(stored.gettext("Webhook: %(error)s", error=_cut(_without_address(_describe(exc), url))))
         else:
             event.webhook_sent_at = now
     if errors:
-        event.last_error = "\n".join(errors)[:ERROR_LIMIT]
+        event.last_error = stored.join(*errors, separator="\n")
         if event.attempts >= max_attempts():
             event.notification, event.next_attempt_at = NotificationStatus.FAILED, None
         else:
             event.next_attempt_at = now + retry_delay(event.attempts)
-        logger.warning("Notification %s of %s failed (attempt %d): %s", event.pk, event.alert, event.attempts, errors)
+        logger.warning(
+            "Notification %s of %s failed (attempt %d): %s", event.pk, event.alert, event.attempts, event.last_error
+        )
     else:
         event.notification, event.next_attempt_at, event.notified_at = NotificationStatus.SENT, None, now
     event.save(update_fields=fields)

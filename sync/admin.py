@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from monitoring.choices import RunStatus, Trigger
 
-from .forms import ConnectionForm, human_duration_formfield
+from .forms import ConnectionForm, IntegrationForm, human_duration_formfield
 from .models import SECRET_FIELDS, Connection, FieldMapping, Integration, RecordLink, StagedRecord, SyncTable
 
 
@@ -133,6 +133,8 @@ class SyncTableInline(admin.TabularInline):
 
 @admin.register(Integration)
 class IntegrationAdmin(HumanDurationsMixin, admin.ModelAdmin):
+    form = IntegrationForm
+    readonly_fields = ["stored_alert_webhook"]
     list_display = [
         "name",
         "integration_type",
@@ -229,7 +231,28 @@ class IntegrationAdmin(HumanDurationsMixin, admin.ModelAdmin):
         if self._may_change_everything(request):
             return super().get_readonly_fields(request, obj)
         # Table inlines follow the table permissions, which onboarding does not have.
-        return [name for name in flatten_fieldsets(self.fieldsets) if name != "deployment_status"]
+        return [name for name in flatten_fieldsets(self.get_fieldsets(request, obj)) if name != "deployment_status"]
+
+    # The alert webhook URL is a credential: IT may replace or remove it, nobody sees it again.
+    def get_fieldsets(self, request, obj=None):
+        if self._may_change_everything(request):
+            shown = ["alert_webhook_url", "clear_alert_webhook_url"] if obj and obj.alert_webhook_url else None
+        else:
+            shown = ["stored_alert_webhook"]
+        if shown is None:
+            return self.fieldsets
+        return [
+            (title, {**options, "fields": [part for name in options["fields"] for part in _webhook_as(name, shown)]})
+            for title, options in self.fieldsets
+        ]
+
+    @admin.display(description=_("alert webhook URL"))
+    def stored_alert_webhook(self, obj):
+        return _("set") if obj is not None and obj.alert_webhook_url else _("not set")
+
+
+def _webhook_as(name, shown):
+    return shown if name == "alert_webhook_url" else [name]
 
 
 class FieldMappingFormSet(BaseInlineFormSet):

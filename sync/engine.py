@@ -54,11 +54,17 @@ class AlreadyRunning(Exception):
         self.message = message
 
 
-def queue_run(integration: Integration, trigger: Trigger, user=None) -> SyncRun:
-    """A new queued run, or ``AlreadyRunning`` (the database allows one active run per integration)."""
+def queue_run(integration: Integration, trigger: Trigger, user=None, scheduled_for=None) -> SyncRun:
+    """A new queued run, or ``AlreadyRunning`` (the database allows one active run per integration).
+
+    ``scheduled_for`` is the schedule slot the run is for; the database also refuses a second run
+    of the same slot (``AlreadyRunning`` too: the caller tells the two apart).
+    """
     try:
         with transaction.atomic():
-            return SyncRun.objects.create(integration=integration, trigger=trigger, triggered_by=user)
+            return SyncRun.objects.create(
+                integration=integration, trigger=trigger, triggered_by=user, scheduled_for=scheduled_for
+            )
     except IntegrityError:
         raise AlreadyRunning(stored.gettext("%(name)s is already queued or running.", name=integration.name)) from None
 
@@ -73,6 +79,21 @@ def execute_run(run_id: int, progress: Progress | None = None, connectors: Conne
 
 def _key_text(value) -> str:
     return "" if value is MISSING or is_empty(value) else str(value)
+
+
+KEY_LENGTH = 200  # RecordError.record_key, RecordEvent.record_key
+PAYLOAD_DIGEST_LENGTH = 8
+
+
+def bad_record_key(placeholder: str, payload) -> str:
+    """The review-queue key of a record that has no key of its own: ``(no CNPJ) 3f2a9c1b``.
+
+    The placeholder says why; a short hash of the payload tells such records apart (each keeps its
+    own entry and payload) and finds the same entry again when the same record fails on a later run.
+    A key, not a message: the same words whoever runs it (the portal's language).
+    """
+    digest = values_hash(payload)[:PAYLOAD_DIGEST_LENGTH]
+    return f"{placeholder[: KEY_LENGTH - PAYLOAD_DIGEST_LENGTH - 1]} {digest}"
 
 
 @dataclass
@@ -193,14 +214,12 @@ class IntegrationSync:
     # ------------------------------------------------------------ records
 
     def _load_records(self, plan, records, target, resuming, seen_keys, cursor):
-        table, log = plan.table, self.page_log
+        table = plan.table
         keys = [_key_text(get_path(record, table.record_key)) for record in records if isinstance(record, dict)]
         links = {link.source_key: link for link in RecordLink.objects.filter(table=table, source_key__in=keys)}
         for record in records:
             if not isinstance(record, dict):
-                # A key, not a message: the same words whoever runs it, so the review queue keeps one entry.
-                unreadable = stored.gettext("(unreadable record)").text
-                log.fail(unreadable, record, stored.gettext("The source sent a record that is not an object."))
+                self.fail_unreadable(record)
                 continue
             key = _key_text(get_path(record, table.record_key))
             if seen_keys is not None and key:
@@ -217,15 +236,27 @@ class IntegrationSync:
             self.run.beat()
             self.last_beat = time.monotonic()
 
+    def fail_unreadable(self, record, key: str = "") -> None:
+        """A record that is not an object goes to the review queue with its payload (under ``key`` when retried)."""
+        self.page_log.fail(
+            key or bad_record_key(stored.gettext("(unreadable record)").text, record),
+            record,
+            stored.gettext("The source sent a record that is not an object."),
+        )
+
+    def fail_keyless(self, table: SyncTable, record: dict, key: str = "") -> None:
+        """A record without a value in its key field goes to the review queue (under ``key`` when retried)."""
+        self.page_log.fail(
+            key or bad_record_key(stored.gettext("(no %(field)s)", field=table.record_key).text, record),
+            record,
+            stored.gettext('The record has no value in its key field "%(field)s".', field=table.record_key),
+        )
+
     def load_record(self, plan: TablePlan, key: str, record: dict, link, target: Connector, *, find_first=False):
         """Carry one source record to the target and note what happened on the page log."""
         table, log = plan.table, self.page_log
         if not key:
-            log.fail(
-                stored.gettext("(no %(field)s)", field=table.record_key).text,
-                record,
-                stored.gettext('The record has no value in its key field "%(field)s".', field=table.record_key),
-            )
+            self.fail_keyless(table, record)
             return
         log.stage(key, record, len(json.dumps(record, ensure_ascii=False, default=str).encode()))
         rule = first_rejecting_rule(record, plan.rules)
@@ -234,7 +265,7 @@ class IntegrationSync:
             return
         mapped = map_record(record, plan.specs)
         if not mapped.ok:
-            log.fail(key, record, mapped.message, field_errors=mapped.errors)
+            log.fail(key, record, mapped.message, field_errors=mapped.errors_for_json())
             return
         digest = values_hash(mapped.values)
         if link is not None and link.mapped_hash == digest:
@@ -370,9 +401,14 @@ def retry_errors(errors: list[RecordError], user=None, connectors: ConnectorFact
                 table_run = TableRun.objects.create(run=run, table=table)
                 sync.page_log = PageLog(run, table, table_run)
                 for error in (e for e in errors if e.table_id == table.pk):
-                    key = (
-                        _key_text(get_path(error.payload, table.record_key)) if isinstance(error.payload, dict) else ""
-                    )
+                    # A record still without a key fails again on its own entry.
+                    if not isinstance(error.payload, dict):
+                        sync.fail_unreadable(error.payload, key=error.record_key)
+                        continue
+                    key = _key_text(get_path(error.payload, table.record_key))
+                    if not key:
+                        sync.fail_keyless(table, error.payload, key=error.record_key)
+                        continue
                     link = RecordLink.objects.filter(table=table, source_key=key).first()
                     target = connectors[table.direction]
                     sync.load_record(plan, key, error.payload, link, target, find_first=True)

@@ -1,11 +1,17 @@
 """Admin forms of the configuration models."""
 
+from urllib.parse import urlsplit
+
 from django import forms
 from django.db import models
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .durations import HumanDurationField
-from .models import OUTBOUND_URL_FIELDS, SECRET_FIELDS, Connection
+from .models import OUTBOUND_URL_FIELDS, SECRET_FIELDS, Connection, Integration
+
+WEBHOOK_FIELD = "alert_webhook_url"
+CLEAR_WEBHOOK_FIELD = "clear_alert_webhook_url"
 
 
 class OutboundURLField(forms.URLField):
@@ -112,8 +118,105 @@ class ConnectionForm(forms.ModelForm):
         return cleaned
 
 
+def webhook_host(url: str) -> str:
+    """``url`` without its path and query (the secret part of a Slack-like webhook): ``https://hooks.example/…``."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    return f"{parts.scheme}://{host}/…" if host and parts.scheme else "…"
+
+
+def hide_webhook(text: str, url: str) -> str:
+    """``text`` with the webhook ``url`` written as its host only."""
+    return text.replace(url, webhook_host(url)) if url else text
+
+
+class IntegrationForm(forms.ModelForm):
+    """The alert webhook URL is a credential, write-only like a connection's secrets.
+
+    It is never rendered back; a blank field keeps the stored URL, and the
+    "remove" box (offered when one is stored) deletes it. A refused URL is
+    explained by the model, with the URL written as its host only.
+    """
+
+    clear_alert_webhook_url = forms.BooleanField(
+        label=_("Remove the stored webhook URL"),
+        required=False,
+        help_text=_("No webhook posts after saving; the alert emails are still sent."),
+    )
+
+    class Meta:
+        model = Integration
+        fields = [
+            "name",
+            "description",
+            "integration_type",
+            "erp_name",
+            "erp_version",
+            "crm_name",
+            "erp_connection",
+            "crm_connection",
+            "deployment_status",
+            "active",
+            "business_rule",
+            "schedule_kind",
+            "schedule_interval_minutes",
+            "schedule_daily_time",
+            "schedule_cron",
+            "max_time_without_success",
+            "alert_emails",
+            WEBHOOK_FIELD,
+        ]
+        widgets = {WEBHOOK_FIELD: forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})}
+        field_classes = {WEBHOOK_FIELD: OutboundURLField}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stored_webhook = self.instance.alert_webhook_url if self.instance.pk else ""
+        field = self.fields.get(WEBHOOK_FIELD)
+        if field is None:
+            return
+        field.initial = None
+        if self._stored_webhook:
+            field.help_text = format_lazy("{} {}", field.help_text, _("A value is stored. Leave blank to keep it."))
+
+    def clean_alert_webhook_url(self):
+        return self.cleaned_data.get(WEBHOOK_FIELD) or self._stored_webhook
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get(CLEAR_WEBHOOK_FIELD) and WEBHOOK_FIELD in cleaned:
+            if cleaned[WEBHOOK_FIELD] != self._stored_webhook:
+                self.add_error(
+                    CLEAR_WEBHOOK_FIELD,
+                    _("Either type a new webhook URL or remove the stored one, not both."),
+                )
+            else:
+                cleaned[WEBHOOK_FIELD] = ""
+        return cleaned
+
+    def _post_clean(self):
+        super()._post_clean()
+        # The model names the refused URL; the page shows only its host.
+        messages = self._errors.get(WEBHOOK_FIELD) if self._errors else None
+        if not messages:
+            return
+        typed = self.data.get(self.add_prefix(WEBHOOK_FIELD), "")
+        urls = {self.instance.alert_webhook_url, self._stored_webhook, typed} - {""}
+        hidden = []
+        for message in messages:
+            for url in sorted(urls, key=len, reverse=True):
+                message = hide_webhook(message, url)
+            hidden.append(message)
+        self._errors[WEBHOOK_FIELD] = self.error_class(hidden, renderer=self.renderer)
+
+
 def human_duration_formfield(db_field: models.Field, **kwargs):
-    """Form field for a DurationField that reads and shows 24h / 1d 12h."""
+    """Form field for a DurationField that reads and shows 24h / 1d 12h; a new object shows the default."""
+    if db_field.has_default():
+        kwargs.setdefault("initial", db_field.get_default())
     return HumanDurationField(
         required=not db_field.blank,
         label=db_field.verbose_name.capitalize(),

@@ -6,6 +6,10 @@
   values; a field that cannot be mapped gets a message in ``MappingResult.errors`` and
   never an exception.
 - ``values_hash(values)`` fingerprints the mapped values to skip unchanged records.
+
+Messages (a rule's explanation, a field's error) are stored messages
+(:mod:`sync.stored_messages`): kept untranslated with the record's values as parameters,
+shown in the language of whoever reads them.
 """
 
 import hashlib
@@ -19,8 +23,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from django.utils.translation import gettext as _
-
+from . import stored_messages as stored
 from .choices import FilterOperator, Transform
 from .transforms import MISSING, TransformError, apply_transform, display_value, get_path, to_boolean
 from .validators import check_filter_rules
@@ -183,13 +186,15 @@ class FilterRule:
 
     @property
     def label(self) -> str:
-        """The rule's name, or what it tests: ``CreditStatus equals "A"``."""
+        """The rule's name, or what it tests: ``CreditStatus equals "A"`` (the operator in the reader's words)."""
         if self.name:
             return self.name
-        operator = FilterOperator(self.op).label
+        operator = FilterOperator(self.op)
         if self.op in (FilterOperator.EMPTY, FilterOperator.NOT_EMPTY):
-            return f"{self.field} {operator}"
-        return f"{self.field} {operator} {_display(self.value)}"
+            return stored.gettext("%(field)s %(operator)s", field=self.field, operator=operator)
+        return stored.gettext(
+            "%(field)s %(operator)s %(value)s", field=self.field, operator=operator, value=_display(self.value)
+        )
 
     def accepts(self, record) -> bool:
         actual = get_path(record, self.field)
@@ -211,15 +216,19 @@ class FilterRule:
                 return _order(actual, self.value) == -1
         return False
 
-    def explain(self, record) -> str:
+    def explain(self, record) -> stored.StoredMessage:
         """Why the record was skipped, for the run log."""
         actual = get_path(record, self.field)
-        shown = _("missing") if actual is MISSING else _display(actual)
-        return _('skipped by the rule "%(rule)s": %(field)s is %(actual)s') % {
-            "rule": self.label,
-            "field": self.field,
-            "actual": shown,
-        }
+        if actual is MISSING:
+            return stored.gettext(
+                'skipped by the rule "%(rule)s": %(field)s is missing', rule=self.label, field=self.field
+            )
+        return stored.gettext(
+            'skipped by the rule "%(rule)s": %(field)s is %(actual)s',
+            rule=self.label,
+            field=self.field,
+            actual=_display(actual),
+        )
 
 
 def first_rejecting_rule(record, rules: Iterable[FilterRule]) -> FilterRule | None:
@@ -264,16 +273,26 @@ class MappingResult:
     """Target values by field (nested for ``Address.City``) and per-field error messages."""
 
     values: dict = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, stored.StoredMessage] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
     @property
-    def message(self) -> str:
+    def message(self) -> stored.StoredMessage:
         """All errors in one line, for the review queue."""
-        return "; ".join(f"{target}: {message}" for target, message in self.errors.items())
+        return stored.join(
+            *(
+                stored.gettext("%(field)s: %(error)s", field=target, error=message)
+                for target, message in self.errors.items()
+            ),
+            separator="; ",
+        )
+
+    def errors_for_json(self) -> dict[str, str]:
+        """The per-field errors for a JSON column (``RecordError.field_errors``), read back with ``stored.parse``."""
+        return {target: stored.for_json(message) for target, message in self.errors.items()}
 
 
 def _put(values: dict, target: str, value, built: set[int]) -> bool:
@@ -313,10 +332,10 @@ def map_record(record, specs: Iterable[FieldSpec]) -> MappingResult:
         if spec.reads_source and is_empty(raw):
             if spec.required:
                 if raw is MISSING:
-                    message = _("%(field)s is required but missing from the record")
+                    message = stored.gettext("%(field)s is required but missing from the record", field=name)
                 else:
-                    message = _("%(field)s is required but empty")
-                result.errors[spec.target_field] = message % {"field": name}
+                    message = stored.gettext("%(field)s is required but empty", field=name)
+                result.errors[spec.target_field] = message
                 continue
             if raw is MISSING:
                 continue
@@ -326,12 +345,12 @@ def map_record(record, specs: Iterable[FieldSpec]) -> MappingResult:
             result.errors[spec.target_field] = exc.message
             continue
         if spec.required and is_empty(value):
-            result.errors[spec.target_field] = _("%(field)s is required but empty") % {"field": name}
+            result.errors[spec.target_field] = stored.gettext("%(field)s is required but empty", field=name)
             continue
         if not _put(result.values, spec.target_field, value, built):
-            result.errors[spec.target_field] = _("the target field %(field)s overlaps another mapping's target") % {
-                "field": spec.target_field
-            }
+            result.errors[spec.target_field] = stored.gettext(
+                "the target field %(field)s overlaps another mapping's target", field=spec.target_field
+            )
     return result
 
 

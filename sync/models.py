@@ -215,7 +215,8 @@ class Integration(models.Model):
     alert_emails = models.TextField(
         _("alert recipients"), blank=True, help_text=_("Email addresses, separated by commas or lines")
     )
-    alert_webhook_url = models.URLField(
+    # A credential for Slack-like services (whoever has it can post): encrypted like a connection's secrets.
+    alert_webhook_url = EncryptedTextField(
         _("alert webhook URL"), blank=True, help_text=_("Receives JSON with a Slack-compatible text")
     )
 

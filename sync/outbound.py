@@ -35,13 +35,14 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from django.utils.translation import gettext as _
 from requests.adapters import HTTPAdapter
 from requests.utils import select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import allowed_gai_family
+
+from . import stored_messages as stored
 
 ALLOWED_SCHEMES = ("http", "https")
 METADATA_ADDRESSES = frozenset(
@@ -68,16 +69,20 @@ getaddrinfo = socket.getaddrinfo
 
 
 class OutboundError(Exception):
-    """A call the portal did not make or whose answer it did not read; ``explain`` says why."""
+    """A call the portal did not make or whose answer it did not read; ``explain`` says why.
 
-    def explain(self, shown_url: str) -> str:
+    Its words are stored messages: a run's error or a notification's failure keeps them
+    untranslated, shown in the reader's language.
+    """
+
+    def explain(self, shown_url: str) -> stored.StoredMessage:
         raise NotImplementedError
 
 
 class OutboundRefused(OutboundError):
     """The policy refuses the address: nothing was sent there."""
 
-    def __init__(self, url: str, reason: str):
+    def __init__(self, url: str, reason: stored.StoredMessage):
         super().__init__(reason)
         self.url = url
         self.reason = reason
@@ -85,8 +90,8 @@ class OutboundRefused(OutboundError):
     def __str__(self):
         return self.reason  # never the URL: it may hold a credential
 
-    def explain(self, shown_url: str) -> str:
-        return _("The call to %(url)s was refused: %(reason)s.") % {"url": shown_url, "reason": self.reason}
+    def explain(self, shown_url: str) -> stored.StoredMessage:
+        return stored.gettext("The call to %(url)s was refused: %(reason)s.", url=shown_url, reason=self.reason)
 
 
 class AnswerTooLarge(OutboundError):
@@ -98,15 +103,14 @@ class AnswerTooLarge(OutboundError):
         self.limit = limit
 
     def __str__(self):
-        return _("the answer is larger than %(size)s") % {"size": format_size(self.limit)}
+        return stored.gettext("the answer is larger than %(size)s", size=format_size(self.limit))
 
-    def explain(self, shown_url: str) -> str:
-        return _(
-            "%(url)s: the answer is larger than %(size)s, the most the portal reads (OUTBOUND_MAX_RESPONSE_MB)."
-        ) % {
-            "url": shown_url,
-            "size": format_size(self.limit),
-        }
+    def explain(self, shown_url: str) -> stored.StoredMessage:
+        return stored.gettext(
+            "%(url)s: the answer is larger than %(size)s, the most the portal reads (OUTBOUND_MAX_RESPONSE_MB).",
+            url=shown_url,
+            size=format_size(self.limit),
+        )
 
 
 def format_size(size: int) -> str:
@@ -114,7 +118,7 @@ def format_size(size: int) -> str:
         return f"{size // MEGABYTE} MB"
     if size % 1024 == 0:
         return f"{size // 1024} KB"
-    return _("%(count)d bytes") % {"count": size}
+    return stored.gettext("%(count)d bytes", count=size)
 
 
 # ---------------------------------------------------------------- the policy
@@ -145,18 +149,18 @@ def address_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address, loopbac
     return None
 
 
-def _what(kind: str) -> str:
+def _what(kind: str) -> stored.StoredMessage:
     if kind == METADATA:
-        return _("the cloud metadata address")
+        return stored.gettext("the cloud metadata address")
     if kind == LINK_LOCAL:
-        return _("a link-local address (169.254.0.0/16, fe80::/10), where cloud metadata services answer")
-    return _("this machine (loopback), which the portal calls only when OUTBOUND_ALLOW_LOOPBACK is on")
+        return stored.gettext("a link-local address (169.254.0.0/16, fe80::/10), where cloud metadata services answer")
+    return stored.gettext("this machine (loopback), which the portal calls only when OUTBOUND_ALLOW_LOOPBACK is on")
 
 
-def _reason(host: str, address: str, kind: str) -> str:
+def _reason(host: str, address: str, kind: str) -> stored.StoredMessage:
     if host == address:
-        return _("%(address)s is %(what)s") % {"address": address, "what": _what(kind)}
-    return _("%(host)s resolves to %(address)s, %(what)s") % {"host": host, "address": address, "what": _what(kind)}
+        return stored.gettext("%(address)s is %(what)s", address=address, what=_what(kind))
+    return stored.gettext("%(host)s resolves to %(address)s, %(what)s", host=host, address=address, what=_what(kind))
 
 
 def _literal_address(host: str):
@@ -170,14 +174,14 @@ def _is_loopback_name(host: str) -> bool:
     return host == "localhost" or host.endswith(".localhost")
 
 
-def scheme_refusal(url: str) -> str | None:
+def scheme_refusal(url: str) -> stored.StoredMessage | None:
     scheme = urlsplit(str(url)).scheme.lower()
     if scheme in ALLOWED_SCHEMES:
         return None
-    return _("only http and https addresses can be called")
+    return stored.gettext("only http and https addresses can be called")
 
 
-def url_refusal(url: str, *, loopback_allowed: bool | None = None) -> str | None:
+def url_refusal(url: str, *, loopback_allowed: bool | None = None) -> stored.StoredMessage | None:
     """Why ``url`` may not be called, judged from its text alone (no DNS); None when it may."""
     refusal = scheme_refusal(url)
     if refusal:

@@ -23,7 +23,11 @@ Parameters are kept as they are given:
 :class:`StoredMessageField` keeps a message in a text column as a small JSON object (first
 key ``"stored_message"``, then the text, the msgid and the parameters) and reads it back as
 a :class:`StoredMessage`; any other text (rows written before, text from outside) stays a
-plain ``str`` and is shown as it is.
+plain ``str`` and is shown as it is. A JSON column keeps a message as that same JSON text
+(:func:`for_json`), read back with :func:`parse`.
+
+String operations on the text (``.replace``, slicing) lose the message: to redact or cut the
+outside words of a message that may be plain text, use :func:`change_outside_data`.
 
 The constructors carry gettext's own names, so ``makemessages`` finds their msgids with its
 usual keywords (plural forms and contexts included)::
@@ -113,6 +117,22 @@ def parse(value):
         return value
     message = _parse_stored(value)
     return value if message is None else message
+
+
+def for_json(value):
+    """``value`` for a JSON column: a :class:`StoredMessage` as its JSON text (read back with :func:`parse`)."""
+    return value.to_json() if isinstance(value, StoredMessage) else value
+
+
+def change_outside_data(value: str, change: Callable[[str], str]) -> str:
+    """``value`` with its outside data passed through ``change`` (redact, cut).
+
+    A :class:`StoredMessage` keeps its structure (:meth:`StoredMessage.with_outside_data`);
+    plain text is all outside data.
+    """
+    if isinstance(value, StoredMessage):
+        return value.with_outside_data(change)
+    return change(value)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -5,6 +5,8 @@ Retries belong to the connectors, never to the queue (``max_attempts`` 1).
 
 from datetime import timedelta
 
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -17,6 +19,7 @@ from . import stored_messages as stored
 from .choices import ScheduleKind
 from .engine import AlreadyRunning, execute_run, queue_run
 from .models import Integration
+from .schedules import slot_of
 
 
 def enqueue(run: SyncRun) -> SyncRun:
@@ -57,38 +60,80 @@ REPEATED_SLOT_WINDOW = timedelta(minutes=70)
 
 
 def repeats_the_last_slot(integration: Integration, now) -> bool:
-    """A fixed-time schedule (daily at 01:30) that already ran within the last hour and ten minutes."""
+    """A fixed-time schedule (daily at 01:30) that already ran within the last hour and ten minutes.
+
+    Runs of a slot count whoever queued them: the schedule, or the reaper when the slot's task was lost.
+    """
     fixed = integration.schedule_kind == ScheduleKind.DAILY or (
         integration.schedule_kind == ScheduleKind.CRON and is_fixed_time(integration.schedule_cron)
     )
     if not fixed:
         return False
     recent = SyncRun.objects.filter(
-        integration=integration, trigger=Trigger.SCHEDULE, queued_at__gte=now - REPEATED_SLOT_WINDOW
+        Q(trigger=Trigger.SCHEDULE) | Q(scheduled_for__isnull=False),
+        integration=integration,
+        queued_at__gte=now - REPEATED_SLOT_WINDOW,
     )
     return recent.exclude(status=RunStatus.SKIPPED).exists()
 
 
-def run_scheduled(integration_id: int) -> str:
+SLOT_ALREADY_RUN = "already ran for this slot"
+
+
+def run_scheduled(integration_id: int, scheduled_for=None) -> str:
+    """The task of one schedule slot; ``scheduled_for`` names the slot (django-q2 sends it as ISO 8601)."""
+    slot = slot_of(scheduled_for)
     integration = Integration.objects.filter(pk=integration_id).first()
     if integration is None or not integration.active:
         return "inactive"
+    earlier = run_of_slot(integration, slot)
+    if earlier is not None:
+        return delivered_again(earlier)
     if repeats_the_last_slot(integration, timezone.now()):
-        return "already ran for this slot"
+        return SLOT_ALREADY_RUN
     try:
-        run = queue_run(integration, Trigger.SCHEDULE)
+        run = queue_run(integration, Trigger.SCHEDULE, scheduled_for=slot)
     except AlreadyRunning as exc:
-        now = timezone.now()
-        SyncRun.objects.create(
-            integration=integration,
-            trigger=Trigger.SCHEDULE,
-            status=RunStatus.SKIPPED,
-            queued_at=now,
-            finished_at=now,
-            error=stored.gettext("Scheduled run skipped: %(reason)s", reason=exc.message),
-        )
-        return RunStatus.SKIPPED
+        earlier = run_of_slot(integration, slot)  # the same slot, delivered twice at once
+        return delivered_again(earlier) if earlier is not None else skip(integration, slot, exc)
     return execute_run(run.pk).status
+
+
+def run_of_slot(integration: Integration, slot) -> SyncRun | None:
+    if slot is None:
+        return None
+    return SyncRun.objects.filter(integration=integration, scheduled_for=slot).first()
+
+
+def delivered_again(earlier: SyncRun) -> str:
+    """A slot that already has a run runs once: a second delivery of its task adds no run.
+
+    A task can arrive twice (the ORM broker re-delivers one its worker did not finish), or after
+    the reaper re-queued its slot because it seemed lost. If the slot's run still waits to start,
+    this delivery starts it (claiming a run is atomic: it still runs once); otherwise it is ignored.
+    """
+    if earlier.status == RunStatus.QUEUED:
+        return execute_run(earlier.pk).status
+    return SLOT_ALREADY_RUN
+
+
+def skip(integration: Integration, slot, refusal: AlreadyRunning) -> str:
+    """Record a slot that came while another run was active, with the reason."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            SyncRun.objects.create(
+                integration=integration,
+                trigger=Trigger.SCHEDULE,
+                status=RunStatus.SKIPPED,
+                scheduled_for=slot,
+                queued_at=now,
+                finished_at=now,
+                error=stored.gettext("Scheduled run skipped: %(reason)s", reason=refusal.message),
+            )
+    except IntegrityError:
+        return SLOT_ALREADY_RUN  # the same slot, delivered twice at once
+    return RunStatus.SKIPPED
 
 
 def maintenance() -> dict:
@@ -103,6 +148,7 @@ def maintenance() -> dict:
         "abandoned": reaped.abandoned,
         "lost": reaped.lost,
         "requeued": reaped.requeued,
+        "lost_slots": reaped.lost_slots,
         "alerts": str(alerts),
         "exports_deleted": delete_expired_exports(now),
     }

@@ -28,16 +28,15 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, DecimalException, InvalidOperation, localcontext
 
-from django.utils.translation import gettext as _
-
+from . import stored_messages as stored
 from .choices import Transform
 from .validators import TRANSFORM_OPTIONS
 
 
 class TransformError(ValueError):
-    """A value a transform cannot convert; ``message`` is meant for the user."""
+    """A value a transform cannot convert; ``message`` is meant for the user (a stored message)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: stored.StoredMessage):
         super().__init__(message)
         self.message = message
 
@@ -105,29 +104,29 @@ def display_value(value) -> str:
         try:
             text = str(value)
         except ValueError:  # an int past Python's 4,300-digit conversion limit
-            return _("(a number too long to show)")
+            return stored.gettext("(a number too long to show)")
     elif isinstance(value, str):
         text = value
     else:
         try:
             text = reprlib.repr(value)
         except ValueError:
-            return _("(a value too long to show)")
+            return stored.gettext("(a value too long to show)")
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= _SHOWN_LENGTH else text[: _SHOWN_LENGTH - 1] + "…"
 
 
 def _type_name(value) -> str:
     if isinstance(value, bool):
-        return _("a yes/no value")
+        return stored.gettext("a yes/no value")
     if isinstance(value, int | float | Decimal):
-        return _("a number")
+        return stored.gettext("a number")
     if isinstance(value, Mapping):
-        return _("an object")
+        return stored.gettext("an object")
     if isinstance(value, list | tuple | set | frozenset):
-        return _("a list")
+        return stored.gettext("a list")
     if isinstance(value, datetime | date):
-        return _("a date")
+        return stored.gettext("a date")
     return type(value).__name__
 
 
@@ -144,17 +143,17 @@ def _as_text(value) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise TransformError(_("expected text, got %(kind)s") % {"kind": _type_name(value)})
+        raise TransformError(stored.gettext("expected text, got %(kind)s", kind=_type_name(value)))
     if isinstance(value, float | Decimal):
         if not _finite(value):
-            raise TransformError(_("%(value)s is not a number") % {"value": display_value(value)})
+            raise TransformError(stored.gettext("%(value)s is not a number", value=display_value(value)))
         if abs(value) >= 10**30 or value != round(value):
             return str(value)  # not a whole number: no use to a transform that reads digits
         value = int(value)
     try:
         return str(value)
     except ValueError:
-        raise TransformError(_("the number is too long")) from None
+        raise TransformError(stored.gettext("the number is too long")) from None
 
 
 def _option(options: Mapping, transform: str, name: str, default=None):
@@ -163,13 +162,15 @@ def _option(options: Mapping, transform: str, name: str, default=None):
     if name not in options:
         if required:
             raise TransformError(
-                _('transform "%(name)s" needs the option "%(option)s"') % {"name": transform, "option": name}
+                stored.gettext('transform "%(name)s" needs the option "%(option)s"', name=str(transform), option=name)
             )
         return default
     value = options[name]
     if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
         raise TransformError(
-            _('option "%(option)s" of transform "%(name)s" has the wrong type') % {"option": name, "name": transform}
+            stored.gettext(
+                'option "%(option)s" of transform "%(name)s" has the wrong type', option=name, name=str(transform)
+            )
         )
     return value
 
@@ -186,7 +187,9 @@ def _text_transform(value, transform: str, operation: Callable[[str], str]):
         return value
     if not isinstance(value, str):
         raise TransformError(
-            _('transform "%(name)s" expects text, got %(kind)s') % {"name": transform, "kind": _type_name(value)}
+            stored.gettext(
+                'transform "%(name)s" expects text, got %(kind)s', name=str(transform), kind=_type_name(value)
+            )
         )
     return operation(value)
 
@@ -231,11 +234,11 @@ def _check_digit(characters: str) -> int:
 def _check_digits_problem(document: str) -> str | None:
     """Why the document's check digits are wrong, or None."""
     if len(set(document)) == 1:
-        return _("all its digits are the same")
+        return stored.gettext("all its digits are the same")
     base = document[:-2]
     first = _check_digit(base)
     second = _check_digit(base + str(first))
-    return None if document[-2:] == f"{first}{second}" else _("the check digits do not match")
+    return None if document[-2:] == f"{first}{second}" else stored.gettext("the check digits do not match")
 
 
 def _document_characters(value, width: int) -> str:
@@ -247,13 +250,17 @@ def _document_characters(value, width: int) -> str:
 
 def _invalid(kind: str, value, reason: str) -> TransformError:
     return TransformError(
-        _("%(kind)s %(value)s is invalid: %(reason)s") % {"kind": kind, "value": display_value(value), "reason": reason}
+        stored.gettext(
+            "%(kind)s %(value)s is invalid: %(reason)s", kind=kind, value=display_value(value), reason=reason
+        )
     )
 
 
 def _format_cnpj(value, document: str) -> str:
     if not _CNPJ.fullmatch(document):
-        raise _invalid("CNPJ", value, _("it must have 14 digits (or 12 letters or digits and 2 check digits)"))
+        raise _invalid(
+            "CNPJ", value, stored.gettext("it must have 14 digits (or 12 letters or digits and 2 check digits)")
+        )
     problem = _check_digits_problem(document)
     if problem:
         raise _invalid("CNPJ", value, problem)
@@ -262,7 +269,7 @@ def _format_cnpj(value, document: str) -> str:
 
 def _format_cpf(value, document: str) -> str:
     if not _CPF.fullmatch(document):
-        raise _invalid("CPF", value, _("it must have 11 digits"))
+        raise _invalid("CPF", value, stored.gettext("it must have 11 digits"))
     problem = _check_digits_problem(document)
     if problem:
         raise _invalid("CPF", value, problem)
@@ -298,7 +305,7 @@ def cnpj_cpf(value, options):
         return _format_cpf(value, document)
     if len(document) == 14:
         return _format_cnpj(value, document)
-    raise _invalid(_("CNPJ/CPF"), value, _("it must have 11 digits (CPF) or 14 (CNPJ)"))
+    raise _invalid(stored.gettext("CNPJ/CPF"), value, stored.gettext("it must have 11 digits (CPF) or 14 (CNPJ)"))
 
 
 # ---------------------------------------------------------------- phone
@@ -325,7 +332,7 @@ def phone(value, options):
         return None
     country = _option(options, Transform.PHONE, "default_country_code", _BRAZIL).strip().lstrip("+")
     if not re.fullmatch(r"[1-9][0-9]{0,2}", country):
-        raise TransformError(_('option "default_country_code" must be 1 to 3 digits, e.g. 55'))
+        raise TransformError(stored.gettext('option "default_country_code" must be 1 to 3 digits, e.g. 55'))
     text = _as_text(value).strip()
     number = _NOT_DIGITS.sub("", text)
     international = text.startswith("+") or number.startswith("00")
@@ -340,7 +347,7 @@ def phone(value, options):
             number = country + number
     if not number.startswith(_BRAZIL):
         if not 8 <= len(number) <= 15:
-            raise _invalid(_("phone"), value, _("an international number has 8 to 15 digits"))
+            raise _invalid(stored.gettext("phone"), value, stored.gettext("an international number has 8 to 15 digits"))
         return "+" + number
     national = number[len(_BRAZIL) :]
     if national.startswith("0"):  # trunk prefix, maybe followed by a carrier code
@@ -348,14 +355,16 @@ def phone(value, options):
         if len(national) in (12, 13):
             national = national[2:]
     if len(national) not in (10, 11):
-        raise _invalid(_("phone"), value, _("a Brazilian number has an area code and 8 or 9 digits"))
+        raise _invalid(
+            stored.gettext("phone"), value, stored.gettext("a Brazilian number has an area code and 8 or 9 digits")
+        )
     area, subscriber = national[:2], national[2:]
     if area not in _AREA_CODES:
-        raise _invalid(_("phone"), value, _("%(area)s is not an area code") % {"area": area})
+        raise _invalid(stored.gettext("phone"), value, stored.gettext("%(area)s is not an area code", area=area))
     if len(subscriber) == 9 and not subscriber.startswith("9"):
-        raise _invalid(_("phone"), value, _("a 9-digit mobile number starts with 9"))
+        raise _invalid(stored.gettext("phone"), value, stored.gettext("a 9-digit mobile number starts with 9"))
     if len(subscriber) == 8 and subscriber[0] in "01":
-        raise _invalid(_("phone"), value, _("a landline number starts with 2 to 9"))
+        raise _invalid(stored.gettext("phone"), value, stored.gettext("a landline number starts with 2 to 9"))
     return f"+55 {area} {subscriber[:-4]}-{subscriber[-4:]}"
 
 
@@ -368,6 +377,7 @@ _ZERO_DATE = re.compile(
     r"0{4}-?0{2}-?0{2}(?:[ T]0{2}:0{2}(?::0{2}(?:\.0+)?)?)?|0{2}/0{2}/0{4}(?: 0{2}:0{2}(?::0{2})?)?"
 )
 _EPOCH_FORMATS = {"epoch": "seconds", "epoch_ms": "milliseconds"}
+_UNIT_WORDS = {"seconds": stored.gettext_noop("seconds"), "milliseconds": stored.gettext_noop("milliseconds")}
 _DATE_ERRORS = (ValueError, OverflowError, TypeError, re.error)
 
 
@@ -376,7 +386,7 @@ def _time_zone(options) -> zoneinfo.ZoneInfo:
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        raise TransformError(_('unknown time zone "%(value)s"') % {"value": display_value(name)}) from None
+        raise TransformError(stored.gettext('unknown time zone "%(value)s"', value=display_value(name))) from None
 
 
 def _from_epoch(value, unit: str, original) -> datetime:
@@ -387,12 +397,18 @@ def _from_epoch(value, unit: str, original) -> datetime:
             value = None
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise TransformError(
-            _("%(value)s is not a number of %(unit)s since 1970") % {"value": display_value(original), "unit": unit}
+            stored.gettext(
+                "%(value)s is not a number of %(unit)s since 1970",
+                value=display_value(original),
+                unit=_UNIT_WORDS[unit],
+            )
         )
     try:
         return _EPOCH + timedelta(**{unit: float(value)})
     except _DATE_ERRORS:
-        raise TransformError(_("%(value)s is out of the date range") % {"value": display_value(original)}) from None
+        raise TransformError(
+            stored.gettext("%(value)s is out of the date range", value=display_value(original))
+        ) from None
 
 
 def _parse_moment(value, options, transform: str) -> datetime | None:
@@ -407,7 +423,7 @@ def _parse_moment(value, options, transform: str) -> datetime | None:
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool) and input_format:
         value = _as_text(value)
     if not isinstance(value, str):
-        raise TransformError(_("expected a date, got %(kind)s") % {"kind": _type_name(value)})
+        raise TransformError(stored.gettext("expected a date, got %(kind)s", kind=_type_name(value)))
     text = value.strip()
     if _ZERO_DATE.fullmatch(text):
         return None
@@ -426,10 +442,19 @@ def _parse_moment(value, options, transform: str) -> datetime | None:
     except _DATE_ERRORS:
         pass
     if input_format:
-        message = _('"%(value)s" does not match the format "%(format)s"')
-    else:
-        message = _('"%(value)s" is not a date; use ISO 8601 (2023-11-14T10:30:00-03:00) or set "input_format"')
-    raise TransformError(message % {"value": display_value(value), "format": display_value(input_format)})
+        raise TransformError(
+            stored.gettext(
+                '"%(value)s" does not match the format "%(format)s"',
+                value=display_value(value),
+                format=display_value(input_format),
+            )
+        )
+    raise TransformError(
+        stored.gettext(
+            '"%(value)s" is not a date; use ISO 8601 (2023-11-14T10:30:00-03:00) or set "input_format"',
+            value=display_value(value),
+        )
+    )
 
 
 def _render(moment: date, output_format: str) -> str:
@@ -437,7 +462,7 @@ def _render(moment: date, output_format: str) -> str:
         return moment.strftime(output_format)
     except _DATE_ERRORS:
         raise TransformError(
-            _('cannot write the date with the format "%(format)s"') % {"format": display_value(output_format)}
+            stored.gettext('cannot write the date with the format "%(format)s"', format=display_value(output_format))
         ) from None
 
 
@@ -472,7 +497,7 @@ def to_datetime(value, options):
     try:
         moment = moment.astimezone(zone if output_format else UTC)
     except _DATE_ERRORS:
-        raise TransformError(_("%(value)s is out of the date range") % {"value": display_value(value)}) from None
+        raise TransformError(stored.gettext("%(value)s is out of the date range", value=display_value(value))) from None
     return _render(moment, output_format) if output_format else moment.isoformat()
 
 
@@ -493,12 +518,12 @@ _NUMBER = {separator: _number_pattern(separator) for separator in ".,"}
 
 def _to_decimal(value, separator: str) -> Decimal:
     if isinstance(value, bool):
-        raise TransformError(_("expected a number, got %(kind)s") % {"kind": _type_name(value)})
+        raise TransformError(stored.gettext("expected a number, got %(kind)s", kind=_type_name(value)))
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, int):
         if abs(value) >= 10**_MAX_MAGNITUDE:
-            raise TransformError(_("the number is too large"))
+            raise TransformError(stored.gettext("the number is too large"))
         number = Decimal(value)
     elif isinstance(value, float):
         number = Decimal(repr(value)) if math.isfinite(value) else Decimal("NaN")
@@ -506,21 +531,24 @@ def _to_decimal(value, separator: str) -> Decimal:
         text = _CURRENCY.sub("", re.sub(r"\s", "", value))
         if not _NUMBER[separator].fullmatch(text) or not re.search(r"\d", text.split("e")[0].split("E")[0]):
             if separator == "." and _NUMBER[","].fullmatch(text):
-                message = _('"%(value)s" is not a number; for a decimal comma set "decimal_separator" to ","')
+                message = stored.gettext(
+                    '"%(value)s" is not a number; for a decimal comma set "decimal_separator" to ","',
+                    value=display_value(value),
+                )
             else:
-                message = _('"%(value)s" is not a number')
-            raise TransformError(message % {"value": display_value(value)})
+                message = stored.gettext('"%(value)s" is not a number', value=display_value(value))
+            raise TransformError(message)
         thousands = "." if separator == "," else ","
         number = Decimal(text.replace(thousands, "").replace(separator, "."))
     else:
-        raise TransformError(_("expected a number, got %(kind)s") % {"kind": _type_name(value)})
+        raise TransformError(stored.gettext("expected a number, got %(kind)s", kind=_type_name(value)))
     if not number.is_finite():
-        raise TransformError(_("%(value)s is not a number") % {"value": display_value(value)})
+        raise TransformError(stored.gettext("%(value)s is not a number", value=display_value(value)))
     if number.is_zero():  # keep "0.00" as written, drop the sign and absurd exponents
         exponent = number.as_tuple().exponent
         return Decimal((0, (0,), max(exponent, -_MAX_PLACES) if exponent < 0 else 0))
     if not -_MAX_MAGNITUDE <= number.adjusted() <= _MAX_MAGNITUDE:
-        raise TransformError(_("%(value)s is out of range") % {"value": display_value(value)})
+        raise TransformError(stored.gettext("%(value)s is out of range", value=display_value(value)))
     return number
 
 
@@ -529,9 +557,9 @@ def to_decimal(value, options):
     places = _option(options, Transform.DECIMAL, "places")
     separator = _option(options, Transform.DECIMAL, "decimal_separator", ".")
     if separator not in _NUMBER:
-        raise TransformError(_('option "decimal_separator" must be "." or ","'))
+        raise TransformError(stored.gettext('option "decimal_separator" must be "." or ","'))
     if places is not None and not 0 <= places <= _MAX_PLACES:
-        raise TransformError(_('option "places" must be between 0 and %(max)d') % {"max": _MAX_PLACES})
+        raise TransformError(stored.gettext('option "places" must be between 0 and %(max)d', max=_MAX_PLACES))
     if _is_blank(value):
         return None
     number = _to_decimal(value, separator)
@@ -540,7 +568,7 @@ def to_decimal(value, options):
             try:
                 number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
             except InvalidOperation:
-                raise TransformError(_("%(value)s is out of range") % {"value": display_value(value)}) from None
+                raise TransformError(stored.gettext("%(value)s is out of range", value=display_value(value))) from None
     if number.is_zero():
         number = abs(number)
     return format(number, "f")
@@ -583,7 +611,9 @@ def to_boolean(value, options):
         if word in _FALSE:
             return False
     raise TransformError(
-        _('"%(value)s" is not a yes/no value (use true/false, yes/no, sim/não, 1/0)') % {"value": display_value(value)}
+        stored.gettext(
+            '"%(value)s" is not a yes/no value (use true/false, yes/no, sim/não, 1/0)', value=display_value(value)
+        )
     )
 
 
@@ -615,7 +645,9 @@ def value_map(value, options):
         return _option(options, Transform.VALUE_MAP, "default")
     known = ", ".join(display_value(key) for key in list(mapping)[:10]) + (", …" if len(mapping) > 10 else "")
     raise TransformError(
-        _('"%(value)s" is not in the value map (known: %(known)s)') % {"value": display_value(value), "known": known}
+        stored.gettext(
+            '"%(value)s" is not in the value map (known: %(known)s)', value=display_value(value), known=known
+        )
     )
 
 
@@ -643,23 +675,25 @@ def template(value, options, record=None):
             if field is None:
                 continue
             if not field:
-                raise TransformError(_("template placeholders must name a source field, e.g. {FirstName}"))
+                raise TransformError(stored.gettext("template placeholders must name a source field, e.g. {FirstName}"))
             found = get_path(source, field)
             if found is MISSING:
                 raise TransformError(
-                    _("the template needs %(field)s, which the record lacks") % {"field": display_value(field)}
+                    stored.gettext("the template needs %(field)s, which the record lacks", field=display_value(field))
                 )
             if found is None:
                 continue
             if any(int(width) > _MAX_FORMAT_WIDTH for width in _FORMAT_WIDTH.findall(spec or "")):
                 raise TransformError(
-                    _("the template's format for %(field)s is too wide") % {"field": display_value(field)}
+                    stored.gettext("the template's format for %(field)s is too wide", field=display_value(field))
                 )
             parts.append(format(formatter.convert_field(found, conversion), spec or ""))
     except (ValueError, TypeError, OverflowError, DecimalException) as exc:
         if isinstance(exc, TransformError):
             raise
-        raise TransformError(_("cannot fill the template: %(error)s") % {"error": display_value(str(exc))}) from None
+        raise TransformError(
+            stored.gettext("cannot fill the template: %(error)s", error=display_value(str(exc)))
+        ) from None
     return "".join(parts)
 
 
@@ -672,7 +706,7 @@ def to_integer(value, options):
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    wrong = TransformError(_("%(value)s is not a whole number") % {"value": display_value(value)})
+    wrong = TransformError(stored.gettext("%(value)s is not a whole number", value=display_value(value)))
     if not isinstance(value, str | float | Decimal):
         raise wrong
     text = str(value).strip()
@@ -698,16 +732,18 @@ def list_map(value, options):
     if value is None:
         return []
     if not isinstance(value, list | tuple):
-        raise TransformError(_("expected a list of items, got %(value)s") % {"value": display_value(value)})
+        raise TransformError(stored.gettext("expected a list of items, got %(value)s", value=display_value(value)))
     items = []
     for position, item in enumerate(value, start=1):
         if not isinstance(item, Mapping):
-            raise TransformError(_("item %(n)d is not an object") % {"n": position})
+            raise TransformError(stored.gettext("item %(n)d is not an object", n=position))
         shaped = {}
         for target, path in fields.items():
             found = get_path(item, path)
             if found is MISSING:
-                raise TransformError(_("item %(n)d has no %(field)s") % {"n": position, "field": display_value(path)})
+                raise TransformError(
+                    stored.gettext("item %(n)d has no %(field)s", n=position, field=display_value(path))
+                )
             shaped[target] = found
         items.append(shaped)
     return items
@@ -741,11 +777,11 @@ def apply_transform(name: str, value, options: Mapping | None = None, record=Non
     """Run transform ``name`` on ``value``; returns the new value or raises ``TransformError``."""
     function = TRANSFORMS.get(name) if isinstance(name, str) else None
     if function is None:
-        raise TransformError(_('unknown transform "%(name)s"') % {"name": display_value(name)})
+        raise TransformError(stored.gettext('unknown transform "%(name)s"', name=display_value(name)))
     if options is None:
         options = {}
     if not isinstance(options, Mapping):
-        raise TransformError(_("transform options must be a mapping of option names to values"))
+        raise TransformError(stored.gettext("transform options must be a mapping of option names to values"))
     if function is template:
         return template(value, options, record)
     return function(value, options)

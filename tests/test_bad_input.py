@@ -421,11 +421,15 @@ def test_bad_records_among_good_ones_go_to_the_review_queue_with_their_payload(s
     table_run = TableRun.objects.get(run=sync_run)
     assert (table_run.read, table_run.created, table_run.failed) == (5, 2, 3)
     assert sorted((c["ErpNo"], c["City"]) for c in crm.contacts()) == [(1, "Recife"), (5, ["a", "list"])]
-    queue = {error.record_key: (error.reason, error.payload) for error in RecordError.objects.all()}
+    # A record without a key of its own is queued under what it lacks and a short hash of its payload.
+    queue = {
+        re.sub(r"^(\(.*\)) [0-9a-f]{8}$", r"\1 #", error.record_key): (error.reason, error.payload)
+        for error in RecordError.objects.all()
+    }
     assert queue == {
-        "(unreadable record)": ("The source sent a record that is not an object.", "just a string"),
+        "(unreadable record) #": ("The source sent a record that is not an object.", "just a string"),
         "3": ("City: Address.City is required but missing from the record", {"Id": 3, "Name": "Caio", "Address": 5}),
-        "(no Id)": (
+        "(no Id) #": (
             'The record has no value in its key field "Id".',
             {"Name": "Dora", "Address": {"City": "Natal"}},
         ),

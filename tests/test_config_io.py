@@ -552,3 +552,85 @@ def test_exporting_an_unknown_integration_names_the_known_ones():
     build_integration()
     with pytest.raises(CommandError, match=r'no integration is called "Nope" \(known: Demo\)'):
         run("export", "Nope")
+
+
+# The alert webhook URL: a secret of the integration --------------------------------------------------------------
+
+WEBHOOK = "https://hooks.slack.example/services/T0001/B0002/w3bh00kT0k3n"
+
+
+@pytest.mark.django_db
+def test_the_webhook_url_is_exported_as_a_reference_and_imported_from_the_environment(tmp_path, monkeypatch):
+    integration = build_integration()
+    integration.alert_webhook_url = WEBHOOK
+    integration.save()
+
+    text, err = run("export", "Demo", "--secrets-from-env")
+    assert "w3bh00kT0k3n" not in text and "hooks.slack.example" not in text
+    assert "alert_webhook_url: {env: DEMO_ALERT_WEBHOOK_URL}\n" in text
+    assert "DEMO_ALERT_WEBHOOK_URL  (alert_webhook_url)" in err
+
+    delete_everything()
+    for name, value in {**ENV, "DEMO_ALERT_WEBHOOK_URL": WEBHOOK}.items():
+        monkeypatch.setenv(name, value)
+    import_text(tmp_path, text)
+    assert Integration.objects.get(name="Demo").alert_webhook_url == WEBHOOK
+    assert run("export", "Demo", "--secrets-from-env")[0] == text
+
+
+@pytest.mark.django_db
+def test_a_plain_export_leaves_the_webhook_out_and_an_import_keeps_the_stored_one(tmp_path):
+    integration = build_integration()
+    integration.alert_webhook_url = WEBHOOK
+    integration.save()
+
+    text, err = run("export", "Demo")
+    assert "alert_webhook_url" not in yaml.safe_load(text) and "w3bh00kT0k3n" not in text
+    assert "alert_webhook_url" in err.split("Secrets were left out", 1)[1]
+
+    out, _err = import_text(tmp_path, text.replace("erp_version: '4.2'", "erp_version: '4.3'"))
+    assert 'integration "Demo": updated' in out
+    stored = Integration.objects.get(name="Demo")
+    assert (stored.erp_version, stored.alert_webhook_url) == ("4.3", WEBHOOK)
+
+
+@pytest.mark.django_db
+def test_an_empty_webhook_url_in_the_file_removes_the_stored_one(tmp_path, secrets_env):
+    build_integration()
+    text, _err = run("export", "Demo", "--secrets-from-env")
+    assert "alert_webhook_url: ''\n" in text  # none set
+    Integration.objects.filter(name="Demo").update(alert_webhook_url=WEBHOOK)  # encrypted by the field
+
+    out, _err = import_text(tmp_path, text)
+    assert 'integration "Demo": updated' in out
+    assert Integration.objects.get(name="Demo").alert_webhook_url == ""
+
+
+@pytest.mark.django_db
+def test_a_webhook_url_written_in_the_file_or_missing_from_the_environment_is_refused(tmp_path, monkeypatch):
+    build_integration()
+    text, _err = run("export", "Demo", "--secrets-from-env")
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DEMO_HOOK", raising=False)
+
+    written = refused(tmp_path, text.replace("alert_webhook_url: ''", f"alert_webhook_url: {WEBHOOK}"))
+    assert "alert_webhook_url: secrets are not written in the file" in written
+    missing = refused(tmp_path, text.replace("alert_webhook_url: ''", "alert_webhook_url: {env: DEMO_HOOK}"))
+    assert "alert_webhook_url: the environment variable DEMO_HOOK is not set (or is empty)" in missing
+    assert Integration.objects.get(name="Demo").alert_webhook_url == ""
+
+
+@pytest.mark.django_db
+def test_a_refused_webhook_url_from_the_environment_is_named_by_its_host_only(tmp_path, monkeypatch):
+    build_integration()
+    text, _err = run("export", "Demo", "--secrets-from-env")
+    for name, value in {**ENV, "DEMO_HOOK": "http://169.254.169.254/latest/w3bh00kT0k3n?sig=1"}.items():
+        monkeypatch.setenv(name, value)
+
+    message = refused(tmp_path, text.replace("alert_webhook_url: ''", "alert_webhook_url: {env: DEMO_HOOK}"))
+    assert (
+        'alert_webhook_url: Alert webhook URL: "http://169.254.169.254/…" is refused: '
+        "169.254.169.254 is the cloud metadata address." in message
+    )
+    assert "w3bh00kT0k3n" not in message and "latest" not in message

@@ -132,6 +132,37 @@ def test_rules_skip_with_their_name_and_bad_records_go_to_the_review_queue(integ
     assert error.status == ErrorStatus.RESOLVED
 
 
+def test_each_record_without_a_key_gets_its_own_review_queue_entry_and_keeps_it(integration, table, systems):
+    seed_customers(systems["erp"], 2)
+    customers = systems["erp"].rows("customers")
+    customers["7"] = {"Code": "C007", "Name": "Keyless one", "Credit": "A"}
+    customers["8"] = {"Code": "C008", "CNPJ": "  ", "Name": "Keyless two", "Credit": "A"}
+
+    run = run_once(integration, systems)
+    assert counts(run) == {"read": 4, "created": 2, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 2}
+    queue = {error.payload["Code"]: error for error in RecordError.objects.all()}
+    assert sorted(queue) == ["C007", "C008"]  # two entries, not the last one written over the first
+    assert queue["C007"].payload == customers["7"] and queue["C008"].payload == customers["8"]
+    keys = {code: error.record_key for code, error in queue.items()}
+    assert all(key.startswith("(no CNPJ) ") for key in keys.values()) and keys["C007"] != keys["C008"]
+    assert all(error.reason == 'The record has no value in its key field "CNPJ".' for error in queue.values())
+    failed_events = RecordEvent.objects.filter(run=run, action=RecordAction.FAILED)
+    assert sorted(failed_events.values_list("record_key", flat=True)) == sorted(keys.values())
+
+    run_once(integration, systems)  # the same bad records again: the same entries, one more attempt each
+    assert {error.payload["Code"]: (error.record_key, error.attempts) for error in RecordError.objects.all()} == {
+        "C007": (keys["C007"], 2),
+        "C008": (keys["C008"], 2),
+    }
+
+    retry = retry_errors(list(RecordError.objects.all()), connectors=memory_connectors(integration, systems))
+    assert retry.status == RunStatus.PARTIAL  # still without a key: each fails again on its own entry
+    assert {error.payload["Code"]: (error.record_key, error.attempts) for error in RecordError.objects.all()} == {
+        "C007": (keys["C007"], 3),
+        "C008": (keys["C008"], 3),
+    }
+
+
 def test_a_record_level_target_error_fails_the_record_not_the_run(integration, table, systems):
     seed_customers(systems["erp"], 3)
     systems["crm"].fail_next["create"] = [

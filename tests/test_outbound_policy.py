@@ -43,6 +43,7 @@ from .test_config_io import build_integration as build_configured_integration
 from .test_config_io import refused as refused_import
 from .test_config_io import run as run_command
 from .test_config_io import secrets_env  # noqa: F401 - a fixture
+from .test_roles import integration_form
 
 LOOPBACK_OFF = "which the portal calls only when OUTBOUND_ALLOW_LOOPBACK is on"
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
@@ -235,6 +236,38 @@ def test_the_admin_page_shows_the_refusal_next_to_the_field(login_as):
     assert response.status_code == 200
     assert "169.254.169.254 is the cloud metadata address" in str(response.context["adminform"].form.errors)
     assert not Connection.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_integration_page_explains_a_refused_webhook_url_as_the_model_does(login_as, integration):
+    client = login_as(IT)
+    change_url = reverse("admin:sync_integration_change", args=[integration.pk])
+
+    response = client.post(change_url, integration_form(integration, alert_webhook_url="file:///etc/passwd"))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["alert_webhook_url"]
+    assert len(errors) == 1 and "is refused: only http and https addresses can be called." in errors[0]
+    assert "Enter a valid URL." not in str(response.context["adminform"].form.errors)
+    integration.refresh_from_db()
+    assert integration.alert_webhook_url == ""
+
+
+@pytest.mark.django_db
+def test_the_integration_page_names_a_refused_webhook_by_its_host_only(login_as, integration):
+    change_url = reverse("admin:sync_integration_change", args=[integration.pk])
+    secret_url = "http://169.254.169.254/services/T0001/B0002/w3bh00kT0k3n?sig=1"
+
+    response = login_as(IT).post(change_url, integration_form(integration, alert_webhook_url=secret_url))
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["alert_webhook_url"] == [
+        'Alert webhook URL: "http://169.254.169.254/…" is refused: 169.254.169.254 is the cloud metadata address.'
+    ]
+    page = response.content.decode()
+    assert "w3bh00kT0k3n" not in page and "/services/T0001" not in page  # nor typed back into the field
+    integration.refresh_from_db()
+    assert integration.alert_webhook_url == ""
 
 
 @pytest.mark.django_db

@@ -1,6 +1,6 @@
 """Each integration's django-q2 Schedule follows its configuration."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,6 +23,7 @@ def test_a_daily_integration_gets_a_cron_schedule_at_its_local_time(integration)
     assert schedule.schedule_type == Schedule.CRON and schedule.cron == "0 0 * * *"
     assert schedule.func == "sync.tasks.run_scheduled"
     assert schedule.args == f"({integration.pk},)"  # the primary key only
+    assert schedule.intended_date_kwarg == "scheduled_for"  # and the slot it is sent for
     assert schedule.next_run == datetime(2026, 11, 24, 0, 0, tzinfo=SAO_PAULO)
 
 
@@ -79,6 +80,31 @@ def test_a_daily_slot_fired_twice_when_clocks_go_back_runs_once(integration, set
     with time_machine.travel(datetime(2026, 11, 2, 1, 30, tzinfo=NEW_YORK), tick=False):
         tasks.run_scheduled(integration.pk)
     assert SyncRun.objects.count() == 2
+
+
+def test_the_second_0130_slot_of_the_night_clocks_go_back_runs_nothing_after_a_recovered_first(
+    integration, monkeypatch
+):
+    """The first 01:30 slot's task was lost and the reaper ran it: the repeated 01:30 still runs nothing."""
+    from monitoring.choices import Trigger
+    from monitoring.models import SyncRun
+    from sync import tasks
+
+    monkeypatch.setattr(tasks, "execute_run", lambda run_id: SyncRun.objects.get(pk=run_id))
+    integration.schedule_daily_time = "01:30"
+    integration.save()
+    first_0130 = datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK)
+    SyncRun.objects.create(
+        integration=integration,
+        trigger=Trigger.REAPER,
+        status="succeeded",
+        queued_at=first_0130 + timedelta(minutes=11),
+        scheduled_for=first_0130,
+    )
+    second_0130 = datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NEW_YORK)
+    with time_machine.travel(second_0130 + timedelta(seconds=31), tick=False):
+        assert tasks.run_scheduled(integration.pk, scheduled_for=second_0130.isoformat()) == "already ran for this slot"
+    assert SyncRun.objects.count() == 1
 
 
 def test_an_invalid_cron_saved_around_the_form_schedules_nothing(integration):

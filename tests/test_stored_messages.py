@@ -26,25 +26,37 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from monitoring.alerts import evaluate_all
+from monitoring.alerts import evaluate_all, open_alert
 from monitoring.choices import AlertKind, RecordAction, RunStatus, Trigger
 from monitoring.exports import delete_expired_exports
-from monitoring.models import Alert, ExportJob, ExportStatus, RecordError, RecordEvent, RequestLog, SyncRun
+from monitoring.models import (
+    Alert,
+    AlertEvent,
+    ExportJob,
+    ExportStatus,
+    RecordError,
+    RecordEvent,
+    RequestLog,
+    SyncRun,
+)
+from monitoring.notifications import deliver_due
 from monitoring.reaper import reap
 from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from sync import stored_messages as stored
 from sync.choices import ScheduleKind, WriteMode
 from sync.connectors.base import ConnectorError
 from sync.durations import HumanDurationField, human_duration, parse_duration, short_duration
-from sync.engine import execute_run, queue_run
-from sync.models import FieldMapping
+from sync.engine import connector_for_connection, execute_run, queue_run
+from sync.models import Connection, FieldMapping, Integration
 from sync.redaction import truncate
 from sync.stored_messages import StoredMessage
 from sync.tasks import run_scheduled
 
 from .builders import build_integration, make_run
-from .conftest import ERP_PASSWORD
+from .conftest import CRM_API_KEY, ERP_PASSWORD
 from .memory_connector import MemoryConnector, MemorySystem
+from .processes import free_port
+from .servers.rest_api import FakeRestApi
 
 pytestmark = pytest.mark.django_db
 
@@ -158,7 +170,7 @@ def test_what_is_stored_is_the_untranslated_message_with_its_english_text(run_up
     assert error.attempts == 2 and stored_column(RecordError, "reason", error.pk) == raw
     # The record key of a record without one is not a message: the same words in every language.
     with translation.override("pt-br"):
-        assert error.record_key == "(no CNPJ)"
+        assert error.record_key.startswith("(no CNPJ) ")
 
 
 def test_a_failed_run_keeps_the_remote_systems_words_as_they_came(reader, integration):
@@ -175,6 +187,164 @@ def test_a_failed_run_keeps_the_remote_systems_words_as_they_came(reader, integr
     assert run.status == RunStatus.FAILED and run.error == "Company: The ERP answered 503 Service Unavailable"
     # "%(table)s: %(error)s" is ours; the table's name and the ERP's answer are not translated.
     assert "Company: The ERP answered 503 Service Unavailable" in run_page(reader("pt-br"), run)
+
+
+# ---------------------------------------------------------------- connectors, rules and fields
+
+
+@pytest.fixture
+def crm_api(integration):
+    """The CRM as a real REST API on 127.0.0.1 (Ploomes-shaped), the integration's CRM connection pointing at it."""
+    with FakeRestApi(auth="api_key", api_key=CRM_API_KEY) as api:
+        Connection.objects.filter(pk=integration.crm_connection_id).update(base_url=api.url)
+        yield api
+
+
+def erp_in_memory(integration, erp: MemorySystem):
+    """Connectors: the ERP in memory, the CRM through the real REST connector."""
+
+    def connectors(connection, call_log):
+        if connection.pk == integration.erp_connection_id:
+            return MemoryConnector(erp, page_size=10, call_log=call_log)
+        return connector_for_connection(connection, call_log)
+
+    return connectors
+
+
+def customers(integration, *rows) -> MemorySystem:
+    table = integration.tables.get()
+    table.source_object = "customers"
+    table.save()
+    erp = MemorySystem()
+    erp.rows("customers").update({str(number): row for number, row in enumerate(rows)})
+    return erp
+
+
+REFUSED_KEY_EN = "Company: Ploomes answered 401 Unauthorized: check the API key."
+REFUSED_KEY_PT = "Company: Ploomes respondeu 401 Unauthorized: confira a chave de API."
+
+
+def test_a_connectors_error_reads_in_each_persons_language(reader, integration, crm_api):
+    crm_api.api_key = "another-key"  # the CRM no longer takes the portal's key
+    erp = customers(integration, {"CNPJ": "11222333000181", "Name": "Acme"})
+
+    run = execute_run(queue_run(integration, Trigger.MANUAL).pk, connectors=erp_in_memory(integration, erp))
+    assert run.status == RunStatus.FAILED and run.error == REFUSED_KEY_EN
+    assert stored_column(SyncRun, "error", run.pk).startswith('{"stored_message":1,')
+    call = RequestLog.objects.get(run=run, status_code=401)
+    assert call.error == REFUSED_KEY_EN.removeprefix("Company: ")
+    assert stored_column(RequestLog, "error", call.pk).startswith('{"stored_message":1,')
+
+    portuguese, english = run_page(reader("pt-br"), run), run_page(reader("en"), run)
+    assert REFUSED_KEY_PT in portuguese and REFUSED_KEY_PT.removeprefix("Company: ") in portuguese
+    assert "answered 401" not in portuguese
+    assert REFUSED_KEY_EN in english and "respondeu" not in english
+    assert CRM_API_KEY not in portuguese + english
+
+
+def test_a_filter_rules_explanation_reads_in_each_persons_language(reader, integration):
+    table = integration.tables.get()
+    table.filter_rules = [{"field": "Status", "op": "eq", "value": "A"}]
+    table.save()
+    erp = customers(
+        integration,
+        {"CNPJ": "11222333000181", "Name": "On hold", "Status": "B"},
+        {"CNPJ": "11444777000161", "Name": "Unknown"},
+    )
+    crm = MemorySystem()
+
+    def connectors(connection, call_log):
+        return MemoryConnector(erp if connection.pk == integration.erp_connection_id else crm, 10, call_log)
+
+    run = execute_run(queue_run(integration, Trigger.MANUAL).pk, connectors=connectors)
+    skipped = set(RecordEvent.objects.filter(run=run, action=RecordAction.SKIPPED).values_list("message", flat=True))
+    assert skipped == {
+        'skipped by the rule "Status equals "A"": Status is "B"',
+        'skipped by the rule "Status equals "A"": Status is missing',
+    }
+
+    text = run_page(reader("pt-br"), run)
+    assert 'ignorado pela regra "Status igual a "A"": Status é "B"' in text
+    assert 'ignorado pela regra "Status igual a "A"": Status está ausente' in text
+    assert "skipped by the rule" not in text
+    assert 'skipped by the rule "Status equals "A"": Status is missing' in run_page(reader("en"), run)
+
+
+FORBIDDEN_EN = "Ploomes answered 403 Forbidden to POST /Contacts: the API key lacks permission."
+FORBIDDEN_PT = "Ploomes respondeu 403 Forbidden para POST /Contacts: a chave de API não tem permissão."
+BAD_CNPJ_EN = "CNPJ 11222333000182 is invalid: the check digits do not match"
+BAD_CNPJ_PT = "CNPJ 11222333000182 é inválido: os dígitos verificadores não conferem"
+
+
+def test_what_a_retry_from_a_portuguese_page_stores_reads_in_english_for_an_english_reader(
+    reader, integration, crm_api
+):
+    table = integration.tables.get()
+    failed = [
+        RecordError.objects.create(table=table, record_key=key, payload=payload, reason="an earlier failure")
+        for key, payload in (
+            ("11222333000181", {"CNPJ": "11222333000181", "Name": "Acme"}),
+            ("11222333000182", {"CNPJ": "11222333000182", "Name": "Typo"}),
+            ("(no CNPJ) 0a1b2c3d", {"Name": "Nameless"}),
+        )
+    ]
+    crm_api.fail_next(status=403, method="POST")  # the CRM refuses the one record that reaches it
+
+    portuguese = reader("pt-br", IT)
+    queue = reverse("admin:integration_queue", args=[integration.pk])
+    response = portuguese.post(queue, {"action": "retry", "selected": [error.pk for error in failed]}, follow=True)
+    assert response.status_code == 200
+    assert "0 de 3 registros foram processados" in html.unescape(response.content.decode())  # a Portuguese request
+
+    errors = {error.record_key: error for error in RecordError.objects.all()}
+    assert len(errors) == 3 and all(error.attempts == 2 for error in errors.values())
+    assert errors["11222333000181"].reason == FORBIDDEN_EN
+    assert errors["11222333000182"].reason == f"CNPJ: {BAD_CNPJ_EN}"
+    assert errors["11222333000182"].field_errors["CNPJ"].startswith('{"stored_message":1,')
+    assert errors["(no CNPJ) 0a1b2c3d"].reason == 'The record has no value in its key field "CNPJ".'
+    for error in errors.values():
+        assert stored_column(RecordError, "reason", error.pk).startswith('{"stored_message":1,')
+
+    english = reader("en", IT)
+    text = page(english, queue)
+    assert FORBIDDEN_EN in text and f"CNPJ: {BAD_CNPJ_EN}" in text and f"<code>CNPJ</code>: {BAD_CNPJ_EN}" in text
+    assert NO_KEY_EN in text and "respondeu" not in text and "inválido" not in text
+    text = page(portuguese, queue)
+    assert FORBIDDEN_PT in text and f"CNPJ: {BAD_CNPJ_PT}" in text and f"<code>CNPJ</code>: {BAD_CNPJ_PT}" in text
+    assert NO_KEY_PT in text and "answered 403" not in text
+
+    retry = SyncRun.objects.get(trigger=Trigger.RETRY)
+    assert FORBIDDEN_EN in run_page(english, retry) and FORBIDDEN_PT in run_page(portuguese, retry)
+    admin_page = reverse("admin:monitoring_recorderror_change", args=[errors["11222333000182"].pk])
+    assert f"<code>CNPJ</code>: {BAD_CNPJ_EN}" in page(english, admin_page)
+    assert f"<code>CNPJ</code>: {BAD_CNPJ_PT}" in page(portuguese, admin_page)
+
+
+def test_a_notification_that_failed_reads_in_each_persons_language(reader, integration, settings):
+    settings.OUTBOUND_ALLOW_LOOPBACK = False  # nothing is sent: the webhook's address is refused
+    port = free_port()
+    Integration.objects.filter(pk=integration.pk).update(
+        alert_emails="", alert_webhook_url=f"http://127.0.0.1:{port}/hooks/s3cr3t"
+    )
+    alert, _opened = open_alert(integration, AlertKind.RUN_STUCK, stored.gettext("The integration was paused."))
+    with translation.override("pt-br"):  # delivered while someone's Portuguese request runs
+        deliver_due(timezone.now())
+
+    event = AlertEvent.objects.get(alert=alert)
+    english = (
+        f"Webhook: The call to http://127.0.0.1:{port}/… was refused: "
+        "127.0.0.1 is this machine (loopback), which the portal calls only when OUTBOUND_ALLOW_LOOPBACK is on."
+    )
+    assert event.webhook_sent_at is None and event.last_error == english
+    assert stored_column(AlertEvent, "last_error", event.pk).startswith('{"stored_message":1,')
+
+    change = reverse("admin:monitoring_alert_change", args=[alert.pk])
+    portuguese_page, english_page = page(reader("pt-br", IT), change), page(reader("en", IT), change)
+    assert f"Webhook: A chamada para http://127.0.0.1:{port}/… foi recusada: " in portuguese_page
+    assert "127.0.0.1 é esta máquina (loopback), que o portal só chama quando OUTBOUND_ALLOW_LOOPBACK está ligado." in (
+        portuguese_page
+    )
+    assert english in english_page and "s3cr3t" not in portuguese_page + english_page
 
 
 # ---------------------------------------------------------------- what the reaper and the scheduler store

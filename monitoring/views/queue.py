@@ -51,7 +51,7 @@ def review_queue(request, pk):
     for error in page.object_list:
         error.payload_text = json.dumps(error.payload, indent=2, ensure_ascii=False, sort_keys=False, default=str)
         error.age_words = human_duration(error.age(now))
-        error.field_error_items = _field_errors(error.field_errors)
+        error.field_error_items = error.field_error_list()
 
     context = tab_context(request, integration, "queue", now)
     context.update(
@@ -65,14 +65,6 @@ def review_queue(request, pk):
         }
     )
     return render(request, "monitoring/queue.html", context)
-
-
-def _field_errors(field_errors) -> list[tuple[str, str]]:
-    if isinstance(field_errors, dict):
-        return [(str(name), str(message)) for name, message in field_errors.items()]
-    if isinstance(field_errors, list):
-        return [("", str(message)) for message in field_errors]
-    return [] if not field_errors else [("", str(field_errors))]
 
 
 def _act(request, integration):

@@ -51,6 +51,8 @@ def export_text(name: str, *, secrets_from_env: bool = False) -> Export:
     document, env_vars = dump_integration(integration, secrets_from_env=secrets_from_env)
     left_out = []
     if not secrets_from_env:
+        if integration.alert_webhook_url:
+            left_out.append("alert_webhook_url")
         for role in ("erp", "crm"):
             connection = getattr(integration, f"{role}_connection")
             left_out += [f"connections.{role}.{field}" for field in connection.secrets_set()]

@@ -20,6 +20,7 @@ from .secrets import EnvRef, env_var_name
 from .text import Inline
 
 FILTER_RULE_KEYS = ("name", "field", "op", "value")
+WEBHOOK = "alert_webhook_url"
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,21 @@ def dump_table(table: SyncTable) -> dict:
     return document
 
 
+def _webhook(integration: Integration, *, secrets_from_env: bool, taken: frozenset[str]):
+    """The alert webhook's entry: ``''`` when none is set, else a reference (or nothing: left out)."""
+    if not integration.alert_webhook_url:
+        return "", None
+    if not secrets_from_env:
+        return None, None
+    reference = EnvRef(env_var_name(integration.name, WEBHOOK))
+    if reference.name in taken:  # a connection's name reads alike
+        reference = EnvRef(f"{reference.name}_INTEGRATION")
+    return Inline(reference.as_document()), EnvVar(reference.name, WEBHOOK)
+
+
 def dump_integration(integration: Integration, *, secrets_from_env: bool = False) -> tuple[dict, list[EnvVar]]:
     """The document of ``integration`` and the environment variables it references."""
-    document = {"version": schema.VERSION}
-    document |= _plain(
+    values = _plain(
         integration,
         schema.INTEGRATION,
         {
@@ -108,16 +120,26 @@ def dump_integration(integration: Integration, *, secrets_from_env: bool = False
         },
     )
     env_vars = []
-    document["connections"] = {}
+    connections = {}
     for role in schema.CONNECTION_ROLES:
         connection = getattr(integration, f"{role}_connection")
-        document["connections"][role], needed = dump_connection(
+        connections[role], needed = dump_connection(
             connection,
             ("connections", role),
             secrets_from_env=secrets_from_env,
             taken=frozenset(env_var.name for env_var in env_vars),
         )
         env_vars += needed
+    webhook, webhook_var = _webhook(
+        integration, secrets_from_env=secrets_from_env, taken=frozenset(env_var.name for env_var in env_vars)
+    )
+    if webhook is not None:
+        values[WEBHOOK] = webhook
+    if webhook_var is not None:
+        env_vars.insert(0, webhook_var)  # in the order of the file: the webhook comes before the connections
+    document = {"version": schema.VERSION}
+    document |= {key: values[key] for key in schema.INTEGRATION if key in values}
+    document["connections"] = connections
     mappings = Prefetch("mappings", queryset=FieldMapping.objects.order_by("position", "pk"))
     tables = integration.tables.prefetch_related(mappings).order_by("order", "name")
     document["tables"] = [dump_table(table) for table in tables]

@@ -14,6 +14,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils.translation import gettext as _
 
 from ..fields import SecretDecryptionError
+from ..forms import hide_webhook
 from ..models import AUTH_REQUIREMENTS, SECRET_FIELDS, Connection, FieldMapping, Integration, SyncTable
 from . import schema
 from .problems import ConfigError, Path, Problems, format_path
@@ -88,7 +89,8 @@ def _governed(spec: dict[str, schema.Key]) -> list[str]:
     return attrs
 
 
-INTEGRATION_ATTRS = _governed(schema.INTEGRATION)
+WEBHOOK = "alert_webhook_url"  # a secret of the integration itself
+INTEGRATION_ATTRS = [*_governed(schema.INTEGRATION), WEBHOOK]
 CONNECTION_ATTRS = _governed(schema.CONNECTION) + list(SECRET_FIELDS)
 TABLE_ATTRS = _governed(schema.TABLE)
 MAPPING_ATTRS = _governed(schema.MAPPING)
@@ -107,8 +109,10 @@ def _apply(instance: models.Model, record: schema.Record, spec) -> None:
             setattr(instance, attr, instance._meta.get_field(attr).get_default())
 
 
-def _validate(instance: models.Model, path: Path, problems: Problems, *, exclude=(), paths=None) -> None:
-    """Run the model's own ``full_clean()`` and file each message under its path in the document."""
+def _validate(
+    instance: models.Model, path: Path, problems: Problems, *, exclude=(), paths=None, hide=lambda text: text
+) -> None:
+    """Run the model's own ``full_clean()`` and file each message (``hide`` takes secrets out) under its path."""
     paths = paths or {}
     try:
         instance.full_clean(exclude=list(exclude))
@@ -118,7 +122,7 @@ def _validate(instance: models.Model, path: Path, problems: Problems, *, exclude
             if problems.near(where):
                 continue  # the file's own check already said what is wrong there
             for message in messages:
-                problems.add(where, message)
+                problems.add(where, hide(message))
 
 
 # Planning: build and check every object without saving -----------------------------------------------------------
@@ -134,7 +138,7 @@ def _plan(document: schema.Document, problems: Problems, environ) -> _Plan:
     if erp and crm and erp.attrs.get("name") and erp.attrs.get("name") == crm.attrs.get("name"):
         problems.add((*crm.path, "name"), _("the ERP and the CRM need different connections"))
 
-    integration = _plan_integration(document.integration, problems)
+    integration = _plan_integration(document.integration, problems, environ)
     existing_tables = {}
     if integration.existed:
         existing_tables = {table.name: table for table in integration.instance.tables.all()}
@@ -202,20 +206,42 @@ def _missing_secret(connection: Connection, attr: str, path: Path, problems: Pro
     problems.add((*path, attr), message % values)
 
 
-def _plan_integration(record: schema.Record, problems: Problems) -> _Planned:
+def _plan_integration(record: schema.Record, problems: Problems, environ) -> _Planned:
     name = record.attrs.get("name")
-    existing = Integration.objects.select_for_update().filter(name=name).first() if name else None
+    try:
+        existing = Integration.objects.select_for_update().filter(name=name).first() if name else None
+    except SecretDecryptionError as exc:
+        problems.add(record.path, str(exc))
+        existing = None
     integration = existing or Integration()
     before = _snapshot(integration, INTEGRATION_ATTRS) if existing else {}
     _apply(integration, record, schema.INTEGRATION)
+    _apply_webhook(integration, record, problems, environ)
     _validate(
         integration,
         record.path,
         problems,
         exclude=["erp_connection", "crm_connection"],  # checked by name above; new ones have no key yet
         paths=schema.INTEGRATION_PATHS,
+        hide=lambda text: hide_webhook(text, integration.alert_webhook_url),
     )
     return _Planned(integration, existing is not None, before)
+
+
+def _apply_webhook(integration: Integration, record: schema.Record, problems: Problems, environ) -> None:
+    """``''`` removes the webhook, a reference sets it; left out, the stored one is kept."""
+    if WEBHOOK in record.attrs:
+        integration.alert_webhook_url = record.attrs[WEBHOOK]
+    elif WEBHOOK in record.secrets:
+        reference = record.secrets[WEBHOOK]
+        value = resolve(reference, environ)
+        if value is None:
+            problems.add(
+                (*record.path, WEBHOOK),
+                _("the environment variable %(variable)s is not set (or is empty)") % {"variable": reference.name},
+            )
+        else:
+            integration.alert_webhook_url = value
 
 
 def _plan_table(record: schema.Record, existing: SyncTable | None, problems: Problems) -> _Planned:

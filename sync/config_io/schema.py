@@ -52,6 +52,7 @@ class Key:
     read: Reader
     required: bool = False
     secret: bool = False  # read as an {env: NAME} reference, never as a value
+    clearable: bool = False  # a secret that '' removes (an optional one, such as the alert webhook)
 
 
 # Objects ---------------------------------------------------------------------------------------------------------
@@ -81,6 +82,9 @@ def read_object(value: dict, spec: dict[str, Key], path: Path, problems: Problem
             continue
         if rule.secret:
             if value[key] is None:
+                continue
+            if rule.clearable and value[key] == "":
+                attrs[key] = ""
                 continue
             reference = read_reference(value[key])
             if isinstance(reference, EnvRef):
@@ -156,7 +160,7 @@ INTEGRATION = {
     "schedule": Key(schedule),
     "max_time_without_success": Key(duration()),
     "alert_emails": Key(text_list()),
-    "alert_webhook_url": Key(text()),
+    "alert_webhook_url": Key(text(), secret=True, clearable=True),
 }
 CONNECTION_ROLES = ("erp", "crm")
 CONNECTION = {
@@ -276,9 +280,9 @@ def read_document(data, problems: Problems) -> Document | None:
             % {"found": data["version"], "version": VERSION},
         )
         return None
-    attrs, _secrets = read_object(data, INTEGRATION, (), problems, extra=("version", "connections", "tables"))
+    attrs, secrets = read_object(data, INTEGRATION, (), problems, extra=("version", "connections", "tables"))
     return Document(
-        integration=Record((), attrs),
+        integration=Record((), attrs, secrets),
         connections=_read_connections(data, problems),
         tables=_read_tables(data, problems),
     )

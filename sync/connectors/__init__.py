@@ -1,7 +1,6 @@
 """One connector per port kind behind the small interface of :mod:`sync.connectors.base`."""
 
-from django.utils.translation import gettext as _
-
+from sync import stored_messages as stored
 from sync.choices import ConnectionKind
 
 
@@ -17,4 +16,4 @@ def connector_for(config, call_log=None):
         from .soap import SoapConnector
 
         return SoapConnector(config, call_log)
-    raise ConnectorError(_('Connections of kind "%(kind)s" cannot be used yet.') % {"kind": config.kind})
+    raise ConnectorError(stored.gettext('Connections of kind "%(kind)s" cannot be used yet.', kind=config.kind))

@@ -4,7 +4,9 @@ Connectors never import models: they receive a :class:`ConnectionConfig`
 (plain values, secrets included) and report every call they make through a
 ``call_log`` callback as a :class:`CallRecord` that is already redacted and
 truncated. Every failure is a :class:`ConnectorError` carrying ``retryable``
-and a message a user understands.
+and a message a user understands: a stored message (:mod:`sync.stored_messages`), so
+that a run's error or a request log keeps it untranslated and shows it in the reader's
+language, the remote system's own words kept as they came.
 """
 
 from __future__ import annotations

@@ -50,9 +50,9 @@ from decimal import Decimal
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
 import requests
-from django.utils.translation import gettext as _
 
 from sync import outbound
+from sync import stored_messages as stored
 from sync.choices import AuthKind, Pagination
 from sync.redaction import MASK, redact_headers, redact_text, redact_url, truncate
 
@@ -150,8 +150,12 @@ class RestConnector(Connector):
         ]
         if len(matches) > 1:
             raise self._error(
-                _("More than one record of %(path)s has %(field)s = %(value)s: cannot tell which one is meant.")
-                % {"path": path, "field": key_field, "value": key_value},
+                stored.gettext(
+                    "More than one record of %(path)s has %(field)s = %(value)s: cannot tell which one is meant.",
+                    path=path,
+                    field=key_field,
+                    value=str(key_value),
+                ),
                 record_level=True,
             )
         return matches[0] if matches else None
@@ -200,11 +204,12 @@ class RestConnector(Connector):
         except ConnectorError as error:
             return Verdict(False, self._refusal(error, shown))
         milliseconds = round(response.elapsed.total_seconds() * 1000)
-        message = _("Connected: GET %(path)s answered %(status)s in %(ms)s ms") % {
-            "path": shown,
-            "status": response.status_code,
-            "ms": milliseconds,
-        }
+        message = stored.gettext(
+            "Connected: GET %(path)s answered %(status)s in %(ms)s ms",
+            path=shown,
+            status=response.status_code,
+            ms=milliseconds,
+        )
         return Verdict(True, message)
 
     # --- reading -------------------------------------------------------------------------
@@ -236,7 +241,7 @@ class RestConnector(Connector):
         if token is None:
             return str(first)
         if not token.isdigit():
-            raise self._error(_("The page token %(token)s is not a number.") % {"token": token})
+            raise self._error(stored.gettext("The page token %(token)s is not a number.", token=token))
         return token
 
     def _next_token(self, request: ReadRequest, data, records: list[dict], response) -> str | None:
@@ -261,7 +266,9 @@ class RestConnector(Connector):
             return None
         absolute = urljoin(response.url, str(link))
         if absolute == response.url:
-            raise self._error(_("The server sent the same next link again (%(url)s): stopping.") % self._at(absolute))
+            raise self._error(
+                stored.gettext("The server sent the same next link again (%(url)s): stopping.", **self._at(absolute))
+            )
         return absolute
 
     def _next_cursor(self, data, sent: str | None) -> str | None:
@@ -269,7 +276,7 @@ class RestConnector(Connector):
         if cursor is None:
             return None
         if str(cursor) == sent:
-            raise self._error(_("The server sent the same cursor again: stopping."))
+            raise self._error(stored.gettext("The server sent the same cursor again: stopping."))
         return str(cursor)
 
     def _checked_link(self, link: str) -> str:
@@ -277,8 +284,10 @@ class RestConnector(Connector):
         absolute = urljoin(self.config.base_url, link)
         if _origin(absolute) != _origin(self.config.base_url):
             raise self._error(
-                _("The next link leads to another server (%(url)s): refusing to send the credentials there.")
-                % self._at(absolute)
+                stored.gettext(
+                    "The next link leads to another server (%(url)s): refusing to send the credentials there.",
+                    **self._at(absolute),
+                )
             )
         return absolute
 
@@ -287,18 +296,25 @@ class RestConnector(Connector):
         records = dig(data, path) if path else data
         if records is _MISSING:
             raise self._error(
-                _("The response has no %(path)s: check the records path (the response holds: %(keys)s).")
-                % {"path": path, "keys": _keys(data)}
+                stored.gettext(
+                    "The response has no %(path)s: check the records path (the response holds: %(keys)s).",
+                    path=path,
+                    keys=_keys(data),
+                )
             )
         if records is None:
             return []
         if isinstance(records, dict):
             raise self._error(
-                _("The response is an object, not a list of records: check the records path (it holds: %(keys)s).")
-                % {"keys": _keys(records)}
+                stored.gettext(
+                    "The response is an object, not a list of records: check the records path (it holds: %(keys)s).",
+                    keys=_keys(records),
+                )
             )
         if not isinstance(records, list) or (records and not any(isinstance(record, dict) for record in records)):
-            raise self._error(_("The records in the response are not a list of objects: check the records path."))
+            raise self._error(
+                stored.gettext("The records in the response are not a list of objects: check the records path.")
+            )
         # A stray non-object among records is kept: the engine puts it in the review queue with its payload.
         return records
 
@@ -317,11 +333,11 @@ class RestConnector(Connector):
             return  # refused before processing: nothing was created
         if key_value is _MISSING or key_value in (None, ""):
             raise self._error(
-                _(
+                stored.gettext(
                     "%(error)s The create was not retried: without a record key "
-                    "there is no way to check whether it was created."
-                )
-                % {"error": error.message},
+                    "there is no way to check whether it was created.",
+                    error=error.message,
+                ),
                 retryable=error.retryable,
                 status_code=error.status_code,
             )
@@ -329,8 +345,11 @@ class RestConnector(Connector):
             found = self.find(target_object, key_field, str(key_value))
         except ConnectorError as find_error:
             raise self._error(
-                _("%(error)s Checking whether the record was created anyway failed too: %(find_error)s")
-                % {"error": error.message, "find_error": find_error.message},
+                stored.gettext(
+                    "%(error)s Checking whether the record was created anyway failed too: %(find_error)s",
+                    error=error.message,
+                    find_error=find_error.message,
+                ),
                 retryable=True,
                 status_code=error.status_code,
             )
@@ -478,7 +497,7 @@ class RestConnector(Connector):
             data = response.json()
             token = str(data["access_token"])
         except (ValueError, KeyError, TypeError):
-            raise _TokenError(_("The OAuth2 token endpoint answered without an access_token."))
+            raise _TokenError(stored.gettext("The OAuth2 token endpoint answered without an access_token."))
         self._secrets.append(token)
         return token, token_lifetime(data.get("expires_in"))
 
@@ -490,54 +509,81 @@ class RestConnector(Connector):
             return self._error(failure.explain(self._at(failure.url)["url"]))
         if isinstance(failure, requests.exceptions.InvalidSchema):
             return self._error(
-                _("%(url)s redirected to an address that is not http or https; refused (local files are never read).")
-                % values
+                stored.gettext(
+                    "%(url)s redirected to an address that is not http or https; refused (local files are never read).",
+                    **values,
+                )
             )
         if _is_timeout(failure):
-            values["seconds"] = f"{self.config.timeout_seconds:g}"
-            return self._error(_("Timed out after %(seconds)s s reaching %(url)s.") % values, retryable=True)
-        if isinstance(failure, requests.exceptions.SSLError):
+            seconds = f"{self.config.timeout_seconds:g}"
             return self._error(
-                _("The TLS certificate of %(url)s could not be verified: check the certificate or the address.")
-                % values
-            )
-        if isinstance(failure, requests.exceptions.ChunkedEncodingError) or "aborted" in str(failure):
-            return self._error(_("%(url)s dropped the connection before answering in full.") % values, retryable=True)
-        if isinstance(failure, requests.ConnectionError):
-            return self._error(
-                _("Could not connect to %(url)s: check the address and that the server is up.") % values,
+                stored.gettext("Timed out after %(seconds)s s reaching %(url)s.", seconds=seconds, **values),
                 retryable=True,
             )
-        return self._error(_("The request to %(url)s could not be sent: %(reason)s") % {**values, "reason": failure})
+        if isinstance(failure, requests.exceptions.SSLError):
+            return self._error(
+                stored.gettext(
+                    "The TLS certificate of %(url)s could not be verified: check the certificate or the address.",
+                    **values,
+                )
+            )
+        if isinstance(failure, requests.exceptions.ChunkedEncodingError) or "aborted" in str(failure):
+            return self._error(
+                stored.gettext("%(url)s dropped the connection before answering in full.", **values), retryable=True
+            )
+        if isinstance(failure, requests.ConnectionError):
+            return self._error(
+                stored.gettext("Could not connect to %(url)s: check the address and that the server is up.", **values),
+                retryable=True,
+            )
+        return self._error(
+            stored.gettext("The request to %(url)s could not be sent: %(reason)s", reason=str(failure), **values)
+        )
 
     def _status_error(self, response, method, url, operation, write, attempt) -> ConnectorError:
         status = response.status_code
         retryable = status in (408, 429) or (status >= 500 and status != 501)
-        values = {
-            "name": self.config.name or _origin(url),
-            "status": status,
-            "reason": _reason(response),
-            "method": method,
-            "path": urlsplit(url).path or "/",
-            "credential": self._credential(),
-            "detail": self._detail(response),
-        }
         if operation == "token" and status in (400, 401, 403):
-            message = _("The OAuth2 token endpoint answered %(status)s %(reason)s: check the client id and secret.")
-            return _TokenError(self._scrub(message % values), status_code=status)
+            message = stored.gettext(
+                "The OAuth2 token endpoint answered %(status)s %(reason)s: check the client id and secret.",
+                status=status,
+                reason=_reason(response),
+            )
+            return _TokenError(self._scrub(message), status_code=status)
+        name = self.config.name or _origin(url)
+        call = {"method": method, "path": urlsplit(url).path or "/"}
         if status == 401:
-            message = _("%(name)s answered 401 Unauthorized: check the %(credential)s.")
+            message = stored.gettext(
+                "%(name)s answered 401 Unauthorized: check the %(credential)s.",
+                name=name,
+                credential=self._credential(),
+            )
         elif status == 403:
-            message = _("%(name)s answered 403 Forbidden to %(method)s %(path)s: the %(credential)s lacks permission.")
+            message = stored.gettext(
+                "%(name)s answered 403 Forbidden to %(method)s %(path)s: the %(credential)s lacks permission.",
+                name=name,
+                credential=self._credential(),
+                **call,
+            )
         elif status == 404:
-            message = _("%(name)s answered 404 Not Found to %(method)s %(path)s: check the path.")
+            message = stored.gettext(
+                "%(name)s answered 404 Not Found to %(method)s %(path)s: check the path.", name=name, **call
+            )
         elif status == 429:
-            message = _("%(name)s answered 429 Too Many Requests: lower the connection's rate limit.")
+            message = stored.gettext(
+                "%(name)s answered 429 Too Many Requests: lower the connection's rate limit.", name=name
+            )
         else:
-            message = _("%(name)s answered %(status)s %(reason)s to %(method)s %(path)s: %(detail)s")
-        message %= values
+            message = stored.gettext(
+                "%(name)s answered %(status)s %(reason)s to %(method)s %(path)s: %(detail)s",
+                name=name,
+                status=status,
+                reason=_reason(response),
+                detail=self._detail(response),
+                **call,
+            )
         if attempt > 1:
-            message += " " + _("(%(attempts)s attempts)") % {"attempts": attempt}
+            message = stored.join(message, stored.gettext("(%(attempts)s attempts)", attempts=attempt))
         # A record the target refuses goes to the review queue; a refused credential stops the run.
         record_level = write and 400 <= status < 500 and status not in (401, 407, 408, 429)
         return self._error(message, retryable=retryable, record_level=record_level, status_code=status)
@@ -545,25 +591,29 @@ class RestConnector(Connector):
     def _refusal(self, error: ConnectorError, path: str) -> str:
         if error.status_code in (401, 403):
             reason = http.HTTPStatus(error.status_code).phrase
-            return _("Refused: %(status)s %(reason)s — check the %(credential)s") % {
-                "status": error.status_code,
-                "reason": reason,
-                "credential": self._credential(),
-            }
+            return stored.gettext(
+                "Refused: %(status)s %(reason)s — check the %(credential)s",
+                status=error.status_code,
+                reason=reason,
+                credential=self._credential(),
+            )
         if error.status_code:
-            return _("Reached the server, but GET %(path)s answered: %(error)s") % {
-                "path": path,
-                "error": error.message,
-            }
+            return stored.gettext(
+                "Reached the server, but GET %(path)s answered: %(error)s", path=path, error=error.message
+            )
         return error.message
 
-    def _credential(self) -> str:
-        return {
-            AuthKind.BASIC: _("username and password"),
-            AuthKind.BEARER: _("bearer token"),
-            AuthKind.API_KEY: _("API key"),
-            AuthKind.OAUTH2: _("OAuth2 client id and secret"),
-        }.get(self.config.auth_kind, _("authentication settings (none is configured)"))
+    def _credential(self) -> stored.StoredMessage:
+        kind = self.config.auth_kind
+        if kind == AuthKind.BASIC:
+            return stored.gettext("username and password")
+        if kind == AuthKind.BEARER:
+            return stored.gettext("bearer token")
+        if kind == AuthKind.API_KEY:
+            return stored.gettext("API key")
+        if kind == AuthKind.OAUTH2:
+            return stored.gettext("OAuth2 client id and secret")
+        return stored.gettext("authentication settings (none is configured)")
 
     def _detail(self, response) -> str:
         """The server's own words about an error, short and redacted."""
@@ -577,14 +627,16 @@ class RestConnector(Connector):
             if isinstance(found, str) and found:
                 text = found
                 break
-        return truncate(redact_text(text, self._secrets), 300) or _("no details given")
+        return truncate(redact_text(text, self._secrets), 300) or stored.gettext("no details given")
 
     def _json(self, response):
         try:
             return response.json()
         except ValueError:
-            excerpt = truncate(redact_text(response.text.strip(), self._secrets), 200) or _("(an empty body)")
-            raise self._error(_("The response is not JSON: %(excerpt)s") % {"excerpt": excerpt})
+            excerpt = truncate(redact_text(response.text.strip(), self._secrets), 200) or stored.gettext(
+                "(an empty body)"
+            )
+            raise self._error(stored.gettext("The response is not JSON: %(excerpt)s", excerpt=excerpt))
 
     def _log_call(self, prepared, operation, attempt, started, finished, response, failure, error) -> None:
         headers = redact_headers(prepared.headers, [self.config.api_key_header])
@@ -612,11 +664,15 @@ class RestConnector(Connector):
         return truncate(redact_text(body or "", self._secrets), self.config.body_limit)
 
     def _scrub(self, text: str) -> str:
+        """``text`` without the known secrets; a stored message keeps its structure (only its outside data changes)."""
+        return stored.change_outside_data(text, self._without_secrets)
+
+    def _without_secrets(self, text: str) -> str:
         for secret in sorted(set(self._secrets), key=len, reverse=True):
             text = text.replace(secret, MASK)
         return text
 
-    def _error(self, message: str, **flags) -> ConnectorError:
+    def _error(self, message: stored.StoredMessage, **flags) -> ConnectorError:
         return ConnectorError(self._scrub(message), **flags)
 
     def _at(self, url: str) -> dict[str, str]:

@@ -120,7 +120,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import requests
-from django.utils.translation import gettext as _
 from lxml import etree
 from zeep import Client, Settings, Transport, xsd
 from zeep import exceptions as zeep_errors
@@ -132,6 +131,7 @@ from zeep.wsdl import Document
 from zeep.wsse.username import UsernameToken
 
 from sync import outbound
+from sync import stored_messages as stored
 from sync.choices import AuthKind, Pagination
 from sync.redaction import redact_headers, redact_text, redact_url, truncate
 
@@ -332,7 +332,7 @@ def build_client(config: ConnectionConfig, transport: SafeTransport) -> Client:
     elif config.wsdl_url:
         wsdl = config.wsdl_url
     else:
-        raise ConnectorError(_("The SOAP connection has no WSDL: give its URL or upload the document."))
+        raise ConnectorError(stored.gettext("The SOAP connection has no WSDL: give its URL or upload the document."))
     wsse = UsernameToken(config.username, config.password) if config.auth_kind == AuthKind.WSSE else None
     return Client(wsdl, wsse=wsse, transport=transport, settings=settings)
 
@@ -433,17 +433,19 @@ def incremental_arguments(incremental_filter: str) -> dict:
         try:
             value = json.loads(text)
         except ValueError as exc:
-            raise ConnectorError(_("The incremental filter is not valid JSON: %(error)s") % {"error": exc}) from exc
+            raise ConnectorError(
+                stored.gettext("The incremental filter is not valid JSON: %(error)s", error=str(exc))
+            ) from exc
         if isinstance(value, dict):
             return value
     match = _NAV_SHORTHAND.match(text)
     if not match:
         raise ConnectorError(
-            _(
+            stored.gettext(
                 'The incremental filter "%(filter)s" is neither a JSON object nor "Field: criteria" '
-                '(e.g. "Last_Date_Modified: >={cursor}").'
+                '(e.g. "Last_Date_Modified: >={cursor}").',
+                filter=text,
             )
-            % {"filter": text}
         )
     return {"filter": [{"Field": match.group(1), "Criteria": match.group(2)}]}
 
@@ -535,8 +537,12 @@ def _step(data, segment: str, walked: list[str], path: str):
     if isinstance(data, dict):
         if segment not in data:
             raise ConnectorError(
-                _('The records path "%(path)s" does not match the answer: "%(at)s" is not there (found: %(keys)s).')
-                % {"path": path, "at": ".".join(walked), "keys": ", ".join(data) or "-"}
+                stored.gettext(
+                    'The records path "%(path)s" does not match the answer: "%(at)s" is not there (found: %(keys)s).',
+                    path=path,
+                    at=".".join(walked),
+                    keys=", ".join(data) or "-",
+                )
             )
         return data[segment]
     return None
@@ -608,8 +614,11 @@ class SoapConnector(Connector):
         arguments = self._find_arguments(target_object, key_field, str(key_value))
         if arguments is None:
             raise ConnectorError(
-                _("Cannot look a record up with %(operation)s: it takes neither %(field)s nor a filter.")
-                % {"operation": target_object, "field": key_field}
+                stored.gettext(
+                    "Cannot look a record up with %(operation)s: it takes neither %(field)s nor a filter.",
+                    operation=target_object,
+                    field=key_field,
+                )
             )
         return self._lookup(target_object, arguments)
 
@@ -648,8 +657,11 @@ class SoapConnector(Connector):
         count = len(records_from(descend(body)))
         return Verdict(
             True,
-            _("%(connected)s ReadMultiple answered with %(count)s record(s).")
-            % {"connected": self._connected_message(operations), "count": count},
+            stored.gettext(
+                "%(connected)s ReadMultiple answered with %(count)s record(s).",
+                connected=self._connected_message(operations),
+                count=count,
+            ),
         )
 
     # The client, the port, the operations -----------------------------------------------
@@ -667,28 +679,34 @@ class SoapConnector(Connector):
     def _proxy(self):
         if self._service is None:
             client = self._client().client
-            service = self._pick(client.wsdl.services, self.config.soap_service, _("service"))
-            port = self._pick(service.ports, self.config.soap_port, _("port"))
+            service = self._pick(client.wsdl.services, self.config.soap_service, stored.gettext("service"))
+            port = self._pick(service.ports, self.config.soap_port, stored.gettext("port"))
             address = self.config.endpoint_url or (port.binding_options or {}).get("address") or ""
             if urlparse(address).scheme.lower() not in ALLOWED_SCHEMES:
                 raise ConnectorError(
-                    _('The SOAP endpoint "%(address)s" is not an http(s) address: set the endpoint URL.')
-                    % {"address": redact_url(address, self.config.secrets())}
+                    stored.gettext(
+                        'The SOAP endpoint "%(address)s" is not an http(s) address: set the endpoint URL.',
+                        address=redact_url(address, self.config.secrets()),
+                    )
                 )
             self._service = ServiceProxy(client, port.binding, address=address)
             self._port_name = f"{service.name}/{port.name}"
             self._address = address
         return self._service
 
-    def _pick(self, options: dict, wanted: str, what: str):
+    def _pick(self, options: dict, wanted: str, what: stored.StoredMessage):
         if not options:
-            raise ConnectorError(_("The WSDL defines no %(what)s.") % {"what": what})
+            raise ConnectorError(stored.gettext("The WSDL defines no %(what)s.", what=what))
         if not wanted:
             return next(iter(options.values()))
         if wanted not in options:
             raise ConnectorError(
-                _('The WSDL has no %(what)s "%(name)s"; it offers: %(options)s.')
-                % {"what": what, "name": wanted, "options": ", ".join(options)}
+                stored.gettext(
+                    'The WSDL has no %(what)s "%(name)s"; it offers: %(options)s.',
+                    what=what,
+                    name=wanted,
+                    options=", ".join(options),
+                )
             )
         return options[wanted]
 
@@ -702,8 +720,11 @@ class SoapConnector(Connector):
         operations = self._binding().all()
         if name not in operations:
             raise ConnectorError(
-                _('The SOAP service has no operation "%(name)s"; it offers: %(operations)s.')
-                % {"name": name, "operations": ", ".join(sorted(operations))}
+                stored.gettext(
+                    'The SOAP service has no operation "%(name)s"; it offers: %(operations)s.',
+                    name=name,
+                    operations=", ".join(sorted(operations)),
+                )
             )
         return operations[name]
 
@@ -714,12 +735,13 @@ class SoapConnector(Connector):
     def _input_names(self, name: str) -> list[str]:
         return [element_name for element_name, _element in self._input_elements(name)]
 
-    def _connected_message(self, operations: list[str]) -> str:
-        return _("Connected to %(address)s: %(port)s offers %(count)s operations.") % {
-            "address": redact_url(self._address, self.config.secrets()),
-            "port": self._port_name,
-            "count": len(operations),
-        }
+    def _connected_message(self, operations: list[str]) -> stored.StoredMessage:
+        return stored.gettext(
+            "Connected to %(address)s: %(port)s offers %(count)s operations.",
+            address=redact_url(self._address, self.config.secrets()),
+            port=self._port_name,
+            count=len(operations),
+        )
 
     # One call ------------------------------------------------------------------------------
 
@@ -790,7 +812,7 @@ class SoapConnector(Connector):
     def _failure(self, exc: Exception, operation: str, exchange: Exchange | None, *, write: bool) -> Failure | None:
         """The failure of one attempt in words; None for an error that is not the service's."""
         status = exchange.status_code if exchange else None
-        words = {"operation": operation, "url": self._safe_address(), "name": self.config.name}
+        words = {"operation": operation, "url": self._safe_address()}
         if isinstance(exc, Failure):
             return exc
         if isinstance(exc, ConnectorError):
@@ -800,12 +822,17 @@ class SoapConnector(Connector):
                 return self._http_failure(status, exchange, words)
             return Failure(self._fault_error(exc, words))
         if isinstance(exc, requests.Timeout):
-            words["seconds"] = _seconds(self.config.timeout_seconds)
-            message = _("Timed out after %(seconds)s s calling %(operation)s on %(url)s.") % words
+            seconds = _seconds(self.config.timeout_seconds)
+            message = stored.gettext(
+                "Timed out after %(seconds)s s calling %(operation)s on %(url)s.", seconds=seconds, **words
+            )
             return Failure(ConnectorError(message, retryable=True))
         if isinstance(exc, requests.ConnectionError):
-            words["reason"] = _connection_reason(exc)
-            message = _("Could not connect to %(url)s calling %(operation)s: %(reason)s.") % words
+            message = stored.gettext(
+                "Could not connect to %(url)s calling %(operation)s: %(reason)s.",
+                reason=_connection_reason(exc),
+                **words,
+            )
             return Failure(ConnectorError(message, retryable=True))
         if (
             isinstance(exc, zeep_errors.TransportError)
@@ -818,37 +845,46 @@ class SoapConnector(Connector):
         if isinstance(exc, zeep_errors.TransportError):
             return self._http_failure(exc.status_code or status, exchange, words)
         if isinstance(exc, zeep_errors.DTDForbidden | zeep_errors.EntitiesForbidden):
-            message = _("%(url)s answered %(operation)s with a DTD or XML entities, which are refused.") % words
+            message = stored.gettext(
+                "%(url)s answered %(operation)s with a DTD or XML entities, which are refused.", **words
+            )
             return Failure(ConnectorError(message, status_code=status))
         # zeep refuses arguments that do not fit (TypeError, ValidationError) before anything is sent.
         if isinstance(exc, zeep_errors.ValidationError | TypeError) and not (exchange and exchange.request_body):
-            words["error"] = self._redact(str(exc).splitlines()[0])[:500]
-            message = _("The values do not fit the %(operation)s operation: %(error)s") % words
+            message = stored.gettext(
+                "The values do not fit the %(operation)s operation: %(error)s",
+                operation=operation,
+                error=self._redact(str(exc).splitlines()[0])[:500],
+            )
             return Failure(ConnectorError(message, record_level=write))
         if isinstance(exc, RefusedLocation):
             return Failure(self._refused_error(exc))
         if isinstance(exc, outbound.OutboundError):
             return Failure(ConnectorError(exc.explain(self._shown(exc.url)), status_code=status))
         if isinstance(exc, requests.RequestException):
-            words["error"] = type(exc).__name__
-            message = _("The call to %(operation)s on %(url)s failed: %(error)s.") % words
+            message = stored.gettext(
+                "The call to %(operation)s on %(url)s failed: %(error)s.", error=type(exc).__name__, **words
+            )
             return Failure(ConnectorError(message, retryable=True))
         if isinstance(exc, zeep_errors.Error | etree.LxmlError):
             return self._unreadable(exc, words, status)
         return None
 
     def _unreadable(self, exc: Exception, words: dict, status: int | None) -> Failure:
-        words = {**words, "error": self._redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:500]}
-        message = _("%(url)s answered %(operation)s with something unreadable: %(error)s") % words
+        error = self._redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:500]
+        message = stored.gettext(
+            "%(url)s answered %(operation)s with something unreadable: %(error)s", error=error, **words
+        )
         return Failure(ConnectorError(message, status_code=status))
 
     def _http_failure(self, status: int | None, exchange: Exchange | None, words: dict) -> Failure:
-        words = {**words, "status": status}
         if status in (401, 403):
-            message = _("%(url)s refused the credentials (HTTP %(status)s) calling %(operation)s.") % words
+            message = stored.gettext(
+                "%(url)s refused the credentials (HTTP %(status)s) calling %(operation)s.", status=status, **words
+            )
             return Failure(ConnectorError(message, status_code=status))
         retryable = status is None or status == 429 or status >= 500
-        message = _("%(url)s answered HTTP %(status)s calling %(operation)s.") % words
+        message = stored.gettext("%(url)s answered HTTP %(status)s calling %(operation)s.", status=status, **words)
         retry_after = self._retry_after(exchange) if retryable else None
         return Failure(ConnectorError(message, retryable=retryable, status_code=status), retry_after)
 
@@ -863,12 +899,14 @@ class SoapConnector(Connector):
     def _fault_error(self, exc: zeep_errors.Fault, words: dict) -> SoapFault:
         code = exc.code or ""
         subcodes = [getattr(subcode, "localname", str(subcode)) for subcode in (exc.subcodes or [])]
-        name = fault_name(subcodes[-1] if subcodes else code) or _("unknown fault")
-        message = _("The SOAP service “%(name)s” answered a fault to %(operation)s: %(code)s — %(message)s") % {
-            **words,
-            "code": name,
-            "message": self._redact(exc.message or "").strip() or _("(no message)"),
-        }
+        name = fault_name(subcodes[-1] if subcodes else code)
+        message = stored.gettext(
+            "The SOAP service “%(name)s” answered a fault to %(operation)s: %(code)s — %(message)s",
+            name=self.config.name,
+            operation=words["operation"],
+            code=name or stored.gettext("unknown fault"),
+            message=self._redact(exc.message or "").strip() or stored.gettext("(no message)"),
+        )
         return SoapFault(
             message,
             code=code,
@@ -882,51 +920,65 @@ class SoapConnector(Connector):
 
     def _refused_error(self, exc: RefusedLocation) -> ConnectorError:
         return ConnectorError(
-            _(
+            stored.gettext(
                 'Refused to load "%(location)s": the WSDL and its imports may only come from http or https '
-                "addresses (local files are never read)."
+                "addresses (local files are never read).",
+                location=redact_url(exc.location, self.config.secrets()),
             )
-            % {"location": redact_url(exc.location, self.config.secrets())}
         )
 
     def _wsdl_error(self, exc: Exception) -> ConnectorError:
-        words = {"url": redact_url(self.config.wsdl_url, self.config.secrets()) or _("the uploaded document")}
+        words = {
+            "url": redact_url(self.config.wsdl_url, self.config.secrets()) or stored.gettext("the uploaded document")
+        }
         if isinstance(exc, RefusedLocation):
             return self._refused_error(exc)
         if isinstance(exc, outbound.OutboundError):
             return ConnectorError(exc.explain(self._shown(exc.url)))
         if isinstance(exc, requests.exceptions.InvalidSchema):
-            return ConnectorError(_("The WSDL at %(url)s redirects outside http(s); refused.") % words)
+            return ConnectorError(stored.gettext("The WSDL at %(url)s redirects outside http(s); refused.", **words))
         if isinstance(exc, zeep_errors.DTDForbidden | zeep_errors.EntitiesForbidden):
             return ConnectorError(
-                _("The WSDL (%(url)s) declares a DTD or XML entities (<!DOCTYPE>/<!ENTITY>), which are refused.")
-                % words
+                stored.gettext(
+                    "The WSDL (%(url)s) declares a DTD or XML entities (<!DOCTYPE>/<!ENTITY>), which are refused.",
+                    **words,
+                )
             )
         if isinstance(exc, requests.Timeout):
-            words["seconds"] = _seconds(self.config.timeout_seconds)
+            seconds = _seconds(self.config.timeout_seconds)
             return ConnectorError(
-                _("Timed out after %(seconds)s s loading the WSDL from %(url)s.") % words, retryable=True
+                stored.gettext(
+                    "Timed out after %(seconds)s s loading the WSDL from %(url)s.", seconds=seconds, **words
+                ),
+                retryable=True,
             )
         if isinstance(exc, requests.HTTPError):
             status = exc.response.status_code if exc.response is not None else None
-            words["status"] = status
             if status in (401, 403):
                 return ConnectorError(
-                    _("%(url)s refused the credentials (HTTP %(status)s) when loading the WSDL.") % words,
+                    stored.gettext(
+                        "%(url)s refused the credentials (HTTP %(status)s) when loading the WSDL.",
+                        status=status,
+                        **words,
+                    ),
                     status_code=status,
                 )
             return ConnectorError(
-                _("Could not load the WSDL from %(url)s: HTTP %(status)s.") % words,
+                stored.gettext("Could not load the WSDL from %(url)s: HTTP %(status)s.", status=status, **words),
                 retryable=status is not None and (status == 429 or status >= 500),
                 status_code=status,
             )
         if isinstance(exc, requests.ConnectionError):
-            words["reason"] = _connection_reason(exc)
             return ConnectorError(
-                _("Could not connect to %(url)s to load the WSDL: %(reason)s.") % words, retryable=True
+                stored.gettext(
+                    "Could not connect to %(url)s to load the WSDL: %(reason)s.",
+                    reason=_connection_reason(exc),
+                    **words,
+                ),
+                retryable=True,
             )
-        words["error"] = self._redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:500]
-        return ConnectorError(_("The WSDL (%(url)s) could not be read: %(error)s") % words)
+        error = self._redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:500]
+        return ConnectorError(stored.gettext("The WSDL (%(url)s) could not be read: %(error)s", error=error, **words))
 
     # Call records --------------------------------------------------------------------------
 
@@ -984,8 +1036,10 @@ class SoapConnector(Connector):
         if pagination in (Pagination.BOOKMARK, Pagination.NONE):
             return token or None
         raise ConnectorError(
-            _('Pagination "%(pagination)s" does not apply to SOAP: use bookmark, page, offset or none.')
-            % {"pagination": pagination}
+            stored.gettext(
+                'Pagination "%(pagination)s" does not apply to SOAP: use bookmark, page, offset or none.',
+                pagination=pagination,
+            )
         )
 
     def _read_arguments(self, request: ReadRequest, pagination: str, token) -> dict:
@@ -993,9 +1047,11 @@ class SoapConnector(Connector):
         if request.cursor is not None and request.incremental_filter:
             template = merge_arguments(template, incremental_arguments(request.incremental_filter))
         if self.config.page_size <= 0 and pagination != Pagination.NONE:
-            raise ConnectorError(_("The page size must be a positive number."))
+            raise ConnectorError(stored.gettext("The page size must be a positive number."))
         if pagination in (Pagination.PAGE, Pagination.OFFSET) and not _mentions(template, {"page_token"}):
-            raise ConnectorError(_("With page or offset pagination the SOAP arguments must place {page_token}."))
+            raise ConnectorError(
+                stored.gettext("With page or offset pagination the SOAP arguments must place {page_token}.")
+            )
         if pagination == Pagination.BOOKMARK:
             template = self._bookmark_arguments(request.source_object, template)
         values = {"cursor": request.cursor, "page_token": token, "page_size": self.config.page_size}
@@ -1007,8 +1063,10 @@ class SoapConnector(Connector):
         if not _mentions(template, {"page_token"}):
             if "bookmarkKey" not in names:
                 raise ConnectorError(
-                    _("Bookmark pagination: %(operation)s takes no bookmarkKey; place {page_token} in the arguments.")
-                    % {"operation": operation}
+                    stored.gettext(
+                        "Bookmark pagination: %(operation)s takes no bookmarkKey; place {page_token} in the arguments.",
+                        operation=operation,
+                    )
                 )
             template["bookmarkKey"] = "{page_token}"
         if not _mentions(template, {"page_size"}) and "setSize" in names:
@@ -1031,9 +1089,9 @@ class SoapConnector(Connector):
             return str(token + len(records))
         bookmark = records[-1].get("Key")
         if not bookmark:
-            raise ConnectorError(_("Bookmark pagination: the records carry no Key to continue from."))
+            raise ConnectorError(stored.gettext("Bookmark pagination: the records carry no Key to continue from."))
         if bookmark == token:
-            raise ConnectorError(_("Bookmark pagination: the service answered the same page again."))
+            raise ConnectorError(stored.gettext("Bookmark pagination: the service answered the same page again."))
         return str(bookmark)
 
     # Writing -------------------------------------------------------------------------------
@@ -1077,25 +1135,33 @@ class SoapConnector(Connector):
             key = current.get("Key") or key
         if len(names) != 1:
             raise ConnectorError(
-                _("%(operation)s takes %(count)s arguments; the connector can only pass the record key.")
-                % {"operation": operation, "count": len(names)}
+                stored.gettext(
+                    "%(operation)s takes %(count)s arguments; the connector can only pass the record key.",
+                    operation=operation,
+                    count=len(names),
+                )
             )
         body = self._call_once(operation, {names[0]: key}, attempt, write=True)
         if isinstance(body, dict) and list(body.values()) == [False]:
             raise ConnectorError(
-                _("The SOAP service refused to delete the record %(key)s.") % {"key": key}, record_level=True
+                stored.gettext("The SOAP service refused to delete the record %(key)s.", key=str(key)),
+                record_level=True,
             )
 
     def _current_key(self, key: str, attempt: int, operation: str) -> str:
         if "Read" not in self._operation_names():
             raise ConnectorError(
-                _("%(operation)s needs the record's current Key and the service has no Read operation to find it.")
-                % {"operation": operation}
+                stored.gettext(
+                    "%(operation)s needs the record's current Key and the service has no Read operation to find it.",
+                    operation=operation,
+                )
             )
         current = self._read_by_primary_key(key, attempt)
         if current is None or not current.get("Key"):
             raise ConnectorError(
-                _("The record %(key)s to update does not exist in %(name)s.") % {"key": key, "name": self.config.name},
+                stored.gettext(
+                    "The record %(key)s to update does not exist in %(name)s.", key=str(key), name=self.config.name
+                ),
                 record_level=True,
             )
         return current["Key"]
@@ -1104,8 +1170,10 @@ class SoapConnector(Connector):
         names = self._input_names("Read")
         if len(names) != 1:  # e.g. a journal line, keyed by template, batch and line number
             raise ConnectorError(
-                _("Read takes a composite key (%(names)s): pass the record's current Key in the values.")
-                % {"names": ", ".join(names)}
+                stored.gettext(
+                    "Read takes a composite key (%(names)s): pass the record's current Key in the values.",
+                    names=", ".join(names),
+                )
             )
         try:
             body = self._call_once("Read", {names[0]: key}, attempt)
