@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import translation
 
 from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from sync.choices import AuthKind, ConnectionKind, IntegrationType, ScheduleKind
@@ -81,3 +82,10 @@ def pytest_report_header(config):
 
     broker = "Redis" if settings.REDIS_URL else "ORM"
     return f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, task broker: {broker}"
+
+
+@pytest.fixture(autouse=True)
+def portal_language_after_each_test():
+    """A request as a pt-BR user leaves its language active in the thread: every test starts in English."""
+    yield
+    translation.deactivate()
