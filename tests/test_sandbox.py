@@ -1,7 +1,13 @@
 """The demo CRM (Ploomes-shaped REST) and the knobs of both demo systems, over real HTTP."""
 
+import os
+import socket
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -12,8 +18,11 @@ from sync.sandbox.choices import CrmContactType, SandboxSystem
 from sync.sandbox.documents import format_cnpj, make_cnpj
 from sync.sandbox.models import CrmContact, CrmOrder, CrmProduct, SandboxKnobs
 
+from .processes import free_port, running, wait_until
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
+ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 10
 
 
@@ -33,8 +42,8 @@ def crm(knobs, crm_url):
     session = requests.Session()
     session.headers["User-Key"] = knobs[SandboxSystem.CRM].api_key
 
-    def call(method, path, **kwargs):
-        return session.request(method, crm_url + path, timeout=TIMEOUT, **kwargs)
+    def call(method, path, timeout=TIMEOUT, **kwargs):
+        return session.request(method, crm_url + path, timeout=timeout, **kwargs)
 
     yield call
     session.close()
@@ -267,3 +276,106 @@ def test_latency_slows_every_answer(crm):
 def test_knobs_of_one_system_leave_the_other_alone(crm):
     set_knobs(SandboxSystem.ERP, down=True, error_rate=1.0)
     assert crm("GET", "/Contacts").status_code == 200
+
+
+def raw_get(url: str, headers: dict) -> tuple[bytes, bytes]:
+    """GET over a bare socket; returns (head, body) as received until the server closed the connection."""
+    parts = urlsplit(url)
+    lines = [f"GET {parts.path}?{parts.query} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection((parts.hostname, parts.port), timeout=TIMEOUT) as connection:
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        received = b""
+        while chunk := connection.recv(65536):  # b"" once the server closed its side
+            received += chunk
+    head, _blank, body = received.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_a_dropped_answer_sends_its_headers_and_part_of_the_body_then_closes(crm, crm_url, knobs):
+    whole = crm("GET", "/Contacts", params={"$top": 20})
+    set_knobs(SandboxSystem.CRM, drop_rate=1.0)
+    head, body = raw_get(f"{crm_url}/Contacts?$top=20", {"User-Key": knobs[SandboxSystem.CRM].api_key})
+    assert head.startswith(b"HTTP/1.1 200")
+    assert f"Content-Length: {len(whole.content)}".encode() in head
+    assert 0 < len(body) < len(whole.content)
+    assert whole.content.startswith(body)
+
+
+def test_a_dropped_answer_is_an_error_for_requests_not_half_a_page(crm):
+    set_knobs(SandboxSystem.CRM, drop_rate=1.0)
+    started = time.monotonic()
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        crm("GET", "/Contacts")
+    assert time.monotonic() - started < TIMEOUT / 2  # the connection closed: no waiting for the rest
+
+
+def test_a_dropped_create_was_carried_out_all_the_same(crm):
+    set_knobs(SandboxSystem.CRM, drop_rate=1.0)
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        crm("POST", "/Products", json={"Name": "Areia média 20 kg", "Code": "P77777", "Price": "12.50"})
+    assert CrmProduct.objects.filter(code="P77777").count() == 1
+    with pytest.raises(requests.exceptions.ConnectionError):  # no body to cut: closed before the status line
+        crm("DELETE", f"/Products({CrmProduct.objects.get(code='P77777').pk})")
+    assert not CrmProduct.objects.filter(code="P77777").exists()
+
+
+def test_slow_answers_come_after_slow_ms_and_time_a_short_client_out(crm):
+    set_knobs(SandboxSystem.CRM, slow_rate=1.0, slow_ms=600)
+    started = time.monotonic()
+    assert crm("GET", "/Contacts", params={"$top": 1}).status_code == 200
+    assert time.monotonic() - started >= 0.6
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        crm("GET", "/Contacts", params={"$top": 1}, timeout=0.2)
+
+
+def test_a_slow_create_is_carried_out_before_its_late_answer(crm):
+    set_knobs(SandboxSystem.CRM, slow_rate=1.0, slow_ms=800)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        crm("POST", "/Products", json={"Name": "Brita 1 20 kg", "Code": "P88888", "Price": "9.90"}, timeout=0.3)
+    set_knobs(SandboxSystem.CRM, slow_rate=0)
+    assert [p["Code"] for p in crm("GET", "/Products", params={"$filter": "Code eq 'P88888'"}).json()["value"]] == [
+        "P88888"
+    ]
+
+
+@pytest.fixture(scope="module")
+def served_folder(tmp_path_factory):
+    """A migrated portal of its own (SQLite in a temporary folder) whose demo CRM drops every answer."""
+    folder = tmp_path_factory.mktemp("gunicorn-portal")
+    env = {"PATH": os.environ["PATH"], "DEBUG": "1", "PORTAL_DATA_DIR": str(folder / "data")}
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    script = (
+        "from sync.sandbox.models import SandboxKnobs\n"
+        "from sync.sandbox.seed import ensure_knobs\n"
+        "ensure_knobs()\n"
+        "SandboxKnobs.objects.filter(system='crm').update(drop_rate=1)\n"
+        "print(SandboxKnobs.objects.get(system='crm').api_key)\n"
+    )
+    shell = subprocess.run(
+        [*manage, "shell", "--no-imports", "-v0", "-c", script],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
+    return env, shell.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread"])
+def test_a_dropped_answer_closes_the_connection_under_gunicorn(served_folder, worker_class):
+    env, api_key = served_folder
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "gunicorn", "integration_portal.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    # A long keep-alive: only a real close ends the answer before the client's timeout.
+    command += ["--worker-class", worker_class, "--threads", "2", "--keep-alive", "30"]
+    with running(command, env=env, cwd=ROOT):
+        wait_until(lambda: requests.get(f"{base}/sandbox/erp/soap", timeout=2).ok, message="gunicorn to serve")
+        started = time.monotonic()
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            requests.get(f"{base}/sandbox/crm/Contacts", headers={"User-Key": api_key}, timeout=TIMEOUT)
+        assert time.monotonic() - started < TIMEOUT / 2

@@ -1,5 +1,6 @@
 """The demo ERP's SOAP 1.1 service, called through a real zeep client against the live server."""
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -55,11 +56,11 @@ def make_client(soap_url):
     keep-alive server thread outlives the live server's hold on the test database."""
     sessions = []
 
-    def make(username, password):
+    def make(username, password, timeout=TIMEOUT):
         session = requests.Session()
         session.auth = (username, password)
         sessions.append(session)
-        transport = Transport(session=session, timeout=TIMEOUT, operation_timeout=TIMEOUT)
+        transport = Transport(session=session, timeout=TIMEOUT, operation_timeout=timeout)
         return zeep.Client(
             f"{soap_url}?wsdl", transport=transport, settings=zeep.Settings(strict=True, forbid_dtd=True)
         )
@@ -338,3 +339,40 @@ def test_down_is_a_503_for_calls_and_for_the_wsdl(erp, soap_url):
         erp.ListCustomers()
     assert exc_info.value.status_code == 503
     assert requests.get(f"{soap_url}?wsdl", timeout=TIMEOUT).status_code == 503
+
+
+def test_a_dropped_answer_fails_the_call_and_the_order_is_created_all_the_same(erp):
+    SandboxKnobs.objects.filter(system=SandboxSystem.ERP).update(drop_rate=1.0)
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        erp.ListCustomers(page_size=5)
+    order = {
+        "customer_code": sellable_customer().code,
+        "external_id": "crm-7001",
+        "lines": [{"product_code": sellable_product().code, "quantity": Decimal("2")}],
+    }
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        erp.CreateOrder(order=order)
+    assert ErpOrder.objects.filter(external_id="crm-7001").count() == 1
+    SandboxKnobs.objects.filter(system=SandboxSystem.ERP).update(drop_rate=0)
+    assert erp.CreateOrder(order=order).created is False  # asking again finds the order the lost answer made
+
+
+def test_a_slow_answer_times_a_short_client_out(knobs, make_client):
+    credentials = knobs[SandboxSystem.ERP]
+    impatient = make_client(credentials.username, credentials.password, timeout=0.3).service
+    SandboxKnobs.objects.filter(system=SandboxSystem.ERP).update(slow_rate=1.0, slow_ms=900)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        impatient.ListProducts(page_size=1)
+    patient = make_client(credentials.username, credentials.password).service
+    started = time.monotonic()
+    assert len(patient.ListProducts(page_size=1).records) == 1
+    assert time.monotonic() - started >= 0.9
+
+
+def test_the_wsdl_is_never_slow_nor_cut(knobs, soap_url):
+    SandboxKnobs.objects.filter(system=SandboxSystem.ERP).update(slow_rate=0.5, slow_ms=5000, drop_rate=0.5)
+    whole = requests.get(f"{soap_url}?wsdl", timeout=1)
+    for _attempt in range(6):
+        response = requests.get(f"{soap_url}?wsdl", timeout=1)
+        assert response.content == whole.content
+        etree.fromstring(response.content)

@@ -1,16 +1,21 @@
 """The demo systems' pure parts and seeding: OData parsing, CNPJ/CPF, knobs' dice, seed data."""
 
+import random
+import socket
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db.models import Q
+from django.http import HttpResponse
 
 from sync.sandbox import documents, seed
 from sync.sandbox.choices import CreditStatus, CrmContactType, Disturbance, ErpOrderStatus, SandboxSystem
 from sync.sandbox.crm_schema import CONTACT_FIELDS
-from sync.sandbox.knobs import pick_disturbance
+from sync.sandbox.dropping import AnswerDropped, cut_short
+from sync.sandbox.knobs import pick_disturbance, with_knobs
 from sync.sandbox.models import (
     CrmContact,
     CrmOrder,
@@ -111,6 +116,142 @@ def test_pick_disturbance_is_deterministic_at_the_edges(values, expected):
     knobs = SandboxKnobs(system=SandboxSystem.CRM, **values)
     assert pick_disturbance(knobs, roll=lambda: 0.4999) == expected
     assert pick_disturbance(SandboxKnobs(system=SandboxSystem.CRM, error_rate=0.5), roll=lambda: 0.5) is None
+
+
+@pytest.mark.parametrize(("rate", "expected"), [("slow_rate", Disturbance.SLOW), ("drop_rate", Disturbance.DROPPED)])
+def test_slow_and_drop_rates_of_one_always_fire_and_of_zero_never(rate, expected):
+    for roll in (0.0, 0.5, 0.999999):
+        assert (
+            pick_disturbance(SandboxKnobs(system=SandboxSystem.ERP, **{rate: 1.0}), roll=lambda r=roll: r) == expected
+        )
+        assert pick_disturbance(SandboxKnobs(system=SandboxSystem.ERP, **{rate: 0.0}), roll=lambda r=roll: r) is None
+
+
+def test_the_rates_lie_end_to_end_on_one_roll():
+    # Rates exact in binary, so the band edges are exact too.
+    knobs = SandboxKnobs(system=SandboxSystem.CRM, throttle_rate=0.125, error_rate=0.25, slow_rate=0.25, drop_rate=0.25)
+    rolls = (0.0, 0.124, 0.125, 0.374, 0.375, 0.624, 0.625, 0.874, 0.875, 0.999)
+    assert [pick_disturbance(knobs, roll=lambda r=roll: r) for roll in rolls] == [
+        Disturbance.THROTTLED,
+        Disturbance.THROTTLED,
+        Disturbance.ERROR,
+        Disturbance.ERROR,
+        Disturbance.SLOW,
+        Disturbance.SLOW,
+        Disturbance.DROPPED,
+        Disturbance.DROPPED,
+        None,
+        None,
+    ]
+
+
+def test_one_roll_per_request_only_when_a_rate_is_set():
+    rolls = []
+
+    def roll():
+        rolls.append(1)
+        return 0.99
+
+    assert pick_disturbance(SandboxKnobs(system=SandboxSystem.CRM, slow_ms=100), roll=roll) is None
+    assert (
+        pick_disturbance(SandboxKnobs(system=SandboxSystem.CRM, down=True, drop_rate=1), roll=roll) == Disturbance.DOWN
+    )
+    assert rolls == []
+    pick_disturbance(SandboxKnobs(system=SandboxSystem.CRM, error_rate=0.1, drop_rate=0.1), roll=roll)
+    assert rolls == [1]
+
+
+def test_a_seeded_dice_gives_each_rate_its_share_and_repeats_itself():
+    knobs = SandboxKnobs(system=SandboxSystem.CRM, error_rate=0.10, throttle_rate=0.05, slow_rate=0.05, drop_rate=0.03)
+    dice = random.Random(7)
+    picks = [pick_disturbance(knobs, roll=dice.random) for _request in range(20_000)]
+    shares = {disturbance: picks.count(disturbance) / len(picks) for disturbance in Disturbance}
+    assert shares[Disturbance.ERROR] == pytest.approx(0.10, abs=0.01)
+    assert shares[Disturbance.THROTTLED] == pytest.approx(0.05, abs=0.01)
+    assert shares[Disturbance.SLOW] == pytest.approx(0.05, abs=0.01)
+    assert shares[Disturbance.DROPPED] == pytest.approx(0.03, abs=0.01)
+    dice.seed(7)
+    assert [pick_disturbance(knobs, roll=dice.random) for _request in range(20_000)] == picks
+
+
+def test_rates_that_share_more_than_all_requests_are_refused():
+    with pytest.raises(ValidationError, match="cannot exceed 1"):
+        SandboxKnobs(system=SandboxSystem.CRM, error_rate=0.5, slow_rate=0.3, drop_rate=0.3).clean()
+    SandboxKnobs(system=SandboxSystem.CRM, error_rate=0.5, slow_rate=0.2, drop_rate=0.3).clean()
+
+
+def knob_view(rf, events, clock_ticks, **knob_values):
+    """A view behind ``with_knobs`` whose sleeps and clock are recorded, and the request it gets."""
+    SandboxKnobs.objects.filter(system=SandboxSystem.CRM).update(**knob_values)
+    ticks = iter(clock_ticks)
+
+    def view(request):
+        events.append("view")
+        return HttpResponse(b"0123456789" * 10, content_type="application/json")
+
+    def render(request, disturbance, knobs):
+        events.append(f"render {disturbance}")
+        return HttpResponse(status=500)
+
+    wrapped = with_knobs(
+        SandboxSystem.CRM, render, sleep=lambda seconds: events.append(("sleep", seconds)), clock=lambda: next(ticks)
+    )(view)
+    return wrapped(rf.get("/sandbox/crm/Contacts"))
+
+
+@pytest.mark.django_db
+def test_a_slow_request_is_carried_out_then_answered_once_slow_ms_has_passed(rf):
+    seed.ensure_knobs()
+    events = []
+    response = knob_view(rf, events, [100.0, 100.4], slow_rate=1, slow_ms=2500, latency_ms=0)
+    assert response.status_code == 200
+    assert events == ["view", ("sleep", pytest.approx(2.1))]
+
+
+@pytest.mark.django_db
+def test_a_dropped_answer_keeps_its_length_and_sends_half_the_body(rf):
+    seed.ensure_knobs()
+    events = []
+    response = knob_view(rf, events, [0.0, 0.0], drop_rate=1)
+    assert events == ["view"]
+    assert response.status_code == 200
+    assert response["Content-Length"] == "100"
+    assert response["Content-Type"] == "application/json"
+    body = iter(response.streaming_content)
+    assert next(body) == b"0123456789" * 5
+    with pytest.raises(AnswerDropped):  # no socket to shut down here: the body fails instead
+        next(body)
+
+
+@pytest.mark.django_db
+def test_down_throttle_and_errors_answer_instead_of_the_view(rf):
+    seed.ensure_knobs()
+    events = []
+    knob_view(rf, events, [0.0, 0.0], error_rate=1)
+    assert events == [f"render {Disturbance.ERROR}"]
+
+
+def test_a_dropped_answer_shuts_the_connection_down_after_half_the_body():
+    server_side, client_side = socket.socketpair()
+    with server_side, client_side:
+        cut = cut_short(HttpResponse(b"x" * 1000), {"gunicorn.socket": server_side})
+        for part in cut.streaming_content:
+            server_side.sendall(part)
+        received = b""
+        while chunk := client_side.recv(4096):  # b"": the other side is shut down
+            received += chunk
+        assert received == b"x" * 500
+        assert cut["Content-Length"] == "1000"
+
+
+@pytest.mark.django_db
+def test_reset_behaviour_also_resets_slow_and_dropped_answers():
+    knobs = seed.ensure_knobs()[SandboxSystem.CRM]
+    SandboxKnobs.objects.filter(pk=knobs.pk).update(slow_rate=0.5, slow_ms=100, drop_rate=0.2)
+    knobs.refresh_from_db()
+    knobs.reset_behaviour()
+    knobs.refresh_from_db()
+    assert (knobs.slow_rate, knobs.slow_ms, knobs.drop_rate) == (0, 5000, 0)
 
 
 # --- seeding ----------------------------------------------------------------------------------
@@ -233,6 +374,9 @@ def test_admin_lets_it_flip_down_but_never_shows_credentials(admin_client):
         "throttle_rate": "0",
         "retry_after_seconds": "2",
         "latency_ms": "0",
+        "slow_rate": "0",
+        "slow_ms": "5000",
+        "drop_rate": "0",
         "order_step_seconds": "120",
     }
     response = admin_client.post(f"/sandbox/sandboxknobs/{knobs.pk}/change/", form)
@@ -240,3 +384,28 @@ def test_admin_lets_it_flip_down_but_never_shows_credentials(admin_client):
     knobs.refresh_from_db()
     assert knobs.down is True
     assert admin_client.get("/sandbox/erpcustomer/add/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_admin_sets_slow_and_dropped_answers_and_refuses_rates_beyond_one(admin_client):
+    knobs = seed.ensure_knobs()[SandboxSystem.ERP]
+    url = f"/sandbox/sandboxknobs/{knobs.pk}/change/"
+    form = {
+        "error_rate": "0.1",
+        "throttle_rate": "0.05",
+        "retry_after_seconds": "1",
+        "latency_ms": "0",
+        "slow_rate": "0.05",
+        "slow_ms": "3000",
+        "drop_rate": "0.03",
+        "order_step_seconds": "0",
+    }
+    assert admin_client.post(url, form).status_code == 302
+    knobs.refresh_from_db()
+    assert (knobs.slow_rate, knobs.slow_ms, knobs.drop_rate) == (0.05, 3000, 0.03)
+
+    refused = admin_client.post(url, {**form, "error_rate": "0.5", "drop_rate": "0.6"})
+    assert refused.status_code == 200
+    assert "together they cannot exceed 1" in refused.content.decode()
+    knobs.refresh_from_db()
+    assert knobs.drop_rate == 0.03

@@ -7,8 +7,17 @@ from .models import CrmContact, CrmOrder, CrmProduct, ErpContact, ErpCustomer, E
 
 @admin.register(SandboxKnobs)
 class SandboxKnobsAdmin(admin.ModelAdmin):
-    list_display = ["system", "down", "error_rate", "throttle_rate", "latency_ms", "updated_at"]
-    list_editable = ["down", "error_rate", "throttle_rate", "latency_ms"]
+    list_display = [
+        "system",
+        "down",
+        "error_rate",
+        "throttle_rate",
+        "slow_rate",
+        "drop_rate",
+        "latency_ms",
+        "updated_at",
+    ]
+    list_editable = ["down", "error_rate", "throttle_rate", "slow_rate", "drop_rate", "latency_ms"]
     # The demo systems' credentials are secrets like any other: never shown on a page.
     fields = [
         "system",
@@ -17,6 +26,9 @@ class SandboxKnobsAdmin(admin.ModelAdmin):
         "throttle_rate",
         "retry_after_seconds",
         "latency_ms",
+        "slow_rate",
+        "slow_ms",
+        "drop_rate",
         "order_step_seconds",
         "updated_at",
     ]

@@ -53,3 +53,9 @@ class Disturbance(models.TextChoices):
     DOWN = "down", _("System down")
     THROTTLED = "throttled", _("Too many requests")
     ERROR = "error", _("Internal error")
+    SLOW = "slow", _("Slow answer")
+    DROPPED = "dropped", _("Connection dropped mid-answer")
+
+
+# The disturbances answered instead of the request; the others let it through and spoil its answer.
+ANSWERED_INSTEAD = frozenset({Disturbance.DOWN, Disturbance.THROTTLED, Disturbance.ERROR})

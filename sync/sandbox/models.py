@@ -7,6 +7,7 @@ other ERP or CRM).
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max, Q
@@ -219,6 +220,17 @@ class CrmOrder(models.Model):
 
 # --- Knobs and credentials --------------------------------------------------------------------
 
+# The rates that share one roll of the dice, in the order their bands are laid out.
+DISTURBANCE_RATES = ("throttle_rate", "error_rate", "slow_rate", "drop_rate")
+BEHAVIOUR_FIELDS = (
+    "down",
+    *DISTURBANCE_RATES,
+    "retry_after_seconds",
+    "latency_ms",
+    "slow_ms",
+    "order_step_seconds",
+)
+
 
 class SandboxKnobs(models.Model):
     """How one demo system misbehaves, and the credentials it accepts.
@@ -247,6 +259,24 @@ class SandboxKnobs(models.Model):
     latency_ms = models.PositiveIntegerField(
         _("latency (ms)"), default=0, validators=[MaxValueValidator(60_000)], help_text=_("Added to every request")
     )
+    slow_rate = models.FloatField(
+        _("slow rate"),
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text=_("Share of requests answered only after the slow answer time, from 0 to 1"),
+    )
+    slow_ms = models.PositiveIntegerField(
+        _("slow answer (ms)"),
+        default=5_000,
+        validators=[MaxValueValidator(120_000)],
+        help_text=_("How long a slow request waits for its answer; beyond the client's timeout, the client times out"),
+    )
+    drop_rate = models.FloatField(
+        _("drop rate"),
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text=_("Share of answers cut off mid-body: the connection closes after part of the answer, from 0 to 1"),
+    )
     order_step_seconds = models.PositiveIntegerField(
         _("order step (seconds)"),
         default=120,
@@ -271,9 +301,16 @@ class SandboxKnobs(models.Model):
         knobs, _created = cls.objects.get_or_create(system=system, defaults=new_credentials(system))
         return knobs
 
+    def clean(self):
+        shares = sum(getattr(self, name) or 0 for name in DISTURBANCE_RATES)
+        if shares > 1:
+            raise ValidationError(
+                _("The throttle, error, slow and drop rates share the requests: together they cannot exceed 1.")
+            )
+
     def reset_behaviour(self) -> None:
         """Back to a well-behaved system; credentials are kept."""
-        for name in ("down", "error_rate", "throttle_rate", "retry_after_seconds", "latency_ms", "order_step_seconds"):
+        for name in BEHAVIOUR_FIELDS:
             setattr(self, name, self._meta.get_field(name).default)
         self.save()
 

@@ -21,15 +21,18 @@ from .knobs import logged_as_expected, with_knobs
 REALM = "Demo ERP"
 
 
+def fault_response(code: str, message) -> HttpResponse:
+    return HttpResponse(soap.fault(code, str(message)), status=500, content_type=soap.CONTENT_TYPE)
+
+
 def soap_fault(code: str, message) -> HttpResponse:
-    response = HttpResponse(soap.fault(code, str(message)), status=500, content_type=soap.CONTENT_TYPE)
-    return logged_as_expected(response, f"SOAP fault {code}")
+    return logged_as_expected(fault_response(code, message), f"SOAP fault {code}")
 
 
 def render_disturbance(request, disturbance: Disturbance, knobs) -> HttpResponse:
+    """The answer instead of the service's (``with_knobs`` has logged the disturbance)."""
     if disturbance == Disturbance.DOWN:
-        response = HttpResponse(_("Service unavailable"), status=503, content_type="text/plain; charset=utf-8")
-        return logged_as_expected(response, "demo ERP is down (knob)")
+        return HttpResponse(_("Service unavailable"), status=503, content_type="text/plain; charset=utf-8")
     if disturbance == Disturbance.THROTTLED:
         return HttpResponse(
             _("Too many requests; try again in %(seconds)d seconds.") % {"seconds": knobs.retry_after_seconds},
@@ -37,7 +40,9 @@ def render_disturbance(request, disturbance: Disturbance, knobs) -> HttpResponse
             content_type="text/plain; charset=utf-8",
             headers={"Retry-After": str(knobs.retry_after_seconds)},
         )
-    return soap_fault("Server.Unavailable", _("The demo ERP could not answer right now (simulated error); try again."))
+    return fault_response(
+        "Server.Unavailable", _("The demo ERP could not answer right now (simulated error); try again.")
+    )
 
 
 @with_knobs(SandboxSystem.ERP, render_disturbance, disturbances={Disturbance.DOWN})
