@@ -335,6 +335,9 @@ class IntegrationSync:
             return None
         if plan.key_target_field == table.target_key:
             return {table.target_key: key_value}  # the source carries the target's own id (e.g. status back)
+        only_because_resuming = not (table.match_existing or table.write_mode == WriteMode.UPDATE_ONLY)
+        if only_because_resuming and not target.can_find(table.target_object, plan.key_target_field):
+            return None  # nothing to look it up with: the create checks for itself where it can
         return target.find(table.target_object, plan.key_target_field, key_value)
 
     # ------------------------------------------------------------ deletes

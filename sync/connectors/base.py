@@ -147,6 +147,10 @@ class Connector(ABC):
     def find(self, target_object: str, key_field: str, key_value: str) -> dict | None:
         """The target record whose ``key_field`` equals ``key_value``, or None."""
 
+    def can_find(self, target_object: str, key_field: str) -> bool:
+        """Whether ``find`` can look ``target_object`` up by ``key_field`` (a SOAP create operation may not)."""
+        return True
+
     @abstractmethod
     def create(self, target_object: str, values: dict, *, key_field: str = "") -> dict:
         """Create a record; returns the target's answer (which holds its key).

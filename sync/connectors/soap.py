@@ -566,6 +566,10 @@ def _connection_reason(exc: Exception) -> str:
     return match.group(1).strip() if match else type(exc).__name__
 
 
+# Answers that say the request was not carried out: a create may be sent again.
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
+
+
 class Failure(Exception):
     """An attempt's failure: the error to raise, and how long the server asked to wait (if it did)."""
 
@@ -622,20 +626,27 @@ class SoapConnector(Connector):
             )
         return self._lookup(target_object, arguments)
 
+    def can_find(self, target_object: str, key_field: str) -> bool:
+        return self._find_arguments(target_object, key_field, "") is not None
+
     def create(self, target_object: str, values: dict, *, key_field: str = "") -> dict:
         arguments = self._wrap_record(target_object, values)
         lookup = self._create_lookup(key_field, values.get(key_field) if key_field else None)
-        attempts = self._attempts() if lookup else 1
+        attempts = self._attempts()
         for attempt in range(1, attempts + 1):
             try:
                 return self._single_record(self._call_once(target_object, arguments, attempt, write=True))
             except Failure as failure:
                 if not failure.error.retryable or attempt == attempts:
                     raise failure.error from None
+                if lookup is None and failure.error.status_code not in NOT_PROCESSED_STATUSES:
+                    # It may have been created, and nothing can tell: never blindly again.
+                    raise failure.error from None
                 self._backoff(attempt, failure)
-            existing = self._lookup(*lookup)  # did the failed attempt create it after all?
-            if existing is not None:
-                return existing
+            if lookup is not None:
+                existing = self._lookup(*lookup)  # did the failed attempt create it after all?
+                if existing is not None:
+                    return existing
         raise AssertionError("unreachable")  # pragma: no cover
 
     def update(self, target_object: str, key: str, values: dict) -> dict:
@@ -861,6 +872,9 @@ class SoapConnector(Connector):
             return Failure(self._refused_error(exc))
         if isinstance(exc, outbound.OutboundError):
             return Failure(ConnectorError(exc.explain(self._shown(exc.url)), status_code=status))
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            message = stored.gettext("%(url)s dropped the connection before answering %(operation)s in full.", **words)
+            return Failure(ConnectorError(message, retryable=True))
         if isinstance(exc, requests.RequestException):
             message = stored.gettext(
                 "The call to %(operation)s on %(url)s failed: %(error)s.", error=type(exc).__name__, **words
