@@ -61,6 +61,8 @@ def redact_text(text: str, known_secrets: Iterable[str] = ()) -> str:
         return ""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
+    # NUL characters (a UTF-16 body read as UTF-8) fit no database text column, and hide secrets between them.
+    text = text.replace("\x00", "")
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
         with contextlib.suppress(ValueError):

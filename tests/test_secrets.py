@@ -153,9 +153,17 @@ def test_the_migration_encrypts_stored_webhook_urls_and_reverses(erp_connection,
                 "INSERT INTO sync_integration (name, description, integration_type, erp_name, erp_version, crm_name,"
                 " erp_connection_id, crm_connection_id, deployment_status, active, business_rule, schedule_kind,"
                 " schedule_daily_time, schedule_cron, max_time_without_success, alert_emails, alert_webhook_url,"
-                " created_at, updated_at) VALUES ('Old', '', 'rest', 'ERP', '', 'CRM', %s, %s, 'in_progress', 0, '',"
-                " 'none', '', '', 86400000000, '', %s, '2026-01-01', '2026-01-01')",
-                [erp_connection.pk, crm_connection.pk, WEBHOOK],
+                " created_at, updated_at) VALUES ('Old', '', 'rest', 'ERP', '', 'CRM', %s, %s, 'in_progress', %s, '',"
+                " 'none', '', '', %s, '', %s, '2026-01-01', '2026-01-01')",
+                [
+                    erp_connection.pk,
+                    crm_connection.pk,
+                    False,
+                    Integration._meta.get_field("max_time_without_success").get_db_prep_value(
+                        timedelta(hours=24), connection
+                    ),
+                    WEBHOOK,
+                ],
             )
             cursor.execute("SELECT id FROM sync_integration WHERE name = 'Old'")
             pk = cursor.fetchone()[0]
