@@ -328,15 +328,15 @@ class IntegrationSync:
     def _find_existing(self, plan, values, target, find_first):
         """The target's record with this key, when the table matches existing records (or a run resumes)."""
         table = plan.table
-        if not (find_first or table.match_existing or table.write_mode == WriteMode.UPDATE_ONLY):
+        matches_existing = table.match_existing or table.write_mode == WriteMode.UPDATE_ONLY
+        if not (find_first or matches_existing):
             return None
         key_value = get_path(values, plan.key_target_field) if plan.key_target_field else MISSING
         if key_value is MISSING or is_empty(key_value):
             return None
         if plan.key_target_field == table.target_key:
             return {table.target_key: key_value}  # the source carries the target's own id (e.g. status back)
-        only_because_resuming = not (table.match_existing or table.write_mode == WriteMode.UPDATE_ONLY)
-        if only_because_resuming and not target.can_find(table.target_object, plan.key_target_field):
+        if not matches_existing and not target.can_find(table.target_object, plan.key_target_field):
             return None  # nothing to look it up with: the create checks for itself where it can
         return target.find(table.target_object, plan.key_target_field, key_value)
 
