@@ -89,3 +89,30 @@ def portal_language_after_each_test():
     """A request as a pt-BR user leaves its language active in the thread: every test starts in English."""
     yield
     translation.deactivate()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock-ahead-days",
+        type=int,
+        default=0,
+        help="Run the suite with the clock moved this many days ahead (finds tests that depend on today's date).",
+    )
+
+
+def pytest_configure(config):
+    days = config.getoption("--clock-ahead-days")
+    if days:
+        from datetime import timedelta
+
+        import time_machine
+        from django.utils import timezone as django_timezone
+
+        config._clock_ahead = time_machine.travel(django_timezone.now() + timedelta(days=days), tick=True)
+        config._clock_ahead.start()
+
+
+def pytest_unconfigure(config):
+    traveller = getattr(config, "_clock_ahead", None)
+    if traveller is not None:
+        traveller.stop()

@@ -447,8 +447,10 @@ def tls_server(tmp_path):
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
+        # OpenSSL checks the validity against the machine's clock: a wide window keeps the test
+        # independent of the date, also when the suite runs with its clock moved (--clock-ahead-days).
+        .not_valid_before(now - timedelta(days=3650))
+        .not_valid_after(now + timedelta(days=3650))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())

@@ -17,8 +17,14 @@ def schedule_of(integration):
     return Schedule.objects.filter(name=schedule_name(integration.pk)).first()
 
 
-@time_machine.travel(datetime(2026, 11, 23, 10, 0, tzinfo=SAO_PAULO), tick=False)
-def test_a_daily_integration_gets_a_cron_schedule_at_its_local_time(integration):
+@pytest.fixture
+def monday_morning():
+    """Monday 23 November 2026, 10:00 in São Paulo: requested before ``integration``, which schedules on save."""
+    with time_machine.travel(datetime(2026, 11, 23, 10, 0, tzinfo=SAO_PAULO), tick=False) as traveller:
+        yield traveller
+
+
+def test_a_daily_integration_gets_a_cron_schedule_at_its_local_time(monday_morning, integration):
     schedule = schedule_of(integration)
     assert schedule.schedule_type == Schedule.CRON and schedule.cron == "0 0 * * *"
     assert schedule.func == "sync.tasks.run_scheduled"
@@ -27,8 +33,7 @@ def test_a_daily_integration_gets_a_cron_schedule_at_its_local_time(integration)
     assert schedule.next_run == datetime(2026, 11, 24, 0, 0, tzinfo=SAO_PAULO)
 
 
-@time_machine.travel(datetime(2026, 11, 23, 10, 0, tzinfo=SAO_PAULO), tick=False)
-def test_changing_the_schedule_changes_it_and_pausing_removes_it(integration):
+def test_changing_the_schedule_changes_it_and_pausing_removes_it(monday_morning, integration):
     integration.schedule_kind, integration.schedule_interval_minutes = "interval", 15
     integration.save()
     schedule = schedule_of(integration)
