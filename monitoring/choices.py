@@ -46,6 +46,7 @@ class RecordAction(models.TextChoices):
     SKIPPED = "skipped", _("Skipped by a rule")
     DELETED = "deleted", _("Deleted")
     HELD = "held", _("Delete held")
+    WAITING = "waiting", _("Waiting for a referenced record")
     FAILED = "failed", _("Failed")
 
 
@@ -59,9 +60,14 @@ class RequestDirection(models.TextChoices):
 
 
 class ErrorStatus(models.TextChoices):
+    WAITING = "waiting", _("Waiting for a referenced record")
     OPEN = "open", _("Open")
     RESOLVED = "resolved", _("Resolved")
     IGNORED = "ignored", _("Ignored")
+
+
+# A record in one of these is retried by the runs and has at most one entry.
+PENDING_ERROR_STATUSES = (ErrorStatus.OPEN, ErrorStatus.WAITING)
 
 
 class HeldDeleteStatus(models.TextChoices):

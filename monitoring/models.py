@@ -18,6 +18,7 @@ from sync.stored_messages import StoredMessageField, parse
 
 from .choices import (
     ACTIVE_RUN_STATUSES,
+    PENDING_ERROR_STATUSES,
     TERMINAL_RUN_STATUSES,
     UNRESOLVED_ALERT_STATUSES,
     AlertKind,
@@ -135,6 +136,7 @@ class TableRun(models.Model):
     skipped = models.PositiveIntegerField(_("skipped by a rule"), default=0)
     deleted = models.PositiveIntegerField(_("deleted"), default=0)
     held = models.PositiveIntegerField(_("deletes held"), default=0)
+    waiting = models.PositiveIntegerField(_("waiting for a referenced record"), default=0)
     failed = models.PositiveIntegerField(_("failed"), default=0)
     cursor_before = models.CharField(_("cursor before"), max_length=200, blank=True)
     cursor_after = models.CharField(_("cursor after"), max_length=200, blank=True)
@@ -153,6 +155,7 @@ class TableRun(models.Model):
                     + F("skipped")
                     + F("deleted")
                     + F("held")
+                    + F("waiting")
                     + F("failed")
                 ),
                 name="table_run_read_equals_outcomes",
@@ -251,6 +254,12 @@ class RecordError(models.Model):
     field_errors = models.JSONField(_("field errors"), default=dict, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=1)
     status = models.CharField(_("status"), max_length=10, choices=ErrorStatus.choices, default=ErrorStatus.OPEN)
+    waiting_for = models.CharField(
+        _("waiting for"),
+        max_length=300,
+        blank=True,
+        help_text=_("The referenced record not synced yet, e.g. Company 40001002"),
+    )
     first_failed_at = models.DateTimeField(_("first failed"), default=timezone.now)
     last_failed_at = models.DateTimeField(_("last failed"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
@@ -266,8 +275,8 @@ class RecordError(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["table", "record_key"],
-                condition=Q(status=ErrorStatus.OPEN),
-                name="record_error_one_open_per_record",
+                condition=Q(status__in=PENDING_ERROR_STATUSES),
+                name="record_error_one_pending_per_record",
             )
         ]
         indexes = [models.Index(fields=["status", "-last_failed_at"], name="record_error_status_time")]
@@ -286,6 +295,29 @@ class RecordError(models.Model):
         if isinstance(errors, list):
             return [("", str(parse(message))) for message in errors]
         return [("", str(parse(errors)))] if errors else []
+
+
+class FieldConflict(models.Model):
+    """The conflict journal: a field a person changed in the target that the source's newer value overwrote."""
+
+    run = models.ForeignKey(SyncRun, models.CASCADE, related_name="conflicts", verbose_name=_("run"))
+    table = models.ForeignKey(SyncTable, models.CASCADE, related_name="conflicts", verbose_name=_("table"))
+    record_key = models.CharField(_("record key"), max_length=200)
+    target_key = models.CharField(_("target key"), max_length=200)
+    field = models.CharField(_("field"), max_length=200)
+    written_value = models.JSONField(_("last written by the portal"), null=True, blank=True)
+    lost_value = models.JSONField(_("value changed in the target (overwritten)"), null=True, blank=True)
+    new_value = models.JSONField(_("new value from the source"), null=True, blank=True)
+    detected_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-detected_at", "-pk"]
+        verbose_name = _("field conflict")
+        verbose_name_plural = _("conflict journal")
+        indexes = [models.Index(fields=["table", "record_key"], name="field_conflict_record")]
+
+    def __str__(self):
+        return f"{self.table.name} {self.record_key} · {self.field}"
 
 
 class HeldDelete(models.Model):

@@ -16,8 +16,8 @@ from django.utils import timezone
 from sync.connectors.base import CallRecord
 from sync.models import RecordLink, StagedRecord, SyncTable
 
-from .choices import OUTCOME_ACTIONS, ErrorStatus, HeldDeleteStatus, RecordAction
-from .models import HeldDelete, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
+from .choices import OUTCOME_ACTIONS, PENDING_ERROR_STATUSES, ErrorStatus, HeldDeleteStatus, RecordAction
+from .models import FieldConflict, HeldDelete, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
 
 
 @dataclass
@@ -26,6 +26,7 @@ class Failure:
     payload: object
     reason: str
     field_errors: dict = field(default_factory=dict)
+    waiting_for: str = ""  # set for a record waiting for a referenced one (not a failure yet)
 
 
 def request_log(call: CallRecord, *, run=None, table=None, connection_id=None) -> RequestLog:
@@ -59,6 +60,7 @@ class PageLog:
         self.removed_links: list[str] = []
         self.staged: dict[str, StagedRecord] = {}
         self.held: list[HeldDelete] = []
+        self.conflicts: list[FieldConflict] = []
         self.calls: list[tuple[int | None, CallRecord]] = []
 
     # ------------------------------------------------------------ collecting
@@ -88,10 +90,35 @@ class PageLog:
         self.outcome(RecordAction.FAILED, key, message=reason, http_status=http_status)
         self.failures.append(Failure(key, payload, reason, field_errors or {}))
 
-    def link(self, key: str, target_key: str, mapped_hash: str) -> None:
+    def wait(self, key: str, payload, reason: str, waiting_for: str) -> None:
+        """The record refers to one not synced yet: it waits in the queue and every run retries it."""
+        self.outcome(RecordAction.WAITING, key, message=reason)
+        self.failures.append(Failure(key, payload, reason, waiting_for=waiting_for[:300]))
+
+    def link(self, key: str, target_key: str, mapped_hash: str, written_values: dict | None = None) -> None:
         now = timezone.now()
         self.links[key] = RecordLink(
-            table=self.table, source_key=key, target_key=str(target_key), mapped_hash=mapped_hash, synced_at=now
+            table=self.table,
+            source_key=key,
+            target_key=str(target_key),
+            mapped_hash=mapped_hash,
+            written_values=written_values or {},
+            synced_at=now,
+        )
+
+    def conflict(self, key: str, target_key: str, conflict) -> None:
+        """A field changed in the target that this run overwrites (a ``sync.writes.Conflict``)."""
+        self.conflicts.append(
+            FieldConflict(
+                run=self.run,
+                table=self.table,
+                record_key=key,
+                target_key=str(target_key),
+                field=conflict.field[:200],
+                written_value=conflict.written_value,
+                lost_value=conflict.lost_value,
+                new_value=conflict.new_value,
+            )
         )
 
     def unlink(self, key: str) -> None:
@@ -106,7 +133,7 @@ class PageLog:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.events or self.calls or self.staged)
+        return not (self.events or self.calls or self.staged or self.conflicts)
 
     # ------------------------------------------------------------ writing
 
@@ -119,6 +146,7 @@ class PageLog:
             RecordEvent.objects.bulk_create(self.events, batch_size=500)
             RequestLog.objects.bulk_create(self._request_logs(), batch_size=200)
             self._write_held()
+            FieldConflict.objects.bulk_create(self.conflicts, batch_size=200)
             self._write_counts()
             if resume_token is not None:
                 SyncTable.objects.filter(pk=self.table.pk).update(
@@ -143,7 +171,7 @@ class PageLog:
                 list(self.links.values()),
                 update_conflicts=True,
                 unique_fields=["table", "source_key"],
-                update_fields=["target_key", "mapped_hash", "synced_at"],
+                update_fields=["target_key", "mapped_hash", "written_values", "synced_at"],
                 batch_size=500,
             )
         if self.removed_links:
@@ -152,14 +180,12 @@ class PageLog:
 
     def _write_review_queue(self):
         now = timezone.now()
-        open_errors = RecordError.objects.filter(table=self.table, status=ErrorStatus.OPEN)
+        pending = RecordError.objects.filter(table=self.table, status__in=PENDING_ERROR_STATUSES)
         if self.succeeded_keys:
-            open_errors.filter(record_key__in=self.succeeded_keys).update(status=ErrorStatus.RESOLVED, closed_at=now)
+            pending.filter(record_key__in=self.succeeded_keys).update(status=ErrorStatus.RESOLVED, closed_at=now)
         if not self.failures:
             return
-        existing = {
-            error.record_key: error for error in open_errors.filter(record_key__in=[f.key for f in self.failures])
-        }
+        existing = {error.record_key: error for error in pending.filter(record_key__in=[f.key for f in self.failures])}
         new = []
         for failure in self.failures:
             error = existing.get(failure.key)
@@ -169,11 +195,15 @@ class PageLog:
                 new.append(error)
             error.run, error.payload, error.reason = self.run, failure.payload, failure.reason
             error.field_errors, error.last_failed_at = failure.field_errors, now
+            error.status = ErrorStatus.WAITING if failure.waiting_for else ErrorStatus.OPEN
+            error.waiting_for = failure.waiting_for
             error.attempts += 1
         RecordError.objects.bulk_create(new)
         changed = [error for error in existing.values() if error not in new]
         RecordError.objects.bulk_update(
-            changed, ["run", "payload", "reason", "field_errors", "last_failed_at", "attempts"], batch_size=200
+            changed,
+            ["run", "payload", "reason", "field_errors", "last_failed_at", "attempts", "status", "waiting_for"],
+            batch_size=200,
         )
 
     def _request_logs(self):

@@ -276,7 +276,18 @@ class FieldMappingInline(admin.TabularInline):
     model = FieldMapping
     formset = FieldMappingFormSet
     extra = 1
-    fields = ["position", "source_path", "target_field", "transform", "transform_options", "required", "owner"]
+    fields = [
+        "position",
+        "source_path",
+        "target_field",
+        "transform",
+        "transform_options",
+        "value_type",
+        "send_on",
+        "default_value",
+        "required",
+        "owner",
+    ]
     ordering = ["position", "pk"]
 
 
@@ -298,8 +309,11 @@ class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
                     "read_arguments",
                     "target_object",
                     "update_object",
+                    "read_per_link_of",
                     "write_mode",
                     "match_existing",
+                    "match_field",
+                    "update_changed_fields_only",
                     "record_key",
                     "target_key",
                     "cursor_field",
@@ -308,7 +322,18 @@ class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Rules"), {"fields": ["filter_rules", "delete_policy", "delete_threshold", "max_time_without_success"]}),
+        (
+            _("Rules"),
+            {
+                "fields": [
+                    "filter_rules",
+                    "max_wait_for_parent",
+                    "delete_policy",
+                    "delete_threshold",
+                    "max_time_without_success",
+                ]
+            },
+        ),
     ]
 
 

@@ -82,11 +82,35 @@ class Transform(models.TextChoices):
     CONSTANT = "constant", _("Constant")
     TEMPLATE = "template", _("Template")
     LIST_MAP = "list_map", _("List of items (map each item's fields)")
+    LOOKUP = "lookup", _("Lookup through another table's links")
+
+
+class ValueType(models.TextChoices):
+    """The type a mapped value is sent as (JSON type for REST; SOAP follows the WSDL)."""
+
+    AS_IS = "", _("As the transform gives it")
+    TEXT = "text", _("Text")
+    INTEGER = "integer", _("Integer")
+    DECIMAL = "decimal", _("Decimal (a number, exact digits)")
+    BOOLEAN = "boolean", _("Boolean")
+    DATE = "date", _("Date")
+    DATETIME = "datetime", _("Date and time")
+    NULL = "null", _("Null (always empty)")
+
+
+class SendOn(models.TextChoices):
+    """When a mapped field is sent to the target."""
+
+    BOTH = "both", _("On create and on update")
+    CREATE = "create", _("On create only")
+    UPDATE = "update", _("On update only")
 
 
 class FieldOwner(models.TextChoices):
-    SOURCE = "source", _("Source system wins")
-    TARGET = "target", _("Target system wins")
+    """Who wins when a person changed the field in the target since the portal last wrote it."""
+
+    SOURCE = "source", _("Source system wins (the change in the target is overwritten and journaled)")
+    TARGET = "target", _("Target system wins (written on create only, never overwritten)")
 
 
 class FilterOperator(models.TextChoices):

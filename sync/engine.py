@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from monitoring.alerts import open_alert
-from monitoring.choices import AlertKind, HeldDeleteStatus, RecordAction, RunStatus, Trigger
+from monitoring.choices import AlertKind, ErrorStatus, HeldDeleteStatus, RecordAction, RunStatus, Trigger
 from monitoring.models import HeldDelete, RecordError, SyncRun, TableRun
 from monitoring.recorder import PageLog
 
@@ -32,8 +32,22 @@ from . import stored_messages as stored
 from .choices import DeletePolicy, Direction, WriteMode
 from .connectors import connector_for
 from .connectors.base import ConnectionConfig, Connector, ConnectorError, ReadRequest
-from .mapping import MISSING, FieldSpec, FilterRule, first_rejecting_rule, get_path, is_empty, map_record, values_hash
+from .lookups import LinkLookups
+from .mapping import (
+    MISSING,
+    FieldSpec,
+    FilterRule,
+    MappingResult,
+    first_rejecting_rule,
+    get_path,
+    is_empty,
+    map_record,
+    values_hash,
+)
 from .models import Integration, RecordLink, SyncTable
+from .per_link import PerLinkReader
+from .storable import storable
+from .writes import changed_fields, conflicts, written
 
 Progress = Callable[[SyncTable, TableRun], None]
 HEARTBEAT_SECONDS = 15
@@ -104,16 +118,19 @@ class TablePlan:
     specs: list[FieldSpec]
     rules: list[FilterRule]
     key_target_field: str
+    lookups: LinkLookups
 
     @classmethod
     def load(cls, table: SyncTable) -> TablePlan:
         specs = [FieldSpec.from_model(mapping) for mapping in table.mappings.all()]
-        key_target = next((spec.target_field for spec in specs if spec.source_path == table.record_key), "")
-        return cls(table, specs, FilterRule.from_json(table.filter_rules), key_target)
+        key_target = table.match_field.strip() or next(
+            (spec.target_field for spec in specs if spec.source_path == table.record_key), ""
+        )
+        return cls(table, specs, FilterRule.from_json(table.filter_rules), key_target, LinkLookups(table))
 
-    def update_body(self, values: dict) -> dict:
-        """An update addresses the record by its key in the URL; the key is not sent as a change."""
-        return {name: value for name, value in values.items() if name != self.table.target_key}
+    def update_view(self, mapped: MappingResult) -> dict:
+        """The fields an update may send. It addresses the record by its key in the URL: the key is not a change."""
+        return {name: value for name, value in mapped.update_view().items() if name != self.table.target_key}
 
 
 class IntegrationSync:
@@ -166,8 +183,11 @@ class IntegrationSync:
         self.page_log = PageLog(self.run, table, table_run)
         page_token = table.resume_token or None
         cursor = table.resume_cursor or table.cursor_value
-        seen_keys: set[str] | None = None if (table.resume_token or table.cursor_field) else set()
+        per_link = table.read_per_link_of_id is not None
+        seen_keys: set[str] | None = None if (table.resume_token or table.cursor_field or per_link) else set()
+        reader = PerLinkReader(table, source, self.page_log) if per_link else source
         try:
+            self._retry_waiting(plan, target)
             while True:
                 request = ReadRequest(
                     source_object=table.source_object,
@@ -176,7 +196,7 @@ class IntegrationSync:
                     incremental_filter=table.incremental_filter,
                     arguments=table.read_arguments or {},
                 )
-                page = source.read_page(request)
+                page = reader.read_page(request)
                 cursor = self._load_records(plan, page.records, target, resuming, seen_keys, cursor)
                 page_token = page.next_token
                 self.page_log.flush(resume_token=page_token or "", resume_cursor=cursor)
@@ -252,35 +272,84 @@ class IntegrationSync:
             stored.gettext('The record has no value in its key field "%(field)s".', field=table.record_key),
         )
 
-    def load_record(self, plan: TablePlan, key: str, record: dict, link, target: Connector, *, find_first=False):
-        """Carry one source record to the target and note what happened on the page log."""
+    def load_record(
+        self, plan: TablePlan, key: str, record: dict, link, target: Connector, *, find_first=False, waiting_since=None
+    ):
+        """Carry one source record to the target and note what happened on the page log.
+
+        ``waiting_since`` is when a record retried from the queue started waiting for a referenced one.
+        """
         table, log = plan.table, self.page_log
         if not key:
             self.fail_keyless(table, record)
             return
-        log.stage(key, record, len(json.dumps(record, ensure_ascii=False, default=str).encode()))
+        payload = storable(record)
+        log.stage(key, payload, len(json.dumps(payload, ensure_ascii=False, default=str).encode()))
         rule = first_rejecting_rule(record, plan.rules)
         if rule is not None:
             log.outcome(RecordAction.SKIPPED, key, message=rule.explain(record))
             return
-        mapped = map_record(record, plan.specs)
-        if not mapped.ok:
-            log.fail(key, record, mapped.message, field_errors=mapped.errors_for_json())
+        mapped = map_record(record, plan.specs, plan.lookups)
+        if mapped.errors:
+            log.fail(key, payload, mapped.message, field_errors=mapped.errors_for_json())
             return
-        digest = values_hash(mapped.values)
+        if mapped.waiting:
+            self._wait(plan, key, payload, mapped, waiting_since)
+            return
+        update_view = plan.update_view(mapped)
+        digest = values_hash(update_view)
         if link is not None and link.mapped_hash == digest:
             log.outcome(RecordAction.UNCHANGED, key, target_key=link.target_key)
             return
         try:
-            self._write(plan, key, mapped.values, digest, link, target, find_first)
+            self._write(plan, key, mapped, update_view, digest, link, target, find_first)
         except ConnectorError as exc:
             if not exc.record_level:
                 raise
-            log.fail(key, record, exc.message, http_status=exc.status_code)
+            log.fail(key, payload, exc.message, http_status=exc.status_code)
 
-    def _write(self, plan, key, values, digest, link, target, find_first):
+    def _wait(self, plan: TablePlan, key: str, payload, mapped: MappingResult, waiting_since) -> None:
+        """A record whose referenced record is not synced yet waits; past the table's limit it fails."""
+        waited = timezone.now() - waiting_since if waiting_since is not None else None
+        if waited is not None and waited > plan.table.max_wait_for_parent:
+            self.page_log.fail(
+                key,
+                payload,
+                stored.gettext(
+                    "Still %(waiting)s after %(waited)s: sync that record first, then retry this one.",
+                    waiting=mapped.waiting_message,
+                    waited=waited,
+                ),
+            )
+            return
+        waiting_for = "; ".join(f"{waiting.table} {waiting.key}" for waiting in mapped.waiting)
+        self.page_log.wait(key, payload, mapped.waiting_message, waiting_for)
+
+    def _retry_waiting(self, plan: TablePlan, target: Connector) -> None:
+        """Records waiting for a referenced one go through again, from their stored payloads."""
+        waiting = list(
+            RecordError.objects.filter(table=plan.table, status=ErrorStatus.WAITING).order_by("first_failed_at", "pk")
+        )
+        if not waiting:
+            return
+        keys = [error.record_key for error in waiting]
+        links = {link.source_key: link for link in RecordLink.objects.filter(table=plan.table, source_key__in=keys)}
+        for error in waiting:
+            if isinstance(error.payload, dict):
+                key = error.record_key
+                self.load_record(
+                    plan,
+                    key,
+                    error.payload,
+                    links.get(key),
+                    target,
+                    find_first=True,
+                    waiting_since=error.first_failed_at,
+                )
+        self.page_log.flush()
+
+    def _write(self, plan, key, mapped: MappingResult, update_view: dict, digest, link, target, find_first):
         table, log = plan.table, self.page_log
-        update_object = table.update_object or table.target_object
         if link is not None:
             if table.write_mode == WriteMode.CREATE_ONLY:
                 log.outcome(
@@ -290,21 +359,17 @@ class IntegrationSync:
                     message=stored.gettext("Changed in the source, but this table only creates records."),
                 )
                 return
-            target.update(update_object, link.target_key, plan.update_body(values))
-            log.link(key, link.target_key, digest)
-            log.outcome(RecordAction.UPDATED, key, target_key=link.target_key)
+            self._update(plan, key, link.target_key, mapped, update_view, digest, link.written_values or {}, target)
             return
-        existing = self._find_existing(plan, values, target, find_first)
+        existing = self._find_existing(plan, mapped.values, target, find_first)
         if existing is not None:
             target_key = _key_text(get_path(existing, table.target_key))
             matched = stored.gettext("Matched an existing record by its key.")
             if table.write_mode == WriteMode.CREATE_ONLY:
-                log.link(key, target_key, digest)
+                log.link(key, target_key, digest, written(mapped.fields))
                 log.outcome(RecordAction.UNCHANGED, key, target_key=target_key, message=matched)
                 return
-            target.update(update_object, target_key, plan.update_body(values))
-            log.link(key, target_key, digest)
-            log.outcome(RecordAction.UPDATED, key, target_key=target_key, message=matched)
+            self._update(plan, key, target_key, mapped, update_view, digest, None, target, note=matched)
             return
         if table.write_mode == WriteMode.UPDATE_ONLY:
             log.outcome(
@@ -313,6 +378,7 @@ class IntegrationSync:
                 message=stored.gettext("No matching record in the target, and this table never creates."),
             )
             return
+        values = mapped.create_body()
         answer = target.create(table.target_object, values, key_field=plan.key_target_field)
         target_key = _key_text(get_path(answer, table.target_key))
         if not target_key:
@@ -322,8 +388,45 @@ class IntegrationSync:
                     field=table.target_key,
                 )
             )
-        log.link(key, target_key, digest)
+        log.link(key, target_key, digest, written({name: mapped.fields[name] for name in mapped.create_fields}))
         log.outcome(RecordAction.CREATED, key, target_key=target_key)
+
+    def _update(self, plan, key, target_key, mapped, update_view, digest, last_written, target, note=None):
+        """Send what an update may change (only what changed, when the table says so); journal overwritten edits.
+
+        ``last_written`` is what the portal last wrote to this record (None when it was matched, not linked).
+        """
+        table, log = plan.table, self.page_log
+        sending = update_view
+        if table.update_changed_fields_only and last_written is not None:
+            sending = {name: update_view[name] for name in changed_fields(update_view, last_written)}
+        kept = {**(last_written or {}), **written(sending)}
+        if not sending:
+            log.link(key, target_key, digest, kept)
+            log.outcome(RecordAction.UNCHANGED, key, target_key=target_key, message=note or "")
+            return
+        update_object = table.update_object or table.target_object
+        overwritten = []
+        if last_written:
+            current = target.get(update_object, target_key)
+            overwritten = conflicts(current, sending, last_written) if current is not None else []
+        target.update(update_object, target_key, mapped.body(set(sending)))
+        for conflict in overwritten:
+            log.conflict(key, target_key, conflict)
+        log.link(key, target_key, digest, kept)
+        if overwritten:
+            note = stored.join(
+                *([note] if note else []),
+                stored.ngettext(
+                    "Overwrote %(fields)s, changed in the target since the portal last wrote it "
+                    "(the lost value is in the conflict journal).",
+                    "Overwrote %(fields)s, changed in the target since the portal last wrote them "
+                    "(the lost values are in the conflict journal).",
+                    len(overwritten),
+                    fields=", ".join(conflict.field for conflict in overwritten),
+                ),
+            )
+        log.outcome(RecordAction.UPDATED, key, target_key=target_key, message=note or "")
 
     def _find_existing(self, plan, values, target, find_first):
         """The target's record with this key, when the table matches existing records (or a run resumes)."""

@@ -17,15 +17,24 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from . import paths
 from . import stored_messages as stored
-from .choices import FilterOperator, Transform
-from .transforms import MISSING, TransformError, apply_transform, display_value, get_path, to_boolean
+from .choices import FieldOwner, FilterOperator, SendOn, Transform, ValueType
+from .transforms import (
+    MISSING,
+    TransformError,
+    apply_transform,
+    as_value_type,
+    display_value,
+    get_path,
+    to_boolean,
+)
 from .validators import check_filter_rules
 
 __all__ = [
@@ -251,33 +260,96 @@ class FieldSpec:
     transform: str = Transform.NONE
     options: Mapping = field(default_factory=dict)
     required: bool = False
+    value_type: str = ValueType.AS_IS
+    send_on: str = SendOn.BOTH
+    owner: str = FieldOwner.SOURCE
+    default: Any = MISSING  # used when the source value is missing or empty
 
     @classmethod
     def from_model(cls, mapping) -> "FieldSpec":
         """Read a ``FieldMapping`` (saved or not) without touching the database."""
         return cls(
             source_path=(mapping.source_path or "").strip(),
-            target_field=mapping.target_field,
+            target_field=mapping.target_field.strip(),
             transform=mapping.transform or Transform.NONE,
             options=mapping.transform_options or {},
             required=bool(mapping.required),
+            value_type=mapping.value_type or ValueType.AS_IS,
+            send_on=mapping.send_on or SendOn.BOTH,
+            owner=mapping.owner or FieldOwner.SOURCE,
+            default=MISSING if mapping.default_value is None else mapping.default_value,
         )
 
     @property
     def reads_source(self) -> bool:
         return self.transform not in _SOURCELESS
 
+    @property
+    def on_create(self) -> bool:
+        return self.send_on in (SendOn.BOTH, SendOn.CREATE)
+
+    @property
+    def on_update(self) -> bool:
+        """Sent on update: a field the target owns is written on create only, never overwritten."""
+        return self.send_on in (SendOn.BOTH, SendOn.UPDATE) and self.owner != FieldOwner.TARGET
+
+    def inside_items(self) -> "FieldSpec":
+        """This spec as seen from one item of its sub-list (``lines[].sku`` → ``sku``)."""
+        _list, target = paths.split_each(self.target_field)
+        source = self.source_path
+        if source and paths.split_each(source):
+            source = paths.split_each(source)[1]
+        return replace(self, source_path=source, target_field=target)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A reference to a record of another table that has not been synced yet: ``Company 40001002``."""
+
+    table: str
+    key: str
+
+    def describe(self) -> stored.StoredMessage:
+        return stored.gettext("waiting for %(table)s %(key)s", table=self.table, key=self.key)
+
+
+class LookupFailed(Exception):
+    """A lookup that cannot work at all (an unknown table); ``message`` says why."""
+
+    def __init__(self, message: stored.StoredMessage):
+        super().__init__(message)
+        self.message = message
+
+
+# (table name, value) -> the other system's key, or None when that record is not linked yet.
+Resolver = Callable[[str, Any], "str | None"]
+
+
+def _no_lookups(table: str, value) -> str | None:
+    raise LookupFailed(stored.gettext("a lookup needs the links of another table: it runs only inside a sync"))
+
 
 @dataclass
 class MappingResult:
-    """Target values by field (nested for ``Address.City``) and per-field error messages."""
+    """The mapped fields of one record, the target body they make, and what went wrong.
 
+    ``fields`` holds each mapping's value by its target path (a sub-list as one list under
+    its path); ``values`` is the whole body (nested for ``Address.City`` and keyed list
+    elements); ``errors`` has a message per target path; ``waiting`` lists the records of
+    other tables this one refers to that are not synced yet.
+    """
+
+    fields: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
     errors: dict[str, stored.StoredMessage] = field(default_factory=dict)
+    waiting: list[Waiting] = field(default_factory=list)
+    create_fields: list[str] = field(default_factory=list)
+    update_fields: list[str] = field(default_factory=list)
+    built: set[int] = field(default_factory=set, repr=False)  # containers made in ``values`` by the mappings
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.waiting
 
     @property
     def message(self) -> stored.StoredMessage:
@@ -290,81 +362,167 @@ class MappingResult:
             separator="; ",
         )
 
+    @property
+    def waiting_message(self) -> stored.StoredMessage:
+        return stored.join(*(waiting.describe() for waiting in self.waiting), separator="; ")
+
     def errors_for_json(self) -> dict[str, str]:
         """The per-field errors for a JSON column (``RecordError.field_errors``), read back with ``stored.parse``."""
         return {target: stored.for_json(message) for target, message in self.errors.items()}
 
+    def body(self, names) -> dict:
+        """The target body made of the fields ``names`` only (an update's body, say)."""
+        body: dict = {}
+        built: set[int] = set()
+        for name in self.fields:
+            if name in names:
+                paths.put_path(body, name, self.fields[name], built)
+        return body
 
-def _put(values: dict, target: str, value, built: set[int]) -> bool:
-    """Set ``value`` at the dotted ``target``; False when another mapping already wrote there.
+    def create_body(self) -> dict:
+        return self.body(set(self.create_fields))
 
-    ``built`` holds the ids of the objects made here for nested targets, so that a value
-    copied from the source (maybe an object) is never written into.
-    """
-    *parents, last = target.split(".")
-    node = values
-    for part in parents:
-        if part not in node:
-            node[part] = {}
-            built.add(id(node[part]))
-        node = node[part]
-        if id(node) not in built:
-            return False
-    if last in node:
-        return False
-    node[last] = value
-    return True
+    def update_view(self) -> dict:
+        """The fields an update may send, by target path: what is compared to see a change."""
+        return {name: self.fields[name] for name in self.update_fields}
 
 
-def map_record(record, specs: Iterable[FieldSpec]) -> MappingResult:
+def _mapped_value(record, spec: FieldSpec, resolve: Resolver, result: MappingResult):
+    """The value of one (non-list) mapping for ``record``, or MISSING when the target is left out."""
+    name = spec.source_path or spec.target_field
+    raw = get_path(record, spec.source_path) if spec.source_path else MISSING
+    if spec.reads_source and is_empty(raw):
+        if spec.default is not MISSING:
+            return as_value_type(spec.default, spec.value_type)
+        if spec.required:
+            if raw is MISSING:
+                raise TransformError(stored.gettext("%(field)s is required but missing from the record", field=name))
+            raise TransformError(stored.gettext("%(field)s is required but empty", field=name))
+        if raw is MISSING:
+            return MISSING
+    if spec.transform == Transform.LOOKUP:
+        value = None if is_empty(raw) else _looked_up(raw, spec, resolve, result)
+    else:
+        value = apply_transform(spec.transform, None if raw is MISSING else raw, spec.options, record)
+    if is_empty(value) and spec.default is not MISSING:
+        value = spec.default
+    if spec.required and is_empty(value) and value is not MISSING:
+        raise TransformError(stored.gettext("%(field)s is required but empty", field=name))
+    return MISSING if value is MISSING else as_value_type(value, spec.value_type)
+
+
+def _looked_up(raw, spec: FieldSpec, resolve: Resolver, result: MappingResult):
+    table = spec.options.get("table") if isinstance(spec.options, Mapping) else None
+    if not isinstance(table, str) or not table:
+        raise TransformError(stored.gettext('transform "lookup" needs the option "table"'))
+    if isinstance(raw, dict | list):
+        raise TransformError(stored.gettext("a lookup needs a key, got %(value)s", value=_display(raw)))
+    try:
+        found = resolve(table, raw)
+    except LookupFailed as exc:
+        raise TransformError(exc.message) from None
+    if found is None:
+        result.waiting.append(Waiting(table, display_value(raw)))
+        return MISSING
+    return found
+
+
+def _list_items(record, specs: list[FieldSpec], list_path: str, resolve: Resolver, result: MappingResult):
+    """A sub-list (order lines): each item of the source list mapped by the same rules; MISSING to leave it out."""
+    sources = {paths.split_each(spec.source_path)[0] for spec in specs if paths.split_each(spec.source_path or "")}
+    if len(sources) != 1:
+        raise TransformError(
+            stored.gettext(
+                "the mappings of %(list)s[] must read one source list, e.g. Products[].ProductId", list=list_path
+            )
+        )
+    source_list = sources.pop()
+    items = get_path(record, source_list)
+    if items is MISSING or items is None:
+        if any(spec.required for spec in specs):
+            raise TransformError(stored.gettext("%(field)s is required but missing from the record", field=source_list))
+        return MISSING if items is MISSING else None
+    if not isinstance(items, list | tuple):
+        raise TransformError(stored.gettext("expected a list of items, got %(value)s", value=display_value(items)))
+    inner = [spec.inside_items() for spec in specs]
+    shaped = []
+    for position, item in enumerate(items, start=1):
+        if not isinstance(item, Mapping):
+            raise TransformError(stored.gettext("item %(n)d is not an object", n=position))
+        mapped = map_record(item, inner, resolve)
+        for target, message in mapped.errors.items():
+            result.errors[f"{list_path}[{position}].{target}"] = message
+        result.waiting.extend(mapped.waiting)
+        shaped.append(mapped.values)
+    return shaped
+
+
+def map_record(record, specs: Iterable[FieldSpec], resolve: Resolver | None = None) -> MappingResult:
     """Apply every mapping to one source record.
 
     A source path absent from the record leaves its target out (so an update does not
-    blank a field the source did not send); ``None`` is written as ``None``. A required
-    field that is missing or empty, before or after its transform, is an error naming
-    the source path.
+    blank a field the source did not send) unless the mapping has a default; ``None`` is
+    written as ``None``. A required field that is missing or empty, before or after its
+    transform, is an error naming the source path. Mappings whose target goes through
+    ``[]`` (``lines[].sku`` from ``Products[].Code``) map each item of a sub-list with the
+    same rules. A lookup whose record is not synced yet puts the record on ``waiting``.
     """
+    resolve = resolve or _no_lookups
     result = MappingResult()
-    built: set[int] = set()
+    specs = list(specs)
+    groups: dict[str, list[FieldSpec]] = {}
     for spec in specs:
-        name = spec.source_path or spec.target_field
-        raw = get_path(record, spec.source_path) if spec.source_path else MISSING
-        if spec.reads_source and is_empty(raw):
-            if spec.required:
-                if raw is MISSING:
-                    message = stored.gettext("%(field)s is required but missing from the record", field=name)
-                else:
-                    message = stored.gettext("%(field)s is required but empty", field=name)
-                result.errors[spec.target_field] = message
+        split = paths.split_each(spec.target_field)
+        if split is not None:
+            groups.setdefault(split[0], []).append(spec)
+    done_groups: set[str] = set()
+    for spec in specs:
+        split = paths.split_each(spec.target_field)
+        target = split[0] if split else spec.target_field
+        if split:
+            if target in done_groups:
                 continue
-            if raw is MISSING:
-                continue
+            done_groups.add(target)
+            members = groups[target]
+            on_create, on_update = any(s.on_create for s in members), any(s.on_update for s in members)
+        else:
+            on_create, on_update = spec.on_create, spec.on_update
         try:
-            value = apply_transform(spec.transform, None if raw is MISSING else raw, spec.options, record)
+            if split:
+                value = _list_items(record, groups[target], target, resolve, result)
+            else:
+                value = _mapped_value(record, spec, resolve, result)
         except TransformError as exc:
-            result.errors[spec.target_field] = exc.message
+            result.errors[target] = exc.message
             continue
-        if spec.required and is_empty(value):
-            result.errors[spec.target_field] = stored.gettext("%(field)s is required but empty", field=name)
+        if value is MISSING:
             continue
-        if not _put(result.values, spec.target_field, value, built):
-            result.errors[spec.target_field] = stored.gettext(
-                "the target field %(field)s overlaps another mapping's target", field=spec.target_field
+        try:
+            paths.put_path(result.values, target, value, result.built)
+        except (paths.Overlap, paths.PathError):
+            result.errors[target] = stored.gettext(
+                "the target field %(field)s overlaps another mapping's target", field=target
             )
+            continue
+        result.fields[target] = value
+        if on_create:
+            result.create_fields.append(target)
+        if on_update:
+            result.update_fields.append(target)
     return result
 
 
 # ---------------------------------------------------------------- hashing
 
 
-def _canonical(value):
+def canonical(value):
     """``value`` as plain JSON types, the same way every time."""
     if isinstance(value, Mapping):
-        return {str(key): _canonical(item) for key, item in value.items()}
+        return {str(key): canonical(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_canonical(item) for item in value]
+        return [canonical(item) for item in value]
     if isinstance(value, set | frozenset):
-        items = [_canonical(item) for item in value]
+        items = [canonical(item) for item in value]
         return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, default=str))
     if isinstance(value, bool) or value is None or isinstance(value, str | float):
         return value
@@ -381,5 +539,5 @@ def _canonical(value):
 
 def values_hash(values) -> str:
     """SHA-256 of the values as canonical JSON: key order does not matter, any change does."""
-    text = json.dumps(_canonical(values), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(canonical(values), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

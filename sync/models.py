@@ -19,7 +19,9 @@ from .choices import (
     IntegrationType,
     Pagination,
     ScheduleKind,
+    SendOn,
     Transform,
+    ValueType,
     WriteMode,
 )
 from .fields import EncryptedTextField
@@ -314,6 +316,44 @@ class SyncTable(models.Model):
             "and link it instead of creating a duplicate (e.g. companies already in the CRM)"
         ),
     )
+    match_field = models.CharField(
+        _("match existing records by"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "Target field that finds a record the portal has not linked yet (e.g. CNPJ, for companies already in the "
+            "CRM); blank: the field the record key is mapped to"
+        ),
+    )
+    update_changed_fields_only = models.BooleanField(
+        _("update only the fields that changed"),
+        default=False,
+        help_text=_(
+            "An update sends only the fields whose mapped value changed since the portal last wrote the record, "
+            "so edits people make to other fields in the target are never overwritten"
+        ),
+    )
+    read_per_link_of = models.ForeignKey(
+        "self",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="read_by",
+        verbose_name=_("read one record per link of"),
+        help_text=_(
+            "Instead of listing the source, call the source object once per record linked by this table, "
+            "e.g. GetOrderStatus for each order; {key} in the read arguments or the path is that record's key "
+            "in the source system"
+        ),
+    )
+    max_wait_for_parent = models.DurationField(
+        _("max wait for a referenced record"),
+        default=timedelta(hours=24),
+        help_text=_(
+            "A record whose lookup finds no link yet (an order whose customer is not synced) waits and is "
+            "retried by every run; after this long it goes to the review queue"
+        ),
+    )
     record_key = models.CharField(
         _("record key"), max_length=200, help_text=_("Source field that identifies a record, e.g. CNPJ or No")
     )
@@ -408,6 +448,14 @@ class SyncTable(models.Model):
             errors["max_time_without_success"] = [_("The max time without success must be positive, e.g. 24h.")]
         if self.incremental_filter and "{cursor}" not in self.incremental_filter:
             errors["incremental_filter"] = [_("The incremental filter must contain {cursor}.")]
+        if self.max_wait_for_parent is not None and self.max_wait_for_parent < timedelta(0):
+            errors["max_wait_for_parent"] = [_("The max wait cannot be negative.")]
+        if self.read_per_link_of_id:
+            linked = self.read_per_link_of
+            if self.pk and linked.pk == self.pk:
+                errors["read_per_link_of"] = [_("A table cannot read one record per link of itself.")]
+            elif self.integration_id and linked.integration_id != self.integration_id:
+                errors["read_per_link_of"] = [_("Choose a table of the same integration.")]
         _errors(errors)
 
     def record_key_errors(self, mapped_source_paths) -> list[str]:
@@ -431,6 +479,27 @@ class FieldMapping(models.Model):
         help_text=_('e.g. {"map": {"CA": "California"}} for a value map, {"value": 1} for a constant'),
     )
     required = models.BooleanField(_("required"), default=False)
+    value_type = models.CharField(
+        _("type"),
+        max_length=10,
+        choices=ValueType.choices,
+        blank=True,
+        default=ValueType.AS_IS,
+        help_text=_("What the target receives, e.g. a decimal is sent as a JSON number with its exact digits"),
+    )
+    send_on = models.CharField(
+        _("sent"),
+        max_length=10,
+        choices=SendOn.choices,
+        default=SendOn.BOTH,
+        help_text=_("Fields the target fixes at creation (a type, a code) are sent on create only"),
+    )
+    default_value = models.JSONField(
+        _("default"),
+        null=True,
+        blank=True,
+        help_text=_('Sent when the source value is missing or empty, e.g. 0 or "BRL"; blank: no default'),
+    )
     owner = models.CharField(
         _("owner when both changed"), max_length=10, choices=FieldOwner.choices, default=FieldOwner.SOURCE
     )
@@ -452,6 +521,9 @@ class FieldMapping(models.Model):
         needs_no_source = self.transform in (Transform.CONSTANT, Transform.TEMPLATE)
         if not self.source_path and not needs_no_source:
             errors["source_path"] = [_("A source path is required unless the transform is a constant or a template.")]
+        errors.update(validators.check_mapping_paths(self.source_path, self.target_field))
+        if self.owner == FieldOwner.TARGET and self.send_on == SendOn.UPDATE:
+            errors["send_on"] = [_("A field the target owns is written on create only: it cannot be sent on update.")]
         _errors(errors)
 
 
@@ -462,6 +534,12 @@ class RecordLink(models.Model):
     source_key = models.CharField(_("source key"), max_length=200)
     target_key = models.CharField(_("target key"), max_length=200)
     mapped_hash = models.CharField(_("hash of the last written values"), max_length=64)
+    written_values = models.JSONField(
+        _("last written values"),
+        default=dict,
+        blank=True,
+        help_text=_("Each mapped field as the portal last wrote it, by target path"),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     synced_at = models.DateTimeField(_("last written"), default=timezone.now)
 

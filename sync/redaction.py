@@ -14,8 +14,11 @@ import contextlib
 import json
 import re
 from collections.abc import Iterable
+from decimal import Decimal
 
 from django.utils.translation import ngettext
+
+from . import json_text
 
 MASK = "[redacted]"
 
@@ -66,7 +69,8 @@ def redact_text(text: str, known_secrets: Iterable[str] = ()) -> str:
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
         with contextlib.suppress(ValueError):
-            text = json.dumps(_redact_json(json.loads(text)), ensure_ascii=False)
+            # Numbers are read as decimals and written back as they were: 129.90 stays 129.90 in a request log.
+            text = json_text.dumps(_redact_json(json.loads(text, parse_float=Decimal)), spaced=True)
     elif stripped.startswith("<"):
         text = _XML_SECRET_ELEMENT.sub(lambda m: f"{m.group(1)}{MASK}{m.group(4)}", text)
     elif "=" in text and "\n" not in text.strip():

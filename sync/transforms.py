@@ -11,7 +11,9 @@ Conventions:
 - The text transforms (trim, upper, lower) leave numbers and booleans as they are.
 - The typed transforms (cnpj, cpf, cnpj_cpf, phone, date, datetime, decimal, boolean)
   turn a blank input (``""`` or spaces only) into ``None``.
-- ``decimal`` returns a ``str`` in plain notation ("1234.56"): exact and JSON-safe.
+- ``decimal`` returns a ``Decimal`` with the digits it was given ("129.90" stays 129.90): a REST
+  body carries it as a JSON number with those exact digits, a SOAP body as an ``xsd:decimal``.
+- ``lookup`` needs the engine (another table's links): :func:`sync.mapping.map_record` resolves it.
 - ``date`` returns ``YYYY-MM-DD``; ``datetime`` returns ISO 8601 in UTC
   (``2023-11-14T22:13:20+00:00``); with ``output_format`` both return ``strftime`` text,
   and a datetime is then written in the ``timezone`` option's local time.
@@ -30,6 +32,7 @@ from decimal import ROUND_HALF_UP, Decimal, DecimalException, InvalidOperation, 
 
 from . import stored_messages as stored
 from .choices import Transform
+from .paths import MISSING, get_path
 from .validators import TRANSFORM_OPTIONS
 
 
@@ -39,58 +42,6 @@ class TransformError(ValueError):
     def __init__(self, message: stored.StoredMessage):
         super().__init__(message)
         self.message = message
-
-
-class _Missing:
-    """The value of a path that is not in the record (distinct from ``None``)."""
-
-    _instance = None
-
-    def __new__(cls):
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self):
-        return "MISSING"
-
-    def __bool__(self):
-        return False
-
-    def __reduce__(self):
-        return (_Missing, ())
-
-
-MISSING = _Missing()
-
-
-def get_path(record, path: str):
-    """The value at a dotted ``path`` such as ``Address.City`` or ``Phones.0.Number``.
-
-    A key holding the whole path wins (flattened records), then each part walks one
-    level: a key of a mapping or an index of a list (negative counts from the end).
-    Returns ``MISSING`` when any part is absent; never raises.
-    """
-    if not isinstance(path, str) or not path:
-        return MISSING
-    if isinstance(record, Mapping) and path in record:
-        return record[path]
-    current = record
-    for part in path.split("."):
-        if isinstance(current, Mapping):
-            if part not in current:
-                return MISSING
-            current = current[part]
-        elif isinstance(current, list | tuple):
-            if not re.fullmatch(r"-?\d{1,9}", part):
-                return MISSING
-            index = int(part)
-            if not -len(current) <= index < len(current):
-                return MISSING
-            current = current[index]
-        else:
-            return MISSING
-    return current
 
 
 # ---------------------------------------------------------------- helpers
@@ -553,7 +504,7 @@ def _to_decimal(value, separator: str) -> Decimal:
 
 
 def to_decimal(value, options):
-    """A number as plain text: ``"1234.56"``; ``places`` rounds half up."""
+    """A ``Decimal`` with the digits given (``Decimal("1234.56")``); ``places`` rounds half up."""
     places = _option(options, Transform.DECIMAL, "places")
     separator = _option(options, Transform.DECIMAL, "decimal_separator", ".")
     if separator not in _NUMBER:
@@ -571,7 +522,7 @@ def to_decimal(value, options):
                 raise TransformError(stored.gettext("%(value)s is out of range", value=display_value(value))) from None
     if number.is_zero():
         number = abs(number)
-    return format(number, "f")
+    return Decimal(format(number, "f"))  # plain notation: 1E+3 becomes 1000
 
 
 _TRUE = frozenset({"true", "t", "1", "yes", "y", "sim", "s", "on", "verdadeiro", "x"})  # "X": SAP's checkbox
@@ -749,6 +700,57 @@ def list_map(value, options):
     return items
 
 
+def lookup(value, options):
+    """Resolved by :func:`sync.mapping.map_record` through the engine's record links; alone it cannot work."""
+    _option(options, Transform.LOOKUP, "table")
+    raise TransformError(stored.gettext("a lookup needs the links of another table: it runs only inside a sync"))
+
+
+# ---------------------------------------------------------------- output types
+
+
+def as_value_type(value, value_type: str):
+    """``value`` as the mapping's output type (``sync.choices.ValueType``); ``None`` stays ``None``.
+
+    Text, integer, decimal and boolean convert what can be converted exactly (an integer
+    refuses 1.5; a decimal keeps its digits). Date and date-time write date objects as
+    ISO 8601 and keep text as the ``date``/``datetime`` transform wrote it (its
+    ``output_format`` and ``timezone`` are how an API's own format is met).
+    """
+    if value_type == "null" or value is None:
+        return None
+    if not value_type:
+        return value
+    if value_type == "text":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, Decimal):
+            return format(value, "f")
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        return _as_text(value)
+    if value_type == "integer":
+        if isinstance(value, bool):
+            raise TransformError(stored.gettext("%(value)s is not a whole number", value=display_value(value)))
+        return to_integer(value, {})
+    if value_type == "decimal":
+        return _to_decimal(value, ".")
+    if value_type == "boolean":
+        return to_boolean(value, {})
+    if value_type in ("date", "datetime"):
+        if isinstance(value, datetime):
+            moment = value.astimezone(UTC) if value.utcoffset() is not None else value
+            return moment.date().isoformat() if value_type == "date" else moment.isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, str):
+            return value
+        raise TransformError(stored.gettext("expected a date, got %(kind)s", kind=_type_name(value)))
+    raise TransformError(stored.gettext('unknown type "%(name)s"', name=display_value(value_type)))
+
+
 # ---------------------------------------------------------------- registry
 
 TRANSFORMS: dict[str, Callable] = {
@@ -770,6 +772,7 @@ TRANSFORMS: dict[str, Callable] = {
     Transform.CONSTANT: constant,
     Transform.TEMPLATE: template,
     Transform.LIST_MAP: list_map,
+    Transform.LOOKUP: lookup,
 }
 
 

@@ -15,7 +15,7 @@ from django.core.validators import URLValidator, validate_email
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
-from . import outbound
+from . import outbound, paths
 from .choices import UNARY_FILTER_OPERATORS, FilterOperator, Transform
 
 DAILY_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -44,6 +44,7 @@ TRANSFORM_OPTIONS = {
     Transform.CONSTANT: {"value": (True, (str, int, float, bool, type(None)))},
     Transform.TEMPLATE: {"template": (True, (str,))},
     Transform.LIST_MAP: {"fields": (True, (dict,))},
+    Transform.LOOKUP: {"table": (True, (str,))},
 }
 
 
@@ -227,3 +228,33 @@ def missing_record_key(record_key: str, mapped_source_paths) -> list[str]:
             % {"key": record_key}
         ]
     return []
+
+
+def check_mapping_paths(source_path: str, target_field: str) -> dict[str, list[str]]:
+    """Problems of a mapping's paths by field name: syntax, a keyed element written whole, ``[]`` on one side only."""
+    errors: dict[str, list[str]] = {}
+    for name, path in (("source_path", source_path), ("target_field", target_field)):
+        if not path:
+            continue
+        try:
+            steps = paths.parse(path)
+        except paths.PathError as exc:
+            errors[name] = [_("%(path)s is not a valid path: %(reason)s") % {"path": path, "reason": exc}]
+            continue
+        if name == "target_field" and isinstance(steps[-1], paths.Match | paths.Each):
+            errors[name] = [
+                _("Write a keyed list element through one of its fields, e.g. %(example)s.")
+                % {"example": "OtherProperties[FieldKey=ERP_CODE].StringValue"}
+            ]
+    if errors:
+        return errors
+    target_each, source_each = paths.has_each(target_field or ""), paths.has_each(source_path or "")
+    if source_each and not target_each:
+        errors["target_field"] = [
+            _("A source path with [] maps each item of a list: the target needs [] too, e.g. lines[].sku.")
+        ]
+    elif target_each and source_path and not source_each:
+        errors["source_path"] = [
+            _("A target with [] is filled item by item: read each item with [], e.g. Products[].ProductId.")
+        ]
+    return errors

@@ -351,6 +351,7 @@ def test_the_summary_counts_match_the_sheets(login_as, integration, tables, hist
         "Skipped by a rule": 1,
         "Deleted": 1,
         "Delete held": 0,
+        "Waiting for a referenced record": 0,
         "Failed": 1,
         "Record events": 6,
         "Requests": 3,

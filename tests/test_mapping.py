@@ -224,7 +224,7 @@ def test_map_a_brazilian_company():
         "ExternalId": 1042,
         "Name": "Padaria Pão Quente Ltda",
         "CNPJ": "11.222.333/0001-81",
-        "CreditLimit": "15000.00",
+        "CreditLimit": Decimal("15000.00"),
         "Active": True,
         "Address": {"State": "São Paulo", "City": "SÃO PAULO", "ZipCode": "01310100"},
         "Phone": "+55 11 3456-7890",

@@ -195,7 +195,7 @@ def test_queries_do_not_grow_with_the_events_and_requests_shown(login_as, run, i
     )
     with CaptureQueriesContext(connection) as many:
         page = get_page(client, run)
-    assert len(many) == len(few) <= 12, [query["sql"] for query in many]
+    assert len(many) == len(few) <= 13, [query["sql"] for query in many]  # 13: the conflict journal's count
     assert page.count('data-event="') == 50 and page.count('data-request="') == 20
     assert "page 1 of 5" in page  # 203 events, 50 a page
 

@@ -155,22 +155,26 @@ def test_post_creates_a_company_and_answers_it_like_ploomes(crm):
 
 
 @pytest.mark.parametrize(
-    ("body", "words"),
+    ("body", "target", "code", "words"),
     [
-        ({"TypeId": 1}, "Name"),
-        ({"Name": "X", "CNPJ": "11.111.111/1111-11"}, "CNPJ"),
-        ({"Name": "X", "Color": "blue"}, "Color"),
-        ({"Name": "X", "TypeId": 7}, "TypeId"),
-        ({"Name": "X", "CompanyId": 999999}, "CompanyId"),
-        ({"Name": "X", "Email": "not-an-email"}, "Email"),
-        ({"Name": "X" * 151}, "Name"),
-        (["Name"], "JSON object"),
+        ({"TypeId": 1}, "Name", "Required", "Name"),
+        ({"Name": "X", "CNPJ": "11.111.111/1111-11"}, "CNPJ", "InvalidValue", "11.111.111/1111-11"),
+        ({"Name": "X", "Color": "blue"}, "Color", "UnknownField", "Color"),
+        ({"Name": "X", "TypeId": 7}, "TypeId", "InvalidValue", "TypeId"),
+        ({"Name": "X", "CompanyId": 999999}, "CompanyId", "InvalidValue", "999999"),
+        ({"Name": "X", "Email": "not-an-email"}, "Email", "InvalidValue", "not-an-email"),
+        ({"Name": "X" * 151}, "Name", "InvalidValue", "150"),
+        (["Name"], "", "InvalidType", "JSON object"),
     ],
 )
-def test_post_refuses_invalid_bodies_with_a_message(crm, body, words):
+def test_post_refuses_invalid_bodies_with_a_message(crm, body, target, code, words):
     response = crm("POST", "/Contacts", json=body)
-    assert response.status_code == 400
-    assert words in response.json()["error"]["message"]
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert (error["code"], error["message"]) == ("ValidationFailed", "The request is not valid.")
+    [detail] = error["details"]
+    assert (detail["target"], detail["code"]) == (target, code)
+    assert words in detail["message"]
 
 
 def test_post_of_a_duplicate_cnpj_is_a_conflict(crm):
@@ -190,7 +194,11 @@ def test_patch_updates_and_bumps_last_update_date(crm):
     person.refresh_from_db()
     assert person.city == "Natal"
     assert person.updated_at > before
-    assert crm("PATCH", f"/Contacts({person.pk})", json={"Name": ""}).status_code == 400
+    blank = crm("PATCH", f"/Contacts({person.pk})", json={"Name": ""})
+    assert blank.status_code == 422
+    assert blank.json()["error"]["details"] == [
+        {"code": "Required", "target": "Name", "message": "Name cannot be empty."}
+    ]
 
 
 def test_delete_removes_the_record_and_releases_its_people(crm):
@@ -232,14 +240,15 @@ def test_orders_compute_their_amount_and_take_the_erp_number_back(crm):
 
 
 def test_products_crud(crm):
-    created = crm("POST", "/Products", json={"Name": "Cimento CP III 50 kg", "Code": "P99999", "Price": "39.90"})
+    created = crm("POST", "/Products", json={"Name": "Cimento CP III 50 kg", "Code": "P99999", "Price": 39.90})
     [product] = created.json()["value"]
     assert product["Price"] == 39.9
     assert product["Active"] is True
     updated = crm("PATCH", f"/Products({product['Id']})", json={"Active": False})
     assert updated.json()["value"][0]["Active"] is False
     assert crm("POST", "/Products", json={"Name": "Copy", "Code": "P99999"}).status_code == 409
-    assert crm("POST", "/Products", json={"Name": "Bad", "Price": -1}).status_code == 400
+    assert crm("POST", "/Products", json={"Name": "Bad", "Price": -1}).status_code == 422
+    assert crm("POST", "/Products", json={"Name": "Bad", "Price": "39.90"}).status_code == 422
     assert crm("DELETE", f"/Products({product['Id']})").status_code == 204
 
 
@@ -313,7 +322,7 @@ def test_a_dropped_answer_is_an_error_for_requests_not_half_a_page(crm):
 def test_a_dropped_create_was_carried_out_all_the_same(crm):
     set_knobs(SandboxSystem.CRM, drop_rate=1.0)
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        crm("POST", "/Products", json={"Name": "Areia média 20 kg", "Code": "P77777", "Price": "12.50"})
+        crm("POST", "/Products", json={"Name": "Areia média 20 kg", "Code": "P77777", "Price": 12.50})
     assert CrmProduct.objects.filter(code="P77777").count() == 1
     with pytest.raises(requests.exceptions.ConnectionError):  # no body to cut: closed before the status line
         crm("DELETE", f"/Products({CrmProduct.objects.get(code='P77777').pk})")
@@ -332,7 +341,7 @@ def test_slow_answers_come_after_slow_ms_and_time_a_short_client_out(crm):
 def test_a_slow_create_is_carried_out_before_its_late_answer(crm):
     set_knobs(SandboxSystem.CRM, slow_rate=1.0, slow_ms=800)
     with pytest.raises(requests.exceptions.ReadTimeout):
-        crm("POST", "/Products", json={"Name": "Brita 1 20 kg", "Code": "P88888", "Price": "9.90"}, timeout=0.3)
+        crm("POST", "/Products", json={"Name": "Brita 1 20 kg", "Code": "P88888", "Price": 9.90}, timeout=0.3)
     set_knobs(SandboxSystem.CRM, slow_rate=0)
     assert [p["Code"] for p in crm("GET", "/Products", params={"$filter": "Code eq 'P88888'"}).json()["value"]] == [
         "P88888"

@@ -248,6 +248,36 @@ def test_create_order_faults(erp, make_order, code, words):
     assert ErpOrder.objects.count() == 10
 
 
+def test_order_answers_give_every_amount_as_an_xsd_decimal(erp):
+    customer, product = sellable_customer(), sellable_product()
+    order = {"customer_code": customer.code, "lines": [{"product_code": product.code, "quantity": Decimal("10")}]}
+    created = erp.CreateOrder(order=order)
+    assert isinstance(created.total, Decimal)
+    found = erp.GetOrder(order_number=created.order_number)
+    [line] = found.lines
+    assert (line.quantity, line.unit_price, line.total) == (Decimal("10"), product.unit_price, product.unit_price * 10)
+    assert all(isinstance(value, Decimal) for value in (line.quantity, line.unit_price, line.total, found.total))
+    for record in erp.ListOrders(page_size=500).records:
+        assert isinstance(record.total, Decimal)
+        assert all(isinstance(line.quantity, Decimal) and isinstance(line.total, Decimal) for line in record.lines)
+
+
+def test_a_value_that_is_not_of_its_xsd_type_is_an_invalid_value_fault(erp):
+    customer, product = sellable_customer(), sellable_product()
+    order = {
+        "customer_code": customer.code,
+        "lines": [
+            {"product_code": product.code, "quantity": "1"},
+            {"product_code": product.code, "quantity": "abc"},
+        ],
+    }
+    with pytest.raises(Fault) as exc_info:
+        erp.CreateOrder(order=order)
+    assert fault_suffix(exc_info) == "Client.InvalidValue"
+    assert exc_info.value.message == "order/lines[2]/quantity must be an xsd:decimal, got 'abc'."
+    assert ErpOrder.objects.count() == 10
+
+
 def test_get_order_status_follows_the_back_office(erp):
     order = ErpOrder.objects.filter(status=ErpOrderStatus.APPROVED).first()
     result = erp.GetOrderStatus(order_number=order.number)

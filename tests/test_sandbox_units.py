@@ -15,6 +15,7 @@ from sync.sandbox import documents, seed
 from sync.sandbox.choices import CreditStatus, CrmContactType, Disturbance, ErpOrderStatus, SandboxSystem
 from sync.sandbox.crm_schema import CONTACT_FIELDS
 from sync.sandbox.dropping import AnswerDropped, cut_short
+from sync.sandbox.json_array import ArrayHasElement
 from sync.sandbox.knobs import pick_disturbance, with_knobs
 from sync.sandbox.models import (
     CrmContact,
@@ -27,6 +28,7 @@ from sync.sandbox.models import (
 )
 from sync.sandbox.odata import MAX_TOP, ODataError, parse_filter, parse_orderby, parse_query
 from sync.sandbox.workflow import advance_orders
+from sync.sandbox.xsd import erp_schema, is_date_time, is_decimal, is_integer
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -76,6 +78,58 @@ def test_bad_filters_raise_a_readable_error(text):
     assert str(exc_info.value)
 
 
+CUSTOM = {"contact_ERP_CODE": "StringValue", "contact_CREDIT_LIMIT": "DecimalValue", "contact_SINCE": "DateTimeValue"}
+
+
+def test_filter_any_on_custom_fields_becomes_one_condition_on_the_list():
+    text = "OtherProperties/any(o: o/FieldKey eq 'contact_ERP_CODE' and o/StringValue eq '40001002') and TypeId eq 1"
+    expected = Q(ArrayHasElement("other_properties", (("FieldKey", "contact_ERP_CODE"), ("StringValue", "40001002"))))
+    assert parse_filter(text, CONTACT_FIELDS, CUSTOM) == expected & Q(type_id=1)
+    since = parse_filter(
+        "OtherProperties/any(x: x/FieldKey eq 'contact_SINCE' and x/DateTimeValue eq 2026-01-01T00:00:00-03:00)",
+        CONTACT_FIELDS,
+        CUSTOM,
+    )
+    pairs = (("FieldKey", "contact_SINCE"), ("DateTimeValue", "2026-01-01T03:00:00Z"))
+    assert since == Q(ArrayHasElement("other_properties", pairs))
+    assert parse_filter("not OtherProperties/any()", CONTACT_FIELDS) == ~Q(ArrayHasElement("other_properties", ()))
+
+
+def test_custom_fields_are_looked_up_only_when_a_filter_asks():
+    asked = []
+
+    def custom_fields():
+        asked.append(1)
+        return CUSTOM
+
+    parse_filter("TypeId eq 1", CONTACT_FIELDS, custom_fields)
+    assert asked == []
+    parse_filter("OtherProperties/any(o: o/FieldKey eq 'contact_ERP_CODE')", CONTACT_FIELDS, custom_fields)
+    assert asked == [1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "OtherProperties/any(o: o/FieldKey eq 'contact_NOPE')",
+        "OtherProperties/any(o: o/FieldKey eq 'contact_ERP_CODE' and o/IntegerValue eq 4)",
+        "OtherProperties/any(o: o/FieldKey eq 'contact_CREDIT_LIMIT' and o/DecimalValue eq '4')",
+        "OtherProperties/any(o: o/FieldKey eq 'contact_ERP_CODE' and o/StringValue gt 'a')",
+        "OtherProperties/any(o: p/FieldKey eq 'contact_ERP_CODE')",
+        "OtherProperties/any(o: o/Value eq 'x')",
+        "OtherProperties/any(o: o/FieldKey eq 'a' and o/FieldKey eq 'b')",
+        "OtherProperties/all(o: o/FieldKey eq 'contact_ERP_CODE')",
+        "OtherProperties/any(o: o/FieldKey eq 'contact_ERP_CODE'",
+        "OtherProperties eq null",
+        "Name/any(o: o/FieldKey eq 'contact_ERP_CODE')",
+    ],
+)
+def test_bad_filters_on_custom_fields_raise_a_readable_error(text):
+    with pytest.raises(ODataError) as exc_info:
+        parse_filter(text, CONTACT_FIELDS, CUSTOM)
+    assert str(exc_info.value)
+
+
 def test_query_options_cap_top_and_end_order_with_the_key():
     options = parse_query({"$top": "5000", "$skip": "30", "$orderby": "LastUpdateDate desc"}, CONTACT_FIELDS)
     assert (options.top, options.skip) == (MAX_TOP, 30)
@@ -83,6 +137,55 @@ def test_query_options_cap_top_and_end_order_with_the_key():
     assert parse_orderby("", CONTACT_FIELDS) == ["pk"]
     with pytest.raises(ODataError):
         parse_query({"$top": "ten"}, CONTACT_FIELDS)
+
+
+# --- XSD lexical values (demo ERP) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["0", "-1.5", "+3.", ".5", "0012.3400"])
+def test_xsd_decimals(text):
+    assert is_decimal(text)
+
+
+@pytest.mark.parametrize("text", ["", "1e3", "1,5", "NaN", "INF", ". ", "1.2.3", "٣"])
+def test_not_xsd_decimals(text):
+    assert not is_decimal(text)
+
+
+def test_xsd_integers_keep_to_their_range():
+    assert is_integer("2147483647", "int") and not is_integer("2147483648", "int")
+    assert is_integer("-2147483648", "int") and is_integer("2147483648", "long")
+    assert not is_integer("1.0", "long") and not is_integer("9223372036854775808", "long")
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("2026-03-10T12:00:00", True),
+        ("2026-03-10T12:00:00.123456789Z", True),
+        ("2026-03-10T12:00:00-03:00", True),
+        ("2024-02-29T00:00:00Z", True),
+        ("2026-03-10T24:00:00Z", True),
+        ("2026-03-10", False),
+        ("2026-03-10 12:00:00", False),
+        ("2025-02-29T00:00:00Z", False),
+        ("2026-03-10T24:00:01Z", False),
+        ("2026-03-10T12:00Z", False),
+        ("2026-03-10T12:00:00+15:00", False),
+    ],
+)
+def test_xsd_date_times(text, valid):
+    assert is_date_time(text) is valid
+
+
+def test_the_erp_schema_is_read_from_the_wsdl():
+    schema = erp_schema()
+    lines = {p.name: p for p in schema.complex_types["NewOrderLine"]}
+    assert lines["quantity"].type == ("xsd", "decimal")
+    order = {p.name: p for p in schema.complex_types["NewOrder"]}
+    assert order["lines"].many and order["lines"].type == ("complex", "NewOrderLine")
+    assert [p.name for p in schema.elements["ListOrders"]] == ["updated_since", "page", "page_size", "status"]
+    assert schema.enumerations["OrderStatus"] == set(ErpOrderStatus.values)
 
 
 # --- CNPJ / CPF -------------------------------------------------------------------------------
@@ -353,7 +456,17 @@ def test_back_office_moves_orders_one_step_per_wait():
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "model",
-    ["sandboxknobs", "erpcustomer", "erpcontact", "erpproduct", "erporder", "crmcontact", "crmproduct", "crmorder"],
+    [
+        "sandboxknobs",
+        "erpcustomer",
+        "erpcontact",
+        "erpproduct",
+        "erporder",
+        "crmcontact",
+        "crmproduct",
+        "crmorder",
+        "crmfield",
+    ],
 )
 def test_admin_lists_the_demo_tables(admin_client, model, django_assert_max_num_queries):
     seed.populate(seed.SeedSizes(), NOW)

@@ -3,6 +3,7 @@ message (``TransformError``), filter rules answer yes or no, and mapping a recor
 
 import os
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -155,7 +156,7 @@ RESULT_TYPES = {
     Transform.PHONE: (str,),
     Transform.DATE: (str,),
     Transform.DATETIME: (str,),
-    Transform.DECIMAL: (str,),
+    Transform.DECIMAL: (Decimal,),
     Transform.BOOLEAN: (bool,),
     Transform.DIGITS: (str,),
     Transform.TEMPLATE: (str,),

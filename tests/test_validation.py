@@ -139,6 +139,7 @@ def table_post_data(integration, mappings, **overrides):
         "filter_rules": "[]",
         "delete_policy": "ignore",
         "delete_threshold": "50",
+        "max_wait_for_parent": "24h",
         "write_mode": "upsert",
         "match_existing": "on",
         "mappings-TOTAL_FORMS": str(len(mappings)),
@@ -146,7 +147,15 @@ def table_post_data(integration, mappings, **overrides):
         **overrides,
     }
     for index, mapping in enumerate(mappings):
-        row = {"position": index, "owner": "source", "transform": "", "transform_options": "{}", **mapping}
+        row = {
+            "position": index,
+            "owner": "source",
+            "send_on": "both",
+            "value_type": "",
+            "transform": "",
+            "transform_options": "{}",
+            **mapping,
+        }
         data.update({f"mappings-{index}-{key}": value for key, value in row.items()})
     return data
 

@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from monitoring.choices import ErrorStatus, RunStatus
+from monitoring.choices import PENDING_ERROR_STATUSES, ErrorStatus, RunStatus
 from monitoring.health import human_duration
 from monitoring.models import RecordError
 from sync.engine import AlreadyRunning, retry_errors
@@ -61,7 +61,7 @@ def review_queue(request, pk):
             "status": status,
             "statuses": [(value, label, counts.get(value, 0)) for value, label in ErrorStatus.choices],
             "errors": page,
-            "actionable": status == ErrorStatus.OPEN and context["abilities"].retry,
+            "actionable": status in PENDING_ERROR_STATUSES and context["abilities"].retry,
         }
     )
     return render(request, "monitoring/queue.html", context)
@@ -75,7 +75,7 @@ def _act(request, integration):
     back = HttpResponseRedirect(request.get_full_path())
     chosen = list(
         RecordError.objects.filter(
-            table__integration=integration, status=ErrorStatus.OPEN, pk__in=selected_ids(request)
+            table__integration=integration, status__in=PENDING_ERROR_STATUSES, pk__in=selected_ids(request)
         ).select_related("table__integration__erp_connection", "table__integration__crm_connection")
     )
     if not chosen:
@@ -89,9 +89,8 @@ def _act(request, integration):
 
 
 def _ignore(request, chosen) -> None:
-    count = RecordError.objects.filter(pk__in=[error.pk for error in chosen], status=ErrorStatus.OPEN).update(
-        status=ErrorStatus.IGNORED, closed_at=timezone.now(), closed_by=request.user
-    )
+    pending = RecordError.objects.filter(pk__in=[error.pk for error in chosen], status__in=PENDING_ERROR_STATUSES)
+    count = pending.update(status=ErrorStatus.IGNORED, closed_at=timezone.now(), closed_by=request.user)
     messages.success(
         request,
         ngettext(
@@ -121,7 +120,7 @@ def _retry(request, chosen) -> None:
                 % {"name": integration.name},
             )
             continue
-        still_open = RecordError.objects.filter(pk__in=[e.pk for e in group], status=ErrorStatus.OPEN).count()
+        still_open = RecordError.objects.filter(pk__in=[e.pk for e in group], status__in=PENDING_ERROR_STATUSES).count()
         fixed = len(group) - still_open
         level = messages.SUCCESS if run.status == RunStatus.SUCCEEDED and not still_open else messages.WARNING
         text = _("%(fixed)d of %(total)d records went through; %(open)d still in the queue.") % {

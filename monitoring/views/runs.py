@@ -30,6 +30,7 @@ from .integration import paginate
 EVENTS_PAGE_SIZE = 50
 REQUESTS_PAGE_SIZE = 20
 ERRORS_PAGE_SIZE = 25
+CONFLICTS_PAGE_SIZE = 25
 # The counters of a table run (each action names one); ``read`` is their sum.
 OUTCOMES = OUTCOME_ACTIONS
 
@@ -68,7 +69,20 @@ def run_detail(request, pk):
         log.headers_pretty = json.dumps(headers, indent=2, ensure_ascii=False) if headers else ""
         log.duration_ms = None if log.duration is None else round(log.duration.total_seconds() * 1000)
 
+    conflicts = paginate(
+        request,
+        run.conflicts.select_related("table").order_by("detected_at", "pk"),
+        CONFLICTS_PAGE_SIZE,
+        "conflicts_page",
+    )
+    for conflict in conflicts.object_list if conflicts.paginator.count else ():
+        conflict.written_json, conflict.lost_json, conflict.new_json = (
+            json.dumps(value, ensure_ascii=False)
+            for value in (conflict.written_value, conflict.lost_value, conflict.new_value)
+        )
+
     context = {
+        "conflicts": conflicts,
         "run": run,
         "integration": run.integration,
         "is_active": run.status in ACTIVE_RUN_STATUSES,

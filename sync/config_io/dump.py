@@ -91,8 +91,12 @@ def dump_connection(
     return with_secrets, env_vars
 
 
+def _linked_table_name(table: SyncTable) -> str:
+    return table.read_per_link_of.name if table.read_per_link_of_id else ""
+
+
 def dump_table(table: SyncTable) -> dict:
-    document = _plain(table, schema.TABLE)
+    document = _plain(table, schema.TABLE, {"read_per_link_of": _linked_table_name})
     document["mappings"] = [_plain(mapping, schema.MAPPING) for mapping in table.mappings.all()]
     return document
 
@@ -141,6 +145,6 @@ def dump_integration(integration: Integration, *, secrets_from_env: bool = False
     document |= {key: values[key] for key in schema.INTEGRATION if key in values}
     document["connections"] = connections
     mappings = Prefetch("mappings", queryset=FieldMapping.objects.order_by("position", "pk"))
-    tables = integration.tables.prefetch_related(mappings).order_by("order", "name")
+    tables = integration.tables.select_related("read_per_link_of").prefetch_related(mappings).order_by("order", "name")
     document["tables"] = [dump_table(table) for table in tables]
     return document, env_vars

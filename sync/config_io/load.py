@@ -42,6 +42,8 @@ class _Planned:
     before: dict  # attribute values before the file was applied (empty when new)
     children: list = field(default_factory=list)  # a table's new mappings
     children_before: list = field(default_factory=list)
+    linked_name: str = ""  # a table's read_per_link_of, by name in the file
+    linked_name_before: str = ""
 
     def changed(self, attrs) -> bool:
         return not self.existed or self.before != _snapshot(self.instance, attrs)
@@ -77,10 +79,14 @@ def import_text(text: str, source: str, *, environ=None, dry_run: bool = False) 
 # Which model attributes the file governs -------------------------------------------------------------------------
 
 
+# A table read once per link of another table names it: resolved once every table is saved.
+LINKED_TABLE = "read_per_link_of"
+
+
 def _governed(spec: dict[str, schema.Key]) -> list[str]:
     attrs = []
     for key, rule in spec.items():
-        if rule.secret:
+        if rule.secret or key == LINKED_TABLE:
             continue
         if key == "schedule":
             attrs += ["schedule_kind", *schema.SCHEDULE_BLANK]
@@ -157,6 +163,14 @@ def _plan(document: schema.Document, problems: Problems, environ) -> _Plan:
                 first_index[name] = record.path
             existing = existing_tables.get(name)
         tables.append(_plan_table(record, existing, problems))
+    for record, planned in zip(document.tables, tables, strict=True):
+        if planned.linked_name and planned.linked_name not in first_index:
+            problems.add(
+                (*record.path, LINKED_TABLE),
+                _('no table named "%(name)s" in this file') % {"name": planned.linked_name},
+            )
+        elif planned.linked_name and planned.linked_name == record.attrs.get("name"):
+            problems.add((*record.path, LINKED_TABLE), _("a table cannot read one record per link of itself"))
     missing = [table for name, table in sorted(existing_tables.items()) if name not in first_index]
     return _Plan(integration, connections, tables, missing)
 
@@ -260,7 +274,9 @@ def _plan_table(record: schema.Record, existing: SyncTable | None, problems: Pro
     if not problems.near(key_path):
         for message in table.record_key_errors(mapping.source_path for mapping in mappings):
             problems.add(key_path, message)
-    return _Planned(table, existing is not None, before, mappings, children_before)
+    linked_before = existing.read_per_link_of.name if existing and existing.read_per_link_of_id else ""
+    linked = record.attrs.get(LINKED_TABLE) or ""
+    return _Planned(table, existing is not None, before, mappings, children_before, linked, linked_before)
 
 
 # Saving ----------------------------------------------------------------------------------------------------------
@@ -296,7 +312,8 @@ def _save(plan: _Plan) -> list[Outcome]:
         table.integration = integration
         new_mappings = [_snapshot(mapping, MAPPING_ATTRS) for mapping in planned.children]
         mappings_changed = new_mappings != planned.children_before
-        action = _action(planned, planned.changed(TABLE_ATTRS) or mappings_changed)
+        relinked_table = planned.linked_name != planned.linked_name_before
+        action = _action(planned, planned.changed(TABLE_ATTRS) or mappings_changed or relinked_table)
         if action != UNCHANGED:
             table.save()
         if action == CREATED or mappings_changed:
@@ -305,6 +322,13 @@ def _save(plan: _Plan) -> list[Outcome]:
                 mapping.table = table
             FieldMapping.objects.bulk_create(planned.children)
         outcomes.append(Outcome(str(SyncTable._meta.verbose_name), table.name, action))
+
+    saved = {planned.instance.name: planned.instance for planned in plan.tables}
+    for planned in plan.tables:
+        linked = saved.get(planned.linked_name)
+        if (linked.pk if linked else None) != planned.instance.read_per_link_of_id:
+            planned.instance.read_per_link_of = linked
+            planned.instance.save(update_fields=["read_per_link_of"])
 
     for table in plan.missing_tables:
         action = DEACTIVATED if table.active else LEFT_INACTIVE

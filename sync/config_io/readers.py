@@ -160,6 +160,17 @@ def json_mapping() -> Reader:
     return read
 
 
+def json_value() -> Reader:
+    """Any value YAML writes as JSON (a number, a text, true/false, a list, a mapping); null means none."""
+
+    def read(value, path, problems):
+        if isinstance(value, bool | int | float | str | list | dict) or value is None:
+            return value
+        return wrong_type(problems, path, _("a number, a text, true/false, a list or a mapping"), value)
+
+    return read
+
+
 def is_mapping(value, path: Path, problems: Problems) -> bool:
     if isinstance(value, dict):
         return True

@@ -21,7 +21,9 @@ from ..choices import (
     IntegrationType,
     Pagination,
     ScheduleKind,
+    SendOn,
     Transform,
+    ValueType,
     WriteMode,
 )
 from .problems import Path, Problems
@@ -36,6 +38,7 @@ from .readers import (
     is_mapping,
     json_list,
     json_mapping,
+    json_value,
     text,
     text_list,
     wrong_type,
@@ -202,6 +205,9 @@ TABLE = {
     "update_object": Key(text()),
     "write_mode": Key(choice(WriteMode)),
     "match_existing": Key(boolean()),
+    "match_field": Key(text()),
+    "update_changed_fields_only": Key(boolean()),
+    "read_per_link_of": Key(text()),
     "record_key": Key(text(blank=False), required=True),
     "target_key": Key(text()),
     "cursor_field": Key(text()),
@@ -210,6 +216,7 @@ TABLE = {
     "delete_policy": Key(choice(DeletePolicy)),
     "delete_threshold": Key(integer()),
     "max_time_without_success": Key(duration(null=True)),
+    "max_wait_for_parent": Key(duration()),
 }
 MAPPING = {
     "source_path": Key(text()),
@@ -217,6 +224,9 @@ MAPPING = {
     "transform": Key(choice(Transform)),
     "transform_options": Key(json_mapping()),
     "required": Key(boolean()),
+    "value_type": Key(choice(ValueType)),
+    "send_on": Key(choice(SendOn)),
+    "default_value": Key(json_value()),
     "owner": Key(choice(FieldOwner)),
 }
 TOP_LEVEL = ("version", *INTEGRATION, "connections", "tables")

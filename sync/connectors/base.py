@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sync import stored_messages as stored
+
 SECRET_CONFIG_FIELDS = ("password", "token", "api_key", "client_secret")
 
 
@@ -150,6 +152,21 @@ class Connector(ABC):
     def can_find(self, target_object: str, key_field: str) -> bool:
         """Whether ``find`` can look ``target_object`` up by ``key_field`` (a SOAP create operation may not)."""
         return True
+
+    def get(self, target_object: str, key: str) -> dict | None:
+        """The target record ``key`` as it is now (``target_object`` may hold ``{id}``); None when unknown.
+
+        Used to see what people changed in the target since the portal last wrote a record.
+        A connector that cannot read one record answers None, and no conflict is looked for.
+        """
+        return None
+
+    def read_one(self, request: ReadRequest, key: str) -> dict | None:
+        """One source record by ``key`` (``{key}`` in the path or the arguments), None when it does not exist.
+
+        For tables that read one record per link of another table (an order's status by its number).
+        """
+        raise ConnectorError(stored.gettext("This connection cannot read one record at a time."))
 
     @abstractmethod
     def create(self, target_object: str, values: dict, *, key_field: str = "") -> dict:

@@ -38,10 +38,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import decimal
 import email.utils
 import http
-import json
 import logging
 import random
 import threading
@@ -51,11 +49,12 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
 import requests
 
-from sync import outbound
+from sync import json_text, outbound, paths
 from sync import stored_messages as stored
 from sync.choices import AuthKind, Pagination
 from sync.redaction import MASK, redact_headers, redact_text, redact_url, truncate
 
+from . import refusals
 from .base import CallRecord, ConnectionConfig, Connector, ConnectorError, Page, ReadRequest, Verdict
 
 logger = logging.getLogger(__name__)
@@ -140,7 +139,7 @@ class RestConnector(Connector):
     def find(self, target_object: str, key_field: str, key_value) -> dict | None:
         _method, path = split_method(target_object, "GET")
         if self.config.pagination == Pagination.ODATA:
-            params = [("$filter", f"{key_field} eq {odata_literal(key_value)}"), ("$top", "2")]
+            params = [("$filter", odata_key_filter(key_field, key_value)), ("$top", "2")]
         else:
             params = [(key_field, str(key_value))]
         url = with_query(self._url(collection_path(path)), params)
@@ -163,7 +162,7 @@ class RestConnector(Connector):
     def create(self, target_object: str, values: dict, *, key_field: str = "") -> dict:
         method, path = split_method(target_object, "POST")
         url = self._url(collection_path(path))
-        key_value = dig(values, key_field) if key_field else _MISSING
+        key_value = paths.get_path(values, key_field) if key_field else paths.MISSING
 
         def before_retry(error: ConnectorError):
             self._check_not_created(error, target_object, key_field, key_value)
@@ -173,6 +172,26 @@ class RestConnector(Connector):
         except _AlreadyCreated as done:
             return done.record
         return self._answer(response)
+
+    def get(self, target_object: str, key: str) -> dict | None:
+        _method, path = split_method(target_object, "GET")
+        return self._one_record(self._url(record_path(path, key)), "get")
+
+    def read_one(self, request: ReadRequest, key: str) -> dict | None:
+        path = request.source_object.replace("{key}", quote(str(key), safe=""))
+        params = [(name, str(value).replace("{key}", str(key))) for name, value in (request.arguments or {}).items()]
+        return self._one_record(with_query(self._url(path), params), "read")
+
+    def _one_record(self, url: str, operation: str) -> dict | None:
+        """The record at ``url`` (a bare object or a list of one, e.g. OData's value), None for a 404."""
+        try:
+            data = self._json(self._call("GET", url, operation=operation))
+        except ConnectorError as error:
+            if error.status_code == 404:
+                return None
+            raise
+        records = self._records(data) if not (isinstance(data, dict) and not self.config.records_path) else [data]
+        return records[0] if records and isinstance(records[0], dict) else None
 
     def update(self, target_object: str, key: str, values: dict) -> dict:
         method, path = split_method(target_object, "PATCH")
@@ -319,8 +338,8 @@ class RestConnector(Connector):
         return records
 
     def _matches(self, record: dict, key_field: str, key_value) -> bool:
-        value = dig(record, key_field)
-        if value is _MISSING:
+        value = paths.get_path(record, key_field)
+        if value is paths.MISSING:
             # OData filtered on the server; elsewhere an ignored query parameter must not match everything.
             return self.config.pagination == Pagination.ODATA
         return str(value) == str(key_value)
@@ -331,7 +350,7 @@ class RestConnector(Connector):
         """Between two attempts of a create: retry only when the record provably does not exist."""
         if error.status_code == 429:
             return  # refused before processing: nothing was created
-        if key_value is _MISSING or key_value in (None, ""):
+        if key_value is paths.MISSING or key_value in (None, ""):
             raise self._error(
                 stored.gettext(
                     "%(error)s The create was not retried: without a record key "
@@ -408,7 +427,7 @@ class RestConnector(Connector):
         headers = self._auth_headers() if api else {}
         data = form
         if body is not None:
-            data = json.dumps(body, default=_json_default, ensure_ascii=False).encode()
+            data = json_text.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         auth = self._basic_auth() if api else None
         prepared = self.session.prepare_request(requests.Request(method, url, headers=headers, data=data, auth=auth))
@@ -616,18 +635,17 @@ class RestConnector(Connector):
         return stored.gettext("authentication settings (none is configured)")
 
     def _detail(self, response) -> str:
-        """The server's own words about an error, short and redacted."""
+        """The server's own words about an error, its message and every field it refused, short and redacted."""
+        limit = 500  # characters: a message and several violations fit
         text = response.text.strip()
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        for path in ("error.message", "message", "error_description", "error", "detail", "title"):
-            found = dig(data, path, default=None) if isinstance(data, dict) else None
-            if isinstance(found, str) and found:
-                text = found
-                break
-        return truncate(redact_text(text, self._secrets), 300) or stored.gettext("no details given")
+        reason = refusals.explain_text(text)
+        if reason is None:
+            return truncate(redact_text(text, self._secrets), limit) or stored.gettext("no details given")
+        shown = truncate(redact_text(reason.shown(), self._secrets), limit)
+        more = reason.hidden()
+        if not more:
+            return shown
+        return stored.join(shown, stored.ngettext("… and %(count)d more", "… and %(count)d more", more, count=more))
 
     def _json(self, response):
         try:
@@ -722,6 +740,21 @@ def record_path(path: str, key) -> str:
     if "{id}" in path:
         return path.replace("{id}", quoted)
     return f"{path.rstrip('/')}/{quoted}"
+
+
+def odata_key_filter(key_field: str, key_value) -> str:
+    """``Code eq 'X'``; a keyed list element (``OtherProperties[FieldKey=K].StringValue``) as OData's ``any``."""
+    try:
+        steps = paths.parse(key_field)
+    except paths.PathError:
+        steps = []
+    if len(steps) == 3 and isinstance(steps[1], paths.Match) and isinstance(steps[2], paths.Key):
+        collection, match, value_field = steps[0].name, steps[1], steps[2].name
+        return (
+            f"{collection}/any(o: o/{match.field} eq {odata_literal(match.value)} "
+            f"and o/{value_field} eq {odata_literal(key_value)})"
+        )
+    return f"{key_field} eq {odata_literal(key_value)}"
 
 
 def odata_quote(value) -> str:
@@ -832,14 +865,6 @@ def _known_secrets(config: ConnectionConfig) -> list[str]:
         # Servers that echo the Authorization header would otherwise leak it in a body.
         secrets.append(base64.b64encode(f"{config.username}:{config.password}".encode()).decode())
     return secrets
-
-
-def _json_default(value):
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
 
 
 def _is_timeout(failure: Exception) -> bool:

@@ -135,6 +135,7 @@ from sync import stored_messages as stored
 from sync.choices import AuthKind, Pagination
 from sync.redaction import redact_headers, redact_text, redact_url, truncate
 
+from . import refusals
 from .base import CallRecord, ConnectionConfig, Connector, ConnectorError, Page, ReadRequest, Verdict
 
 logger = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ CLIENT_FAULT = re.compile(r"(^|:)Client\.", re.IGNORECASE)
 ACCESS_FAULTS = re.compile(r"Auth|Credential|Security|Permission|Login|Access", re.IGNORECASE)
 NOT_FOUND_FAULTS = re.compile(r"NotFound|^Unknown", re.IGNORECASE)
 
-PLACEHOLDER = re.compile(r"\{(cursor|page_token|page_size)\}")
+PLACEHOLDER = re.compile(r"\{(cursor|page_token|page_size|key)\}")
 _XML_DECLARED_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?encoding=)(["'])[\w.-]+\2""")
 _NAV_SHORTHAND = re.compile(r"^\s*(\w+)\s*:\s*(.*\S)\s*$", re.DOTALL)
 _NAV_SPECIAL = re.compile(r"[&|()*@<>=']|\.\.|^\s|\s$")
@@ -471,7 +472,7 @@ def nav_literal(value: str) -> str:
 
 
 def plain(value):
-    """zeep values as JSON-safe Python data."""
+    """zeep values as plain Python data: an ``xsd:decimal`` stays a ``Decimal`` (a number, its digits kept)."""
     if isinstance(value, dict):
         return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -479,7 +480,7 @@ def plain(value):
     if isinstance(value, datetime | date | time_of_day):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return str(value)
+        return value
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, etree._Element):
@@ -651,6 +652,15 @@ class SoapConnector(Connector):
 
     def update(self, target_object: str, key: str, values: dict) -> dict:
         return self._with_retries(lambda attempt: self._update_once(target_object, key, values, attempt))
+
+    def get(self, target_object: str, key: str) -> dict | None:
+        if "Read" not in self._operation_names() or len(self._input_names("Read")) != 1:
+            return None  # no way to read one record: no conflict can be seen
+        return self._with_retries(lambda attempt: self._read_by_primary_key(key, attempt))
+
+    def read_one(self, request: ReadRequest, key: str) -> dict | None:
+        arguments = render_template(dict(request.arguments or {}), {"key": key})
+        return self._lookup(request.source_object, arguments)
 
     def delete(self, target_object: str, key: str) -> None:
         self._with_retries(lambda attempt: self._delete_once(target_object, key, attempt))
@@ -914,13 +924,32 @@ class SoapConnector(Connector):
         code = exc.code or ""
         subcodes = [getattr(subcode, "localname", str(subcode)) for subcode in (exc.subcodes or [])]
         name = fault_name(subcodes[-1] if subcodes else code)
-        message = stored.gettext(
-            "The SOAP service “%(name)s” answered a fault to %(operation)s: %(code)s — %(message)s",
-            name=self.config.name,
-            operation=words["operation"],
-            code=name or stored.gettext("unknown fault"),
-            message=self._redact(exc.message or "").strip() or stored.gettext("(no message)"),
-        )
+        said = {
+            "name": self.config.name,
+            "operation": words["operation"],
+            "code": name or stored.gettext("unknown fault"),
+            "message": self._redact(exc.message or "").strip() or stored.gettext("(no message)"),
+        }
+        # The detail element's words, when they add to the fault string (NAV repeats it there).
+        detail = exc.detail if isinstance(exc.detail, etree._Element) else None
+        reason = refusals.explain_xml(detail, known=(exc.message, code, *subcodes))
+        if reason is None:
+            message = stored.gettext(
+                "The SOAP service “%(name)s” answered a fault to %(operation)s: %(code)s — %(message)s", **said
+            )
+        else:
+            shown = truncate(self._redact(reason.shown()), 500)
+            more = reason.hidden()
+            if more:
+                shown = stored.join(
+                    shown, stored.ngettext("… and %(count)d more", "… and %(count)d more", more, count=more)
+                )
+            message = stored.gettext(
+                "The SOAP service “%(name)s” answered a fault to %(operation)s: %(code)s — %(message)s "
+                "(detail: %(detail)s)",
+                detail=shown,
+                **said,
+            )
         return SoapFault(
             message,
             code=code,

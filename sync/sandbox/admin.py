@@ -2,7 +2,17 @@
 
 from django.contrib import admin
 
-from .models import CrmContact, CrmOrder, CrmProduct, ErpContact, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
+from .models import (
+    CrmContact,
+    CrmField,
+    CrmOrder,
+    CrmProduct,
+    ErpContact,
+    ErpCustomer,
+    ErpOrder,
+    ErpProduct,
+    SandboxKnobs,
+)
 
 
 @admin.register(SandboxKnobs)
@@ -105,3 +115,10 @@ class CrmOrderAdmin(ReadOnlyAdmin):
     list_filter = ["stage_id"]
     list_select_related = ["contact"]
     search_fields = ["=order_number", "contact__name"]
+
+
+@admin.register(CrmField)
+class CrmFieldAdmin(ReadOnlyAdmin):
+    list_display = ["key", "name", "entity_id", "type_id"]
+    list_filter = ["entity_id", "type_id"]
+    search_fields = ["key", "name"]

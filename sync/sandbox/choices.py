@@ -59,3 +59,31 @@ class Disturbance(models.TextChoices):
 
 # The disturbances answered instead of the request; the others let it through and spoil its answer.
 ANSWERED_INSTEAD = frozenset({Disturbance.DOWN, Disturbance.THROTTLED, Disturbance.ERROR})
+
+
+class CrmEntity(models.IntegerChoices):
+    """The demo CRM's resources that take custom fields (Ploomes calls them entities)."""
+
+    CONTACTS = 1, _("Contacts")
+    ORDERS = 4, _("Orders")
+    PRODUCTS = 10, _("Products")
+
+
+class CrmFieldType(models.IntegerChoices):
+    """The type of a custom field; it decides which value key carries the field's value."""
+
+    TEXT = 1, _("Text")
+    INTEGER = 2, _("Whole number")
+    DECIMAL = 3, _("Decimal number")
+    DATE_TIME = 4, _("Date and time")
+    BOOLEAN = 5, _("Yes/no")
+
+
+# The one key of an OtherProperties element that holds the value of a field of each type.
+VALUE_KEYS = {
+    CrmFieldType.TEXT: "StringValue",
+    CrmFieldType.INTEGER: "IntegerValue",
+    CrmFieldType.DECIMAL: "DecimalValue",
+    CrmFieldType.DATE_TIME: "DateTimeValue",
+    CrmFieldType.BOOLEAN: "BoolValue",
+}

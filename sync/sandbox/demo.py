@@ -4,6 +4,8 @@ Company, Contact and Product flow ERP → CRM; Order flows CRM → ERP (created 
 ERP once); Order status flows back ERP → CRM (updating the CRM's orders only).
 """
 
+from datetime import timedelta
+
 from django.db import transaction
 
 from sync.choices import (
@@ -15,6 +17,8 @@ from sync.choices import (
     IntegrationType,
     Pagination,
     ScheduleKind,
+    SendOn,
+    ValueType,
     WriteMode,
 )
 from sync.models import Connection, FieldMapping, Integration, SyncTable
@@ -23,41 +27,53 @@ from .choices import SandboxSystem
 from .seed import ensure_knobs
 
 DEMO_NAME = "Demo ERP ↔ Demo CRM"
+BUSINESS_RULE = (
+    "ERP → CRM: customers with approved credit that are active become CRM companies (matched by CNPJ with the "
+    "companies already in the CRM; the ERP code is kept in the custom field contact_ERP_CODE); ERP contacts become "
+    "people under their company; active products with their prices as numbers. CRM → ERP: each CRM order is "
+    "created in the ERP once, with the customer's ERP code and the products' ERP codes found through the links; "
+    "an order whose customer or product is not synced yet waits for it (24 h at most). ERP → CRM: each order's "
+    "ERP number and status go back to the CRM order's custom fields order_ERP_NUMBER and order_ERP_STATUS."
+)
 ERP_PAGING = {"page": "{page_token}", "page_size": "{page_size}"}
 ERP_SINCE = '{"updated_since": "{cursor}"}'
 CRM_SINCE = "$filter=LastUpdateDate gt {cursor}"
 
-# name, description, direction, source, read arguments, incremental filter, cursor field,
-# target, update object, write mode, record key, target key, filter rules, mappings
+ERP_CODE = "OtherProperties[FieldKey=contact_ERP_CODE].StringValue"
+
+# Each table as the YAML import reads it; a mapping is (source, target, transform, options, extra settings).
 TABLES = [
     {
         "name": "Company",
-        "description": "ERP customers with approved credit become CRM companies",
+        "description": "ERP customers with approved credit become CRM companies, their ERP code in a custom field",
         "source_object": "ListCustomers",
         "read_arguments": ERP_PAGING,
         "incremental_filter": ERP_SINCE,
         "cursor_field": "updated_at",
         "target_object": "/Contacts",
         "update_object": "/Contacts({id})",
-        "record_key": "cnpj",
+        "record_key": "code",
+        "match_field": "CNPJ",  # companies the salespeople already have are linked by CNPJ, not created twice
+        "update_changed_fields_only": True,
         "filter_rules": [
             {"name": "approved credit", "field": "credit_status", "op": "eq", "value": "approved"},
             {"name": "active customers", "field": "active", "op": "eq", "value": True},
         ],
         "mappings": [
-            ("cnpj", "CNPJ", "digits", {}),
-            ("legal_name", "LegalName", "trim", {}),
-            ("trade_name", "Name", "trim", {}),
-            ("email", "Email", "lower", {}),
-            ("street_address", "StreetAddress", "trim", {}),
-            ("city", "City", "trim", {}),
-            ("state", "State", "upper", {}),
-            ("", "TypeId", "constant", {"value": 1}),
+            ("code", ERP_CODE, "", {}, {"value_type": ValueType.TEXT}),
+            ("cnpj", "CNPJ", "digits", {}, {}),
+            ("legal_name", "LegalName", "trim", {}, {}),
+            ("trade_name", "Name", "trim", {}, {}),
+            ("email", "Email", "lower", {}, {}),
+            ("street_address", "StreetAddress", "trim", {}, {}),
+            ("city", "City", "trim", {}, {}),
+            ("state", "State", "upper", {}, {}),
+            ("", "TypeId", "constant", {"value": 1}, {"send_on": SendOn.CREATE}),
         ],
     },
     {
         "name": "Contact",
-        "description": "ERP contacts become CRM people",
+        "description": "ERP contacts become CRM people, each under its company",
         "source_object": "ListContacts",
         "read_arguments": ERP_PAGING,
         "incremental_filter": ERP_SINCE,
@@ -65,11 +81,14 @@ TABLES = [
         "target_object": "/Contacts",
         "update_object": "/Contacts({id})",
         "record_key": "email",
+        "update_changed_fields_only": True,
+        "max_wait_for_parent": timedelta(days=30),  # people of a customer not synced yet wait for it
         "mappings": [
-            ("email", "Email", "lower", {}),
-            ("name", "Name", "trim", {}),
-            ("cpf", "CPF", "digits", {}),
-            ("", "TypeId", "constant", {"value": 2}),
+            ("email", "Email", "lower", {}, {}),
+            ("name", "Name", "trim", {}, {}),
+            ("cpf", "CPF", "digits", {}, {}),
+            ("customer_code", "CompanyId", "lookup", {"table": "Company"}, {"value_type": ValueType.INTEGER}),
+            ("", "TypeId", "constant", {"value": 2}, {"send_on": SendOn.CREATE}),
         ],
     },
     {
@@ -82,20 +101,21 @@ TABLES = [
         "target_object": "/Products",
         "update_object": "/Products({id})",
         "record_key": "code",
+        "update_changed_fields_only": True,
         "filter_rules": [{"name": "active products", "field": "active", "op": "eq", "value": True}],
         "mappings": [
-            ("code", "Code", "trim", {}),
-            ("description", "Name", "trim", {}),
-            ("unit_price", "Price", "decimal", {"places": 2}),
-            ("active", "Active", "boolean", {}),
+            ("code", "Code", "trim", {}, {"send_on": SendOn.CREATE}),
+            ("description", "Name", "trim", {}, {}),
+            ("unit_price", "Price", "decimal", {"places": 2}, {"value_type": ValueType.DECIMAL}),
+            ("active", "Active", "boolean", {}, {}),
         ],
     },
     {
         "name": "Order",
-        "description": "CRM orders are created in the ERP",
+        "description": "CRM orders are created in the ERP once, with the ERP's customer code and SKUs",
         "direction": Direction.CRM_TO_ERP,
         "source_object": "/Orders",
-        "read_arguments": {"$filter": "ErpOrderNumber eq null"},
+        "read_arguments": {},
         "incremental_filter": CRM_SINCE,
         "cursor_field": "LastUpdateDate",
         "target_object": "CreateOrder",
@@ -104,32 +124,40 @@ TABLES = [
         "record_key": "Id",
         "target_key": "order_number",
         "mappings": [
-            ("Id", "external_id", "template", {"template": "{Id}"}),
-            ("ContactCNPJ", "customer_cnpj", "digits", {}),
-            (
-                "Products",
-                "lines",
-                "list_map",
-                {"fields": {"product_code": "ProductCode", "quantity": "Quantity", "unit_price": "UnitPrice"}},
-            ),
+            ("Id", "external_id", "", {}, {"value_type": ValueType.TEXT}),
+            ("ContactId", "customer_code", "lookup", {"table": "Company"}, {"required": True}),
+            ("Products[].ProductId", "lines[].product_code", "lookup", {"table": "Product"}, {"required": True}),
+            ("Products[].Quantity", "lines[].quantity", "", {}, {"value_type": ValueType.DECIMAL, "required": True}),
+            ("Products[].UnitPrice", "lines[].unit_price", "", {}, {"value_type": ValueType.DECIMAL}),
         ],
     },
     {
         "name": "Order status",
-        "description": "The ERP's order number and status go back to the CRM order",
-        "source_object": "ListOrders",
-        "read_arguments": ERP_PAGING,
-        "incremental_filter": ERP_SINCE,
-        "cursor_field": "updated_at",
+        "description": "The ERP's number and status of each order go back to the CRM order, one order at a time",
+        "source_object": "GetOrderStatus",
+        "read_per_link_of": "Order",
+        "read_arguments": {"order_number": "{key}"},
         "target_object": "/Orders",
         "update_object": "/Orders({id})",
         "write_mode": WriteMode.UPDATE_ONLY,
-        "record_key": "external_id",
-        "filter_rules": [{"name": "orders from the CRM", "field": "external_id", "op": "not_empty"}],
+        "update_changed_fields_only": True,
+        "record_key": "order_number",
         "mappings": [
-            ("external_id", "Id", "integer", {}),
-            ("order_number", "ErpOrderNumber", "integer", {}),
-            ("status", "Status", "trim", {}),
+            ("order_number", "Id", "lookup", {"table": "Order"}, {"value_type": ValueType.INTEGER}),
+            (
+                "order_number",
+                "OtherProperties[FieldKey=order_ERP_NUMBER].IntegerValue",
+                "",
+                {},
+                {"value_type": ValueType.INTEGER},
+            ),
+            (
+                "status",
+                "OtherProperties[FieldKey=order_ERP_STATUS].StringValue",
+                "",
+                {},
+                {"value_type": ValueType.TEXT},
+            ),
         ],
     },
 ]
@@ -181,8 +209,7 @@ def configure_demo(origin: str, *, schedule_minutes: int = 5) -> Integration:
             "crm_connection": crm,
             "deployment_status": DeploymentStatus.IN_PROGRESS,
             "active": True,
-            "business_rule": "Only customers with approved credit; only active products. "
-            "CRM orders are created in the ERP once; their ERP number and status come back.",
+            "business_rule": BUSINESS_RULE,
             "schedule_kind": ScheduleKind.INTERVAL,
             "schedule_interval_minutes": schedule_minutes,
         },
@@ -194,6 +221,8 @@ def configure_demo(origin: str, *, schedule_minutes: int = 5) -> Integration:
 
 def configure_table(integration: Integration, order: int, spec: dict) -> SyncTable:
     mappings = spec.pop("mappings")
+    linked_name = spec.pop("read_per_link_of", "")
+    spec["read_per_link_of"] = integration.tables.get(name=linked_name) if linked_name else None
     defaults = {
         "description": "",
         "direction": Direction.ERP_TO_CRM,
@@ -202,6 +231,9 @@ def configure_table(integration: Integration, order: int, spec: dict) -> SyncTab
         "update_object": "",
         "write_mode": WriteMode.UPSERT,
         "match_existing": True,
+        "match_field": "",
+        "update_changed_fields_only": False,
+        "max_wait_for_parent": timedelta(hours=24),
         "target_key": "Id",
         "filter_rules": [],
         "delete_policy": DeletePolicy.IGNORE,
@@ -218,7 +250,8 @@ def configure_table(integration: Integration, order: int, spec: dict) -> SyncTab
             target_field=target,
             transform=transform,
             transform_options=options,
+            **extra,
         )
-        for position, (source, target, transform, options) in enumerate(mappings, start=1)
+        for position, (source, target, transform, options, extra) in enumerate(mappings, start=1)
     )
     return table

@@ -14,7 +14,16 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .choices import CreditStatus, CrmContactType, CrmOrderStage, ErpOrderStatus, SandboxSystem
+from .choices import (
+    VALUE_KEYS,
+    CreditStatus,
+    CrmContactType,
+    CrmEntity,
+    CrmFieldType,
+    CrmOrderStage,
+    ErpOrderStatus,
+    SandboxSystem,
+)
 
 ERP_USERNAME = "portal-demo"
 
@@ -181,6 +190,7 @@ class CrmProduct(models.Model):
     code = models.CharField(_("code"), max_length=40, blank=True)
     price = models.DecimalField(_("price (BRL)"), max_digits=12, decimal_places=2, default=0)
     active = models.BooleanField(_("active"), default=True)
+    other_properties = models.JSONField(_("other properties"), default=list, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("last update"), default=timezone.now, db_index=True)
 
@@ -206,6 +216,7 @@ class CrmOrder(models.Model):
     stage_id = models.PositiveSmallIntegerField(_("stage"), choices=CrmOrderStage.choices, default=CrmOrderStage.NEW)
     status = models.CharField(_("status in the ERP"), max_length=30, blank=True)
     erp_order_number = models.PositiveIntegerField(_("ERP order number"), null=True, blank=True)
+    other_properties = models.JSONField(_("other properties"), default=list, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("last update"), default=timezone.now, db_index=True)
 
@@ -216,6 +227,57 @@ class CrmOrder(models.Model):
 
     def __str__(self):
         return str(self.order_number)
+
+
+# Custom fields every demo CRM starts with: (key, name, entity, type).
+DEFAULT_CRM_FIELDS = (
+    ("contact_ERP_CODE", "Código no ERP", CrmEntity.CONTACTS, CrmFieldType.TEXT),
+    ("contact_CREDIT_LIMIT", "Limite de crédito", CrmEntity.CONTACTS, CrmFieldType.DECIMAL),
+    ("contact_ERP_ACTIVE", "Ativo no ERP", CrmEntity.CONTACTS, CrmFieldType.BOOLEAN),
+    ("product_ERP_CODE", "Código no ERP", CrmEntity.PRODUCTS, CrmFieldType.TEXT),
+    ("product_ERP_UNIT", "Unidade no ERP", CrmEntity.PRODUCTS, CrmFieldType.TEXT),
+    ("order_ERP_NUMBER", "Número do pedido no ERP", CrmEntity.ORDERS, CrmFieldType.INTEGER),
+    ("order_ERP_STATUS", "Status no ERP", CrmEntity.ORDERS, CrmFieldType.TEXT),
+    ("order_ERP_UPDATED", "Atualizado no ERP em", CrmEntity.ORDERS, CrmFieldType.DATE_TIME),
+)
+
+
+class CrmField(models.Model):
+    """A custom field of the demo CRM (Ploomes' ``/Fields``): records carry its value in ``OtherProperties``."""
+
+    key = models.CharField(_("key"), max_length=80, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    entity_id = models.PositiveSmallIntegerField(_("entity"), choices=CrmEntity.choices)
+    type_id = models.PositiveSmallIntegerField(_("type"), choices=CrmFieldType.choices)
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = _("CRM custom field")
+        verbose_name_plural = _("CRM custom fields")
+
+    def __str__(self):
+        return self.key
+
+    @classmethod
+    def ensure_defaults(cls) -> None:
+        """The default fields, on an empty table (a fresh or flushed database); never re-adds one of them alone."""
+        if not cls.objects.exists():
+            cls.objects.bulk_create(
+                [
+                    cls(key=key, name=name, entity_id=entity, type_id=type_id)
+                    for key, name, entity, type_id in DEFAULT_CRM_FIELDS
+                ],
+                ignore_conflicts=True,
+            )
+
+    @classmethod
+    def value_keys(cls, entity: int) -> dict[str, str]:
+        """``{FieldKey: value key}`` of the fields of ``entity``, e.g. ``{"contact_ERP_CODE": "StringValue"}``."""
+        rows = list(cls.objects.filter(entity_id=entity).values_list("key", "type_id"))
+        if not rows:
+            cls.ensure_defaults()
+            rows = list(cls.objects.filter(entity_id=entity).values_list("key", "type_id"))
+        return {key: VALUE_KEYS[CrmFieldType(type_id)] for key, type_id in rows}
 
 
 # --- Knobs and credentials --------------------------------------------------------------------

@@ -8,10 +8,18 @@ for anything it does not understand.
 
     expr       := and_expr ("or" and_expr)*
     and_expr   := unary ("and" unary)*
-    unary      := "not" unary | "(" expr ")" | function | comparison
+    unary      := "not" unary | "(" expr ")" | function | any | comparison
     comparison := Field ("eq"|"ne"|"gt"|"ge"|"lt"|"le") literal
     function   := ("contains"|"startswith"|"endswith") "(" Field "," 'text' ")"
+    any        := Properties "/" "any" "(" [var ":" element ("and" element)*] ")"
+    element    := var "/" ("FieldKey"|"StringValue"|"IntegerValue"|"DecimalValue"|"BoolValue"|"DateTimeValue")
+                  "eq" literal
     literal    := 'text' | 12 | 12.5 | true | false | null | 2026-01-01 | 2026-01-01T00:00:00Z
+
+``any`` is Ploomes' filter on custom fields, e.g.
+``OtherProperties/any(o: o/FieldKey eq 'contact_ERP_CODE' and o/StringValue eq '40001002')``;
+given the resource's custom fields (``{FieldKey: value key}``), a FieldKey that is
+not one of them, or a value key that does not suit the field, is refused.
 """
 
 import re
@@ -22,7 +30,18 @@ from decimal import Decimal, InvalidOperation
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
+from .json_array import ArrayHasElement
+
 MAX_TOP = 300
+# The keys of an OtherProperties element, and the kind of literal each one takes in $filter.
+ELEMENT_KEYS = {
+    "FieldKey": "str",
+    "StringValue": "str",
+    "IntegerValue": "int",
+    "DecimalValue": "decimal",
+    "BoolValue": "bool",
+    "DateTimeValue": "datetime",
+}
 
 
 class ODataError(ValueError):
@@ -34,7 +53,7 @@ class FieldSpec:
     """One field of a resource: its JSON name's ORM lookup and its kind."""
 
     lookup: str
-    kind: str  # "int", "str", "decimal", "bool", "datetime", "json"
+    kind: str  # "int", "str", "decimal", "bool", "datetime", "json", "properties" (custom fields)
     filterable: bool = True
 
 
@@ -55,9 +74,9 @@ _TOKEN = re.compile(
   | (?P<datetime>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?)
   | (?P<number>-?\d+(?:\.\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<punct>[(),])
+  | (?P<punct>[(),/:])
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 _RANGE_LOOKUPS = {"gt": "gt", "ge": "gte", "lt": "lt", "le": "lte"}
 _COMPARISONS = {"eq", "ne", *_RANGE_LOOKUPS}
@@ -94,10 +113,11 @@ def parse_datetime(text: str) -> datetime:
 
 
 class _FilterParser:
-    def __init__(self, text: str, fields: dict[str, FieldSpec]):
+    def __init__(self, text: str, fields: dict[str, FieldSpec], custom_fields=None):
         self.tokens = tokenize(text)
         self.position = 0
         self.fields = fields
+        self.custom_fields = custom_fields
 
     def parse(self) -> Q:
         if not self.tokens:
@@ -156,6 +176,9 @@ class _FilterParser:
             return expression
         if token is not None and token.kind == "name" and token.text.lower() in _FUNCTIONS:
             return self._function()
+        following = self.tokens[self.position + 1] if self.position + 1 < len(self.tokens) else None
+        if following is not None and following.text == "/":
+            return self._any()
         return self._comparison()
 
     def _field(self) -> tuple[str, FieldSpec]:
@@ -178,8 +201,74 @@ class _FilterParser:
         self._expect(")")
         return Q(**{f"{spec.lookup}__{lookup}": _unquote(token.text)})
 
+    def _any(self) -> Q:
+        name, spec = self._field()
+        self._expect("/")
+        if spec.kind != "properties" or not self._accept_word("any"):
+            raise ODataError(
+                _("$filter: only OtherProperties/any(...) can look into a list (%(field)s).") % {"field": name}
+            )
+        self._expect("(")
+        pairs = {}
+        if self._peek() is not None and self._peek().text != ")":
+            variable = self._next()
+            if variable.kind != "name" or variable.text.lower() in _KEYWORDS:
+                raise ODataError(_("$filter: any( needs a variable, e.g. any(o: o/FieldKey eq 'key')."))
+            self._expect(":")
+            while True:
+                key, value = self._element(variable.text)
+                if key in pairs:
+                    raise ODataError(_("$filter: %(key)s appears twice in one any().") % {"key": key})
+                pairs[key] = value
+                if not self._accept_word("and"):
+                    break
+        self._expect(")")
+        self._check_custom_field(pairs)
+        return Q(ArrayHasElement(spec.lookup, tuple(pairs.items())))
+
+    def _element(self, variable: str) -> tuple[str, object]:
+        """``o/StringValue eq 'text'`` → ``("StringValue", "text")``."""
+        token = self._next()
+        if token.text != variable:
+            raise ODataError(
+                _("$filter: expected %(expected)r, found %(found)r.") % {"expected": variable, "found": token.text}
+            )
+        self._expect("/")
+        key = self._next().text
+        if key not in ELEMENT_KEYS:
+            raise ODataError(
+                _("$filter: %(key)r is not one of %(keys)s.") % {"key": key, "keys": ", ".join(ELEMENT_KEYS)}
+            )
+        operator = self._next().text.lower()
+        if operator != "eq":
+            raise ODataError(_("$filter: inside any() only eq is supported (%(key)s).") % {"key": key})
+        token = self._next()
+        spec = FieldSpec(key, ELEMENT_KEYS[key])
+        value = _literal(token, spec, f"{variable}/{key}")
+        if key == "DateTimeValue":
+            value = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return key, value
+
+    def _check_custom_field(self, pairs: dict) -> None:
+        field_key = pairs.get("FieldKey")
+        if self.custom_fields is None or field_key is None:
+            return
+        if callable(self.custom_fields):  # asked for only when a filter looks into custom fields
+            self.custom_fields = self.custom_fields()
+        value_key = self.custom_fields.get(field_key)
+        if value_key is None:
+            raise ODataError(_("$filter: there is no custom field %(key)r here.") % {"key": field_key})
+        wrong = [key for key in pairs if key not in ("FieldKey", value_key)]
+        if wrong:
+            raise ODataError(
+                _("$filter: the value of %(field)s is in %(right)s, not %(wrong)s.")
+                % {"field": field_key, "right": value_key, "wrong": wrong[0]}
+            )
+
     def _comparison(self) -> Q:
         name, spec = self._field()
+        if spec.kind == "properties":
+            raise ODataError(_("$filter: %(field)s is filtered with %(field)s/any(...).") % {"field": name})
         operator = self._next().text.lower()
         if operator not in _COMPARISONS:
             raise ODataError(
@@ -241,8 +330,10 @@ def _literal(token: _Token, spec: FieldSpec, name: str):
     raise wrong
 
 
-def parse_filter(text: str, fields: dict[str, FieldSpec]) -> Q:
-    return _FilterParser(text or "", fields).parse()
+def parse_filter(text: str, fields: dict[str, FieldSpec], custom_fields=None) -> Q:
+    """``custom_fields`` (``{FieldKey: value key}``, or a function answering it), when given, is what
+    ``any()`` may ask about."""
+    return _FilterParser(text or "", fields, custom_fields).parse()
 
 
 def parse_orderby(text: str, fields: dict[str, FieldSpec], default: str = "Id") -> list[str]:
@@ -253,7 +344,7 @@ def parse_orderby(text: str, fields: dict[str, FieldSpec], default: str = "Id") 
         if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
             raise ODataError(_("$orderby: cannot read %(part)r.") % {"part": part.strip()})
         spec = fields.get(words[0])
-        if spec is None or spec.kind == "json":
+        if spec is None or spec.kind in ("json", "properties"):
             raise ODataError(_("$orderby: unknown field %(field)r.") % {"field": words[0]})
         descending = len(words) == 2 and words[1].lower() == "desc"
         order.append(("-" if descending else "") + spec.lookup)
@@ -266,7 +357,7 @@ def parse_orderby(text: str, fields: dict[str, FieldSpec], default: str = "Id") 
 def _non_negative_int(value: str | None, option: str, default: int) -> int:
     if value in (None, ""):
         return default
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise ODataError(_("%(option)s must be a whole number of 0 or more.") % {"option": option})
     return int(value)
 
@@ -281,13 +372,13 @@ def parse_select(text: str | None, fields: dict[str, FieldSpec]) -> list[str] | 
     return names
 
 
-def parse_query(params, fields: dict[str, FieldSpec]) -> QueryOptions:
+def parse_query(params, fields: dict[str, FieldSpec], custom_fields=None) -> QueryOptions:
     """Every supported option from a ``QueryDict``-like mapping."""
     count = (params.get("$count") or "false").lower()
     if count not in ("true", "false"):
         raise ODataError(_("$count must be true or false."))
     return QueryOptions(
-        filter=parse_filter(params.get("$filter", ""), fields),
+        filter=parse_filter(params.get("$filter", ""), fields, custom_fields),
         order_by=parse_orderby(params.get("$orderby", ""), fields),
         top=min(_non_negative_int(params.get("$top"), "$top", MAX_TOP), MAX_TOP),
         skip=_non_negative_int(params.get("$skip"), "$skip", 0),

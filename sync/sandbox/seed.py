@@ -21,7 +21,17 @@ from django.db import transaction
 
 from . import documents
 from .choices import CreditStatus, CrmContactType, CrmOrderStage, ErpOrderStatus, SandboxSystem
-from .models import CrmContact, CrmOrder, CrmProduct, ErpContact, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
+from .models import (
+    CrmContact,
+    CrmField,
+    CrmOrder,
+    CrmProduct,
+    ErpContact,
+    ErpCustomer,
+    ErpOrder,
+    ErpProduct,
+    SandboxKnobs,
+)
 from .seed_data import (
     CITIES,
     COMPANY_CORES,
@@ -446,12 +456,18 @@ def _seed_crm_orders(seed: int, count: int, companies: list[CrmContact], catalog
         return 0
     company_ids = dict(CrmContact.objects.filter(type_id=CrmContactType.COMPANY).values_list("cnpj", "pk"))
     product_ids = dict(CrmProduct.objects.exclude(code="").values_list("code", "pk"))
-    sellable = [p for p in catalog if p.active] or catalog
+    # A CRM order line always names a CRM product (Ploomes' ProductId): salespeople sell what the CRM lists.
+    sellable = [p for p in catalog if p.active and p.code in product_ids] or [
+        p for p in catalog if p.code in product_ids
+    ]
+    # Salespeople sell to the companies the ERP knows; the last order is a lead's, on purpose.
+    erp_cnpjs = {documents.digits(cnpj) for cnpj in ErpCustomer.objects.values_list("cnpj", flat=True)}
+    customers = [company for company in companies if company.cnpj in erp_cnpjs]
     orders = []
     for position in range(1, count + 1):
         rng = _rng(seed, "crm-order", position)
         # The last order belongs to the last company, a lead unknown to the ERP when there are leads.
-        buyer = companies[-1] if position == count else rng.choice(companies)
+        buyer = companies[-1] if position == count else rng.choice(customers or companies)
         if buyer.cnpj not in company_ids:
             continue
         products = []
@@ -496,4 +512,5 @@ def populate(sizes: SeedSizes, now: datetime, seed: int = DEFAULT_SEED) -> dict[
     """Fill both demo systems; returns how many rows each table gained."""
     with transaction.atomic():
         ensure_knobs()
+        CrmField.ensure_defaults()
         return {**seed_erp(sizes, now, seed), **seed_crm(sizes, now, seed)}

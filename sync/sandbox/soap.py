@@ -126,6 +126,8 @@ def xml_value(value) -> str:
         return "true" if value else "false"
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, Decimal):
+        return format(value, "f")  # an xsd:decimal has no exponent: never "1E+1"
     return str(value)
 
 

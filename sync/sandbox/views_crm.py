@@ -1,9 +1,16 @@
-"""The demo CRM: a REST API shaped like Ploomes' (``/Contacts``, ``/Products``, ``/Orders``).
+"""The demo CRM: a REST API shaped like Ploomes' (``/Contacts``, ``/Products``, ``/Orders``, ``/Fields``).
 
-Lists answer ``{"value": [...]}`` and honour ``$filter``, ``$orderby``, ``$top``
-(at most 300), ``$skip``, ``$select`` and ``$count``; ``POST`` and ``PATCH``
-answer ``{"value": [record]}``; ``DELETE`` answers 204. Every call needs the
-``User-Key`` header. Errors are ``{"error": {"code": ..., "message": ...}}``.
+Lists answer ``{"value": [...]}`` and honour ``$filter`` (custom fields with
+``OtherProperties/any(...)``), ``$orderby``, ``$top`` (at most 300), ``$skip``,
+``$select`` and ``$count``; ``POST`` and ``PATCH`` answer ``{"value": [record]}``;
+``DELETE`` answers 204; ``/Fields`` (the custom fields) is read-only. Every call
+needs the ``User-Key`` header.
+
+Errors are ``{"error": {"code": ..., "message": ...}}``: 400 ``BadRequest``
+(unreadable JSON, a query option not understood), 401 ``Unauthorized``, 404
+``NotFound``, 405 ``MethodNotAllowed``, 409 ``Conflict``, and 422
+``ValidationFailed`` for a body refused on its content, which also lists every
+violation in ``details`` (see :mod:`.crm_schema`).
 """
 
 import functools
@@ -18,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .auth import has_valid_user_key
 from .choices import Disturbance, SandboxSystem
-from .crm_schema import RESOURCES, BodyError, Resource
+from .crm_schema import RESOURCES, BodyError, Resource, conflict
 from .knobs import with_knobs
 from .models import CrmContact, CrmOrder, next_number
 from .odata import ODataError, parse_query
@@ -28,8 +35,11 @@ FIRST_ORDER_NUMBER = 1001
 UNIQUE_FIELD = {"Contacts": "CNPJ", "Products": "Code", "Orders": "OrderNumber"}
 
 
-def error(status: int, code: str, message, headers=None) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": str(message)}}, status=status, headers=headers)
+def error(status: int, code: str, message, headers=None, details=None) -> JsonResponse:
+    body = {"code": code, "message": str(message)}
+    if details is not None:
+        body["details"] = [violation.as_json() for violation in details]
+    return JsonResponse({"error": body}, status=status, headers=headers)
 
 
 def render_disturbance(request, disturbance: Disturbance, knobs) -> HttpResponse:
@@ -60,7 +70,7 @@ def crm_endpoint(view):
         except ODataError as exc:
             return error(400, "BadRequest", exc)
         except BodyError as exc:
-            return error(exc.status, "Conflict" if exc.status == 409 else "BadRequest", exc.message)
+            return error(exc.status, exc.code, exc.message, details=exc.details if exc.status == 422 else None)
 
     return wrapped
 
@@ -91,10 +101,9 @@ def _not_found(resource: Resource, pk) -> JsonResponse:
 def _conflict(resource: Resource, columns: dict) -> BodyError:
     name = UNIQUE_FIELD[resource.name]
     value = columns.get(resource.fields[name].lookup, "")
-    return BodyError(
+    return conflict(
         _("Another record of %(resource)s already has %(field)s %(value)s.")
-        % {"resource": resource.name, "field": name, "value": value},
-        status=409,
+        % {"resource": resource.name, "field": name, "value": value}
     )
 
 
@@ -102,7 +111,7 @@ def _conflict(resource: Resource, columns: dict) -> BodyError:
 def collection(request, resource: Resource):
     if request.method == "GET":
         return _list(request, resource)
-    if request.method == "POST":
+    if request.method == "POST" and not resource.read_only:
         return _create(request, resource)
     return _not_allowed(request)
 
@@ -114,15 +123,15 @@ def item(request, resource: Resource, pk: str):
         return _not_found(resource, pk)
     if request.method == "GET":
         return _one(resource, obj)
-    if request.method == "PATCH":
+    if request.method == "PATCH" and not resource.read_only:
         return _update(request, resource, obj)
-    if request.method == "DELETE":
+    if request.method == "DELETE" and not resource.read_only:
         return _delete(resource, obj)
     return _not_allowed(request)
 
 
 def _list(request, resource: Resource) -> JsonResponse:
-    options = parse_query(request.GET, resource.fields)
+    options = parse_query(request.GET, resource.fields, resource.custom_fields)
     queryset = (
         resource.model.objects.select_related(*resource.select_related)
         .filter(options.filter)
@@ -177,8 +186,7 @@ def _delete(resource: Resource, obj) -> HttpResponse:
                 obj.people.update(company=None, updated_at=timezone.now())
             obj.delete()
     except ProtectedError:
-        raise BodyError(
-            _("%(resource)s(%(id)s) still has orders; delete them first.") % {"resource": resource.name, "id": obj.pk},
-            status=409,
+        raise conflict(
+            _("%(resource)s(%(id)s) still has orders; delete them first.") % {"resource": resource.name, "id": obj.pk}
         )
     return HttpResponse(status=204)

@@ -1,9 +1,10 @@
 """The demo ERP: a SOAP 1.1 web service at ``/sandbox/erp/soap``, its WSDL at ``?wsdl``.
 
 The WSDL is public (it holds no data); every operation needs HTTP basic auth.
-Business refusals and simulated errors are SOAP faults (HTTP 500, as SOAP 1.1
-says); "down" and throttling answer like a gateway in front of the service
-(503 and 429 with plain text), which is how such failures look in the field.
+Arguments are checked against the WSDL's schema first (:mod:`.xsd`). Business
+refusals and simulated errors are SOAP faults (HTTP 500, as SOAP 1.1 says);
+"down" and throttling answer like a gateway in front of the service (503 and
+429 with plain text), which is how such failures look in the field.
 """
 
 from django.http import HttpResponse
@@ -12,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
-from . import soap
+from . import soap, xsd
 from .auth import has_valid_basic_auth
 from .choices import Disturbance, SandboxSystem
 from .erp_service import OPERATIONS
@@ -67,6 +68,7 @@ def call(request) -> HttpResponse:
         operation = OPERATIONS.get(name)
         if operation is None:
             raise soap.SoapFault("Client.UnknownOperation", _("Unknown operation %(name)s.") % {"name": name})
+        xsd.check_request(name, element)
         result = operation(element, timezone.now(), request.sandbox_knobs)
     except soap.SoapFault as exc:
         return soap_fault(exc.code, exc.message)

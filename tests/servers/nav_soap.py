@@ -73,10 +73,11 @@ def _record_schema(wsdl_text: str, page: str) -> list[tuple[str, str]]:
 
 
 class NavFault(Exception):
-    def __init__(self, exception_name: str, message: str, *, code: str = ""):
+    def __init__(self, exception_name: str, message: str, *, code: str = "", detail: str | None = None):
         super().__init__(message)
         self.code = code or f"a:{NAV_EXCEPTIONS}{exception_name}"
         self.message = message
+        self.detail = detail
 
 
 def not_found(page: str, no: str) -> NavFault:
@@ -290,7 +291,8 @@ def envelope(body_child: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=False, encoding="utf-8")
 
 
-def fault_envelope(code: str, message: str) -> bytes:
+def fault_envelope(code: str, message: str, detail: str | None = None) -> bytes:
+    """A fault in NAV's shape; ``detail`` (an XML fragment) replaces what NAV puts there, the message again."""
     nsmap = {"s": SOAP_NS}
     root = etree.Element(f"{{{SOAP_NS}}}Envelope", nsmap=nsmap)
     fault = etree.SubElement(etree.SubElement(root, f"{{{SOAP_NS}}}Body"), f"{{{SOAP_NS}}}Fault")
@@ -299,8 +301,13 @@ def fault_envelope(code: str, message: str) -> bytes:
     string_element = etree.SubElement(fault, "faultstring")
     string_element.set("{http://www.w3.org/XML/1998/namespace}lang", "en-US")
     string_element.text = message
-    detail = etree.SubElement(fault, "detail")
-    etree.SubElement(detail, "{http://schemas.microsoft.com/2003/10/Serialization/}string").text = message
+    detail_element = etree.SubElement(fault, "detail")
+    if detail is None:
+        etree.SubElement(detail_element, "{http://schemas.microsoft.com/2003/10/Serialization/}string").text = message
+    else:
+        wrapper = etree.fromstring(f"<detail>{detail}</detail>", _safe_parser())
+        detail_element.text = wrapper.text
+        detail_element.extend(list(wrapper))
     return etree.tostring(root, encoding="utf-8")
 
 
@@ -518,7 +525,7 @@ class NavSoapServer:
         self._knobs_lock = threading.Lock()
         self._failures: list[Failure] = []
         self._delays: list[float] = []
-        self._faults: list[tuple[str, str]] = []
+        self._faults: list[tuple[str, str, str | None]] = []
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.wsdl_text = ""
@@ -586,10 +593,14 @@ class NavSoapServer:
         with self._knobs_lock:
             self._delays.extend([seconds] * count)
 
-    def fault_next(self, code: str, message: str):
-        """The next call answers this SOAP fault (HTTP 500), e.g. ``soap11env:Client.UnknownCustomer``."""
+    def fault_next(self, code: str, message: str, *, detail: str | None = None):
+        """The next call answers this SOAP fault (HTTP 500), e.g. ``soap11env:Client.UnknownCustomer``.
+
+        ``detail`` is the XML put in the fault's ``detail`` element (e.g. ``<errors><error>…</error></errors>``);
+        without it the element repeats the message, as NAV does.
+        """
         with self._knobs_lock:
-            self._faults.append((code, message))
+            self._faults.append((code, message, detail))
 
     def take_failure(self) -> Failure | None:
         with self._knobs_lock:
@@ -599,7 +610,7 @@ class NavSoapServer:
         with self._knobs_lock:
             return self._delays.pop(0) if self._delays else 0.0
 
-    def take_fault(self) -> tuple[str, str] | None:
+    def take_fault(self) -> tuple[str, str, str | None] | None:
         with self._knobs_lock:
             return self._faults.pop(0) if self._faults else None
 
@@ -625,10 +636,10 @@ class NavSoapServer:
             self._check_wsse(body)
             injected = self.take_fault()
             if injected:
-                raise NavFault("", injected[1], code=injected[0])
+                raise NavFault("", injected[1], code=injected[0], detail=injected[2])
             return 200, envelope(self.dispatch(request))
         except NavFault as fault:
-            return 500, fault_envelope(fault.code, fault.message)
+            return 500, fault_envelope(fault.code, fault.message, fault.detail)
 
     def _body_child(self, body: bytes) -> etree._Element:
         try:

@@ -23,7 +23,8 @@ Routes (every one checks the configured auth, except the token endpoint):
 * ``POST /oauth/token`` → client-credentials tokens that expire after ``token_lifetime``.
 
 Fault knobs apply to the next matching requests: :meth:`fail_next` (a status, with
-``Retry-After``), :meth:`delay_next`, :meth:`drop_next`, :meth:`malformed_next`,
+``Retry-After``, and the error body an API of another shape would answer: an RFC 7807
+problem, OData details…), :meth:`delay_next`, :meth:`drop_next`, :meth:`malformed_next`,
 :meth:`fail_after_next` (a POST creates the record, then fails).
 """
 
@@ -63,6 +64,8 @@ class Fault:
     status: int = 500
     retry_after: str | None = None
     seconds: float = 0.0
+    body: object = None  # the error body (JSON-encoded unless a str); None: {"error": {"message": …}}
+    content_type: str = "application/json"
 
     def matches(self, method: str, path: str) -> bool:
         return (
@@ -148,8 +151,12 @@ class FakeRestApi:
 
     # --- faults ----------------------------------------------------------------------------
 
-    def fail_next(self, count=1, status=500, *, retry_after=None, method=None, path=None) -> None:
-        self._add_fault(Fault("status", count, method, path, status=status, retry_after=retry_after))
+    def fail_next(
+        self, count=1, status=500, *, retry_after=None, method=None, path=None, body=None, content_type=None
+    ) -> None:
+        """The next requests answer ``status``; with ``body`` (an object sent as JSON, or a str sent as is)."""
+        content_type = content_type or "application/json"
+        self._add_fault(Fault("status", count, method, path, status, retry_after, body=body, content_type=content_type))
 
     def delay_next(self, count=1, seconds=2.0, *, method=None, path=None) -> None:
         self._add_fault(Fault("delay", count, method, path, seconds=seconds))
@@ -333,7 +340,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         elif fault and fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            self._send(fault.status, {"error": {"message": f"Injected failure {fault.status}"}}, headers)
+            body = {"error": {"message": f"Injected failure {fault.status}"}} if fault.body is None else fault.body
+            raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            self._send_raw(fault.status, raw, fault.content_type, headers)
             return
         elif fault and fault.kind == "malformed":
             self._send_raw(200, b'{"value": [{"Id": 1, "Name": ', "application/json")

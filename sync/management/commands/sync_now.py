@@ -64,3 +64,9 @@ class Command(BaseCommand):
             raise CommandError(f"The run failed: {run.error}")
         if run.status == RunStatus.PARTIAL:
             console.print("Some records failed: see the review queue.")
+        waiting = sum(table_run.waiting for table_run in run.table_runs.all())
+        if waiting:
+            console.print(
+                f"{waiting} record(s) wait for a referenced record not synced yet (e.g. an order's customer): "
+                "every run retries them."
+            )
