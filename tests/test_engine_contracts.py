@@ -10,10 +10,12 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.urls import reverse
 from django.utils import timezone
 
 from monitoring.choices import ErrorStatus, RunStatus, Trigger
 from monitoring.models import FieldConflict, RecordError, RecordEvent, RequestLog, TableRun
+from monitoring.roles import SUPERVISOR
 from sync.choices import FieldOwner, ValueType
 from sync.connectors import soap
 from sync.engine import execute_run, queue_run
@@ -65,6 +67,13 @@ def synced_customers():
 
 def crm_company(customer: ErpCustomer) -> CrmContact:
     return CrmContact.objects.get(cnpj="".join(filter(str.isdigit, customer.cnpj)))
+
+
+def salesperson_order(company: CrmContact, number: int) -> CrmOrder:
+    """An order closed in the CRM for ``company``: two units of its first product at 10.00."""
+    product = CrmProduct.objects.order_by("pk").first()
+    line = {"ProductId": product.pk, "ProductCode": product.code, "Quantity": 2.0, "UnitPrice": 10.0, "Total": 20.0}
+    return CrmOrder.objects.create(order_number=number, contact=company, amount=Decimal("20.00"), products=[line])
 
 
 def touch(model, **changes):
@@ -167,15 +176,7 @@ def test_an_order_whose_customer_is_not_synced_yet_waits_then_goes_through_after
         company = CrmContact.objects.create(
             type_id=1, name=blocked.trade_name, cnpj="".join(filter(str.isdigit, blocked.cnpj))
         )
-    product = CrmProduct.objects.order_by("pk").first()
-    order = CrmOrder.objects.create(
-        order_number=9001,
-        contact=company,
-        amount=Decimal("20.00"),
-        products=[
-            {"ProductId": product.pk, "ProductCode": product.code, "Quantity": 2.0, "UnitPrice": 10.0, "Total": 20.0}
-        ],
-    )
+    order = salesperson_order(company, 9001)
 
     first = run(demo)
     waiting = RecordError.objects.get(table__name="Order", record_key=str(order.pk))
@@ -198,15 +199,7 @@ def test_an_order_whose_customer_is_not_synced_yet_waits_then_goes_through_after
 
 def test_an_order_that_waits_too_long_becomes_a_review_queue_entry(demo):
     lead = CrmContact.objects.create(type_id=1, name="Lead Ltda", cnpj="11222333000181")
-    product = CrmProduct.objects.order_by("pk").first()
-    order = CrmOrder.objects.create(
-        order_number=9002,
-        contact=lead,
-        amount=Decimal("10.00"),
-        products=[
-            {"ProductId": product.pk, "ProductCode": product.code, "Quantity": 1.0, "UnitPrice": 10.0, "Total": 10.0}
-        ],
-    )
+    order = salesperson_order(lead, 9002)
     run(demo)
     with time_machine.travel(timezone.now() + timedelta(hours=25)):
         later = run(demo)
@@ -284,7 +277,7 @@ def test_a_target_owned_field_edited_in_the_crm_is_never_overwritten(demo):
     assert not FieldConflict.objects.exists()
 
 
-def test_a_source_owned_field_edited_in_the_crm_is_overwritten_and_the_lost_value_journaled(demo):
+def test_a_source_owned_field_edited_in_the_crm_is_overwritten_and_the_lost_value_journaled(demo, login_as):
     run(demo)
     customer = synced_customers()[0]
     company = crm_company(customer)
@@ -307,4 +300,10 @@ def test_a_source_owned_field_edited_in_the_crm_is_overwritten_and_the_lost_valu
         "Nome do ERP",
     )
     event = RecordEvent.objects.get(run=second, table__name="Company", record_key=customer.code)
-    assert "Overwrote Name" in str(event.message)
+    assert "Overwrote Name" in str(event.message)  # in the record's history (and so in the history workbook)
+
+    page = login_as(SUPERVISOR).get(reverse("admin:run", args=[second.pk])).content.decode()
+    journal = page.split('id="conflicts"', 1)[1]
+    assert f'data-conflict="{conflict.pk}"' in journal
+    for shown in ("Name", "&quot;Editado no CRM&quot;", "&quot;Nome do ERP&quot;", customer.code):
+        assert shown in journal

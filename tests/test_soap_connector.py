@@ -3,6 +3,7 @@
 import base64
 import dataclasses
 import json
+import re
 import logging
 import socket
 from datetime import date
@@ -570,3 +571,17 @@ def test_helpers_for_faults_filters_and_literals():
     }
     assert nav_literal("10000") == "10000"
     assert nav_literal("A&B's") == "'A&B''s'"
+
+
+def test_a_decimal_is_written_as_an_xsd_decimal_with_its_digits_and_read_back_as_a_number(nav, calls):
+    connector = SoapConnector(make_config(nav), calls.append)
+
+    created = connector.create("Create", {"Name": "Contoso", "Credit_Limit_LCY": Decimal("129.90")})
+
+    [create] = [call for call in soap_calls(calls) if call.operation == "Create"]
+    assert re.search(r"<ns0:Credit_Limit_LCY>129\.90</ns0:Credit_Limit_LCY>", create.request_body)
+    current = connector.get("Update", created["No"])  # one record as it is now (for the conflict journal)
+    assert current["Credit_Limit_LCY"] == Decimal("129.90") and isinstance(current["Credit_Limit_LCY"], Decimal)
+    one = connector.read_one(ReadRequest(source_object="Read", arguments={"No": "{key}"}), created["No"])
+    assert one["Name"] == "Contoso"
+    assert connector.read_one(ReadRequest(source_object="Read", arguments={"No": "{key}"}), "NOPE") is None

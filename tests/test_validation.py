@@ -1,5 +1,7 @@
 """Invalid configuration is refused in the admin form with a message that says what to fix."""
 
+import html
+
 import pytest
 from django.urls import reverse
 
@@ -241,3 +243,59 @@ def test_two_new_tables_with_one_name_are_refused_in_the_integration_form(login_
     assert "Please correct the duplicate data for name." in response.content.decode()
     assert not Integration.objects.filter(name="New integration").exists()
     assert FieldMapping.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (
+            {"source_path": "Products[].ProductId", "target_field": "lines"},
+            "A source path with [] maps each item of a list: the target needs [] too, e.g. lines[].sku.",
+        ),
+        (
+            {"source_path": "Email", "target_field": "OtherProperties[FieldKey=ERP_CODE]"},
+            "Write a keyed list element through one of its fields, e.g. OtherProperties[FieldKey=ERP_CODE].StringValue",
+        ),
+        (
+            {"source_path": "Email", "target_field": "Email", "owner": "target", "send_on": "update"},
+            "A field the target owns is written on create only: it cannot be sent on update.",
+        ),
+        (
+            {"source_path": "Email", "target_field": "Email", "transform": "lookup", "transform_options": "{}"},
+            'transform "lookup" needs the option "table"',
+        ),
+    ],
+)
+def test_the_table_form_refuses_mappings_the_engine_could_not_carry_out(login_as, integration, mapping, message):
+    data = table_post_data(integration, [{"source_path": "Email", "target_field": "Email"}, mapping])
+    response = login_as(IT).post(reverse("admin:sync_synctable_add"), data)
+    assert response.status_code == 200
+    assert message in html.unescape(response.content.decode())
+    assert not SyncTable.objects.filter(name="Contact").exists()
+
+
+def test_the_table_form_saves_typed_keyed_and_create_only_mappings(login_as, integration):
+    mappings = [
+        {
+            "source_path": "Email",
+            "target_field": "OtherProperties[FieldKey=ERP_CODE].StringValue",
+            "value_type": "text",
+        },
+        {
+            "source_path": "",
+            "target_field": "TypeId",
+            "transform": "constant",
+            "transform_options": '{"value": 2}',
+            "send_on": "create",
+        },
+        {"source_path": "Limit", "target_field": "CreditLimit", "value_type": "decimal", "default_value": "0"},
+    ]
+    data = table_post_data(integration, mappings, update_changed_fields_only="on", match_field="Email")
+    assert login_as(IT).post(reverse("admin:sync_synctable_add"), data).status_code == 302
+    table = SyncTable.objects.get(name="Contact")
+    assert (table.update_changed_fields_only, table.match_field) == (True, "Email")
+    assert list(table.mappings.values_list("value_type", "send_on", "default_value")) == [
+        ("text", "both", None),
+        ("", "create", None),
+        ("decimal", "both", 0),
+    ]
