@@ -136,7 +136,9 @@ class TableRun(models.Model):
     skipped = models.PositiveIntegerField(_("skipped by a rule"), default=0)
     deleted = models.PositiveIntegerField(_("deleted"), default=0)
     held = models.PositiveIntegerField(_("deletes held"), default=0)
-    waiting = models.PositiveIntegerField(_("waiting"), default=0, help_text=_("For a referenced record not synced yet"))
+    waiting = models.PositiveIntegerField(
+        _("waiting"), default=0, help_text=_("For a referenced record not synced yet")
+    )
     failed = models.PositiveIntegerField(_("failed"), default=0)
     cursor_before = models.CharField(_("cursor before"), max_length=200, blank=True)
     cursor_after = models.CharField(_("cursor after"), max_length=200, blank=True)

@@ -3,8 +3,8 @@
 import base64
 import dataclasses
 import json
-import re
 import logging
+import re
 import socket
 from datetime import date
 from decimal import Decimal
