@@ -82,6 +82,10 @@ Q_CLUSTER = q_cluster_settings(
 RUN_HEARTBEAT_STALE_AFTER = env.get_int("RUN_HEARTBEAT_STALE_AFTER", default=300, minimum=1)
 QUEUED_RUN_LOST_AFTER = env.get_int("QUEUED_RUN_LOST_AFTER", default=600, minimum=1)
 RUN_STUCK_AFTER = env.get_int("RUN_STUCK_AFTER", default=600, minimum=1)
+# A failed record is retried by the following runs from its stored payload: after 5, 10, 20… minutes,
+# this many times; then it waits for a person in the review queue.
+RECORD_RETRY_ATTEMPTS = env.get_int("RECORD_RETRY_ATTEMPTS", default=5, minimum=0)
+RECORD_RETRY_FIRST_DELAY = env.get_int("RECORD_RETRY_FIRST_DELAY", default=300, minimum=1)
 ALERT_CONSECUTIVE_FAILURES = env.get_int("ALERT_CONSECUTIVE_FAILURES", default=3, minimum=1)
 ALERT_NOTIFICATION_MAX_ATTEMPTS = env.get_int("ALERT_NOTIFICATION_MAX_ATTEMPTS", default=12, minimum=1)
 

@@ -7,6 +7,8 @@ the reader's language. A review-queue entry's per-field errors live in a JSON co
 stored message's JSON text (:meth:`RecordError.field_error_list` reads them back).
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -264,6 +266,13 @@ class RecordError(models.Model):
     )
     first_failed_at = models.DateTimeField(_("first failed"), default=timezone.now)
     last_failed_at = models.DateTimeField(_("last failed"), default=timezone.now)
+    next_retry_at = models.DateTimeField(
+        _("next automatic retry"),
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text=_("Blank: no more automatic retries; it waits for a person"),
+    )
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, verbose_name=_("closed by")
@@ -288,6 +297,17 @@ class RecordError(models.Model):
 
     def age(self, now=None):
         return (now or timezone.now()) - self.first_failed_at
+
+    @staticmethod
+    def retry_after(attempts: int, first_delay: int, limit: int, now):
+        """When a record that failed ``attempts`` times is retried by a run: once, twice, four times… the first delay.
+
+        None once the automatic attempts are spent (``limit`` retries after the first failure).
+        Hand-written: a due date stored on the row, not a retry loop (which tenacity or backoff would run).
+        """
+        if attempts > limit:
+            return None
+        return now + timedelta(seconds=first_delay * 2 ** (attempts - 1))
 
     def field_error_list(self) -> list[tuple[str, str]]:
         """(field, error) pairs, each error in the active language; the field is blank when not named."""

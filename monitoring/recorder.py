@@ -9,15 +9,21 @@ counters together, with the table's resume point.
 from collections import Counter
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from sync import stored_messages as stored
 from sync.connectors.base import CallRecord
 from sync.models import RecordLink, StagedRecord, SyncTable
 
 from .choices import OUTCOME_ACTIONS, PENDING_ERROR_STATUSES, ErrorStatus, HeldDeleteStatus, RecordAction
 from .models import FieldConflict, HeldDelete, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
+
+REPAIRED = stored.gettext_noop(
+    "Its text was made storable: NUL characters removed, broken characters (lone UTF-16 halves) replaced by �."
+)
 
 
 @dataclass
@@ -61,6 +67,7 @@ class PageLog:
         self.staged: dict[str, StagedRecord] = {}
         self.held: list[HeldDelete] = []
         self.conflicts: list[FieldConflict] = []
+        self.repaired_keys: set[str] = set()
         self.calls: list[tuple[int | None, CallRecord]] = []
 
     # ------------------------------------------------------------ collecting
@@ -70,8 +77,14 @@ class PageLog:
             table=self.table, source_key=key, payload=payload, payload_bytes=size, run_id=self.run.pk
         )
 
+    def repaired(self, key: str) -> None:
+        """The record's text was made storable when it was read: its event says so."""
+        self.repaired_keys.add(key)
+
     def outcome(self, action: RecordAction, key: str, *, target_key="", message="", http_status=None) -> None:
         self.counts[action] += 1
+        if key in self.repaired_keys:
+            message = stored.join(*([message] if message else []), REPAIRED)
         self.events.append(
             RecordEvent(
                 run=self.run,
@@ -198,11 +211,26 @@ class PageLog:
             error.status = ErrorStatus.WAITING if failure.waiting_for else ErrorStatus.OPEN
             error.waiting_for = failure.waiting_for
             error.attempts += 1
+            error.next_retry_at = None
+            if not failure.waiting_for:  # a waiting record is retried by every run anyway
+                error.next_retry_at = RecordError.retry_after(
+                    error.attempts, settings.RECORD_RETRY_FIRST_DELAY, settings.RECORD_RETRY_ATTEMPTS, now
+                )
         RecordError.objects.bulk_create(new)
         changed = [error for error in existing.values() if error not in new]
         RecordError.objects.bulk_update(
             changed,
-            ["run", "payload", "reason", "field_errors", "last_failed_at", "attempts", "status", "waiting_for"],
+            [
+                "run",
+                "payload",
+                "reason",
+                "field_errors",
+                "last_failed_at",
+                "attempts",
+                "status",
+                "waiting_for",
+                "next_retry_at",
+            ],
             batch_size=200,
         )
 

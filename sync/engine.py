@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from monitoring.alerts import open_alert
@@ -46,7 +47,7 @@ from .mapping import (
 )
 from .models import Integration, RecordLink, SyncTable
 from .per_link import PerLinkReader
-from .storable import storable
+from .storable import repaired_text, storable
 from .writes import changed_fields, conflicts, written
 
 Progress = Callable[[SyncTable, TableRun], None]
@@ -96,7 +97,15 @@ def _key_text(value) -> str:
 
 
 KEY_LENGTH = 200  # RecordError.record_key, RecordEvent.record_key
+IGNORED_NOTE = stored.gettext_noop("Ignored in the review queue: it comes back when its data changes.")
 PAYLOAD_DIGEST_LENGTH = 8
+
+
+def _placeholder_key(table: SyncTable, key: str, record) -> str:
+    """The key a record is logged under when its own cannot be one (none, or too long)."""
+    if not key:
+        return bad_record_key(stored.gettext("(no %(field)s)", field=table.record_key).text, record)
+    return bad_record_key(key[:40] + "…", record)
 
 
 def bad_record_key(placeholder: str, payload) -> str:
@@ -187,7 +196,7 @@ class IntegrationSync:
         seen_keys: set[str] | None = None if (table.resume_token or table.cursor_field or per_link) else set()
         reader = PerLinkReader(table, source, self.page_log) if per_link else source
         try:
-            self._retry_waiting(plan, target)
+            self._retry_pending(plan, target)
             while True:
                 request = ReadRequest(
                     source_object=table.source_object,
@@ -235,17 +244,27 @@ class IntegrationSync:
 
     def _load_records(self, plan, records, target, resuming, seen_keys, cursor):
         table = plan.table
-        keys = [_key_text(get_path(record, table.record_key)) for record in records if isinstance(record, dict)]
+        records = [repaired_text(record) for record in records]  # storable from here on: keys included
+        keys = [_key_text(get_path(record, table.record_key)) for record, _ in records if isinstance(record, dict)]
         links = {link.source_key: link for link in RecordLink.objects.filter(table=table, source_key__in=keys)}
-        for record in records:
+        ignored = {
+            error.record_key: values_hash(error.payload)
+            for error in RecordError.objects.filter(table=table, status=ErrorStatus.IGNORED, record_key__in=keys)
+        }
+        for record, repaired in records:
             if not isinstance(record, dict):
                 self.fail_unreadable(record)
                 continue
             key = _key_text(get_path(record, table.record_key))
+            if repaired:
+                self.page_log.repaired(key)
             if seen_keys is not None and key:
                 seen_keys.add(key)
             if table.cursor_field:
                 cursor = _later(cursor, get_path(record, table.cursor_field))
+            if key in ignored and ignored[key] == values_hash(storable(record)):
+                self.page_log.outcome(RecordAction.SKIPPED, key, message=IGNORED_NOTE)
+                continue
             self.load_record(plan, key, record, links.get(key), target, find_first=resuming)
             self._beat_now_and_then()
         return cursor
@@ -280,14 +299,27 @@ class IntegrationSync:
         ``waiting_since`` is when a record retried from the queue started waiting for a referenced one.
         """
         table, log = plan.table, self.page_log
+        payload = storable(record)
+        if key and len(key) <= KEY_LENGTH:
+            log.stage(key, payload, len(json.dumps(payload, ensure_ascii=False, default=str).encode()))
+        rule = first_rejecting_rule(record, plan.rules)  # rules first: a record they skip is never a failure
+        if rule is not None:
+            shown_key = key if key and len(key) <= KEY_LENGTH else _placeholder_key(table, key, record)
+            log.outcome(RecordAction.SKIPPED, shown_key, message=rule.explain(record))
+            return
         if not key:
             self.fail_keyless(table, record)
             return
-        payload = storable(record)
-        log.stage(key, payload, len(json.dumps(payload, ensure_ascii=False, default=str).encode()))
-        rule = first_rejecting_rule(record, plan.rules)
-        if rule is not None:
-            log.outcome(RecordAction.SKIPPED, key, message=rule.explain(record))
+        if len(key) > KEY_LENGTH:
+            log.fail(
+                _placeholder_key(table, key, record),
+                payload,
+                stored.gettext(
+                    'The value of the key field "%(field)s" is longer than %(limit)d characters: it cannot be a key.',
+                    field=table.record_key,
+                    limit=KEY_LENGTH,
+                ),
+            )
             return
         mapped = map_record(record, plan.specs, plan.lookups)
         if mapped.errors:
@@ -325,26 +357,24 @@ class IntegrationSync:
         waiting_for = "; ".join(f"{waiting.table} {waiting.key}" for waiting in mapped.waiting)
         self.page_log.wait(key, payload, mapped.waiting_message, waiting_for)
 
-    def _retry_waiting(self, plan: TablePlan, target: Connector) -> None:
-        """Records waiting for a referenced one go through again, from their stored payloads."""
-        waiting = list(
-            RecordError.objects.filter(table=plan.table, status=ErrorStatus.WAITING).order_by("first_failed_at", "pk")
-        )
-        if not waiting:
+    def _retry_pending(self, plan: TablePlan, target: Connector) -> None:
+        """The table's records that wait for a referenced one, and its failed ones whose retry is due, go again.
+
+        From their stored payloads, with the table's current configuration: a cursor that moved past a
+        failed record (or a mapping fixed since) never leaves it behind.
+        """
+        due = Q(status=ErrorStatus.WAITING) | Q(status=ErrorStatus.OPEN, next_retry_at__lte=timezone.now())
+        pending = list(RecordError.objects.filter(due, table=plan.table).order_by("first_failed_at", "pk"))
+        if not pending:
             return
-        keys = [error.record_key for error in waiting]
+        keys = [error.record_key for error in pending]
         links = {link.source_key: link for link in RecordLink.objects.filter(table=plan.table, source_key__in=keys)}
-        for error in waiting:
+        for error in pending:
             if isinstance(error.payload, dict):
                 key = error.record_key
+                waited = error.first_failed_at if error.status == ErrorStatus.WAITING else None
                 self.load_record(
-                    plan,
-                    key,
-                    error.payload,
-                    links.get(key),
-                    target,
-                    find_first=True,
-                    waiting_since=error.first_failed_at,
+                    plan, key, error.payload, links.get(key), target, find_first=True, waiting_since=waited
                 )
         self.page_log.flush()
 
@@ -408,7 +438,7 @@ class IntegrationSync:
         update_object = table.update_object or table.target_object
         overwritten = []
         if last_written:
-            current = target.get(update_object, target_key)
+            current = repaired_text(target.get(update_object, target_key))[0]
             overwritten = conflicts(current, sending, last_written) if current is not None else []
         target.update(update_object, target_key, mapped.body(set(sending)))
         for conflict in overwritten:

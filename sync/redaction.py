@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.utils.translation import ngettext
 
 from . import json_text
+from .storable import repaired_text
 
 MASK = "[redacted]"
 
@@ -79,7 +80,7 @@ def redact_text(text: str, known_secrets: Iterable[str] = ()) -> str:
         )
     for secret in sorted({s for s in known_secrets if s}, key=len, reverse=True):
         text = text.replace(secret, MASK)
-    return text
+    return repaired_text(text)[0]  # a lone UTF-16 half (written out of a JSON escape) fits no database
 
 
 def redact_url(url: str, known_secrets: Iterable[str] = ()) -> str:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sync.connectors import connector_for
+from sync.connectors import connector_for, rest
 from sync.connectors.base import ConnectionConfig, ConnectorError, ReadRequest
 from sync.connectors.rest import (
     RestConnector,
@@ -240,9 +240,10 @@ def test_oauth2_refused_client_secret_is_reported_without_the_secret(serve, conn
 @pytest.mark.parametrize(
     ("pagination", "source", "records_path", "pages"),
     [
-        ("odata", "/Contacts", "value", 3),
-        ("page", "/paged/contacts", "data.items", 3),
-        ("offset", "/offset/contacts", "", 3),
+        # A short page is no proof of the end (servers cap their pages): one more call reads an empty page.
+        ("odata", "/Contacts", "value", 4),
+        ("page", "/paged/contacts", "data.items", 4),
+        ("offset", "/offset/contacts", "", 4),
         ("next_link", "/linked/contacts", "results", 3),
         ("cursor", "/cursor/contacts", "items", 3),
         ("none", "/plain/contacts", "data.items", 1),
@@ -256,6 +257,30 @@ def test_each_pagination_reads_every_record_exactly_once(api, connect, paginatio
 
     assert [r["Id"] for r in records] == [1, 2, 3, 4, 5, 6, 7]
     assert len(tokens) == pages
+
+
+@pytest.mark.parametrize(
+    ("pagination", "source", "records_path"),
+    [("odata", "/Contacts", "value"), ("page", "/paged/contacts", "data.items"), ("offset", "/offset/contacts", "")],
+)
+def test_a_server_that_caps_its_pages_is_read_whole(api, connect, pagination, source, records_path):
+    api.add_contacts(7)
+    api.page_cap = 2  # asked for 5, it answers 2: every page looks "short"
+    connector = connect(api, pagination=pagination, records_path=records_path, page_size=5)
+
+    records, tokens = read_all(connector, source)
+
+    assert [r["Id"] for r in records] == [1, 2, 3, 4, 5, 6, 7]
+    assert len(tokens) == 5  # 2 + 2 + 2 + 1, then the empty page that ends it
+
+
+def test_a_reported_total_or_no_more_flag_ends_the_paging_without_an_empty_call():
+    assert rest.odata_next_skip("https://x/C?$top=3&$skip=3", 3, total=6) is None
+    assert rest.odata_next_skip("https://x/C?$top=3&$skip=3", 3, total=7) == "6"
+    assert rest.odata_next_skip("https://x/C?$top=3&$skip=3", 0) is None
+    assert rest.reported_total({"@odata.count": 12, "value": []}) == 12
+    assert rest.reported_total({"total_de_registros": 40}) == 40
+    assert rest.says_no_more({"hasMoreResult": False}) and not rest.says_no_more({"hasMoreResult": True})
 
 
 def test_count_based_tokens_carry_the_next_skip_page_or_offset(api, connect):

@@ -99,7 +99,8 @@ def test_bookmark_paging_reads_every_customer_exactly_once(nav, calls):
     records, pages = read_all(connector, ReadRequest(source_object="ReadMultiple"))
 
     assert sorted(record["No"] for record in records) == sorted(customer["No"] for customer in CUSTOMERS)
-    assert len(records) == 25 and pages == 3 == nav.calls("ReadMultiple")
+    # 10 + 10 + 5, then an empty page: a short page is no proof of the end (services cap their pages)
+    assert len(records) == 25 and pages == 4 == nav.calls("ReadMultiple")
     first = next(record for record in records if record["No"] == "10010")
     # an xsd:decimal arrives as a number with its digits, not as text
     assert first["Balance_LCY"] == Decimal("100.50") and str(first["Balance_LCY"]) == "100.50"
@@ -168,7 +169,7 @@ def test_the_incremental_filter_applies_the_cursor(nav, calls):
     first_run, _ = read_all(connector, request)  # no cursor yet: everything, and no filter sent
 
     assert [record["Last_Date_Modified"] for record in changed] == [f"2024-02-{day}" for day in range(20, 26)]
-    assert pages == 2
+    assert pages == 3  # the last one empty
     assert "<ns0:Criteria>&gt;=2024-02-20</ns0:Criteria>" in soap_calls(calls)[0].request_body
     assert len(first_run) == 25
     assert "Last_Date_Modified" not in soap_calls(calls)[pages].request_body
@@ -240,7 +241,7 @@ def test_the_real_vendor_wsdl_works_the_same_way(calls):
         updated = connector.update("Update", created["No"], {"Name": "Northwind Traders"})
         connector.delete("Delete", "V0001")
 
-        assert [record["No"] for record in records] == [vendor["No"] for vendor in vendors] and pages == 3
+        assert [record["No"] for record in records] == [vendor["No"] for vendor in vendors] and pages == 4
         assert updated["Name"] == "Northwind Traders" and updated["No"] == created["No"]
         assert sorted(server.page.records) == ["C90010", "V0000", *[f"V{index:04d}" for index in range(2, 7)]]
 

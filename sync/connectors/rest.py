@@ -264,18 +264,31 @@ class RestConnector(Connector):
         return token
 
     def _next_token(self, request: ReadRequest, data, records: list[dict], response) -> str | None:
+        """The next page, until an empty page or the API's own "no more" (never a short page alone).
+
+        Servers cap their pages whatever is asked (Ploomes answers at most 300 records for a $top of 500):
+        a page shorter than the page size is no proof that it was the last.
+        """
         pagination = self.config.pagination
         if pagination == Pagination.NEXT_LINK or (pagination == Pagination.ODATA and _has(data, "@odata.nextLink")):
             return self._next_link(data, response)
         if pagination == Pagination.CURSOR:
             return self._next_cursor(data, request.page_token)
-        if pagination == Pagination.ODATA:
-            return odata_next_skip(response.url, len(records))
-        if pagination not in (Pagination.PAGE, Pagination.OFFSET) or len(records) < self.config.page_size:
+        if pagination not in (Pagination.ODATA, Pagination.PAGE, Pagination.OFFSET) or not records:
             return None
+        if says_no_more(data):
+            return None
+        if pagination == Pagination.ODATA:
+            return odata_next_skip(response.url, len(records), reported_total(data))
         if pagination == Pagination.PAGE:
-            return str(int(request.page_token or 1) + 1)
-        return str(int(request.page_token or 0) + len(records))
+            page = int(request.page_token or 1)
+            total = reported_total(data)
+            if total is not None and page * self.config.page_size >= total:
+                return None
+            return str(page + 1)
+        offset = int(request.page_token or 0) + len(records)
+        total = reported_total(data)
+        return None if total is not None and offset >= total else str(offset)
 
     def _next_link(self, data, response) -> str | None:
         link = response.links.get("next", {}).get("url") or first_value(data, self.next_link_paths)
@@ -706,17 +719,41 @@ class RestConnector(Connector):
 # --- pure helpers ------------------------------------------------------------------------------
 
 
-def odata_next_skip(url: str, received: int) -> str | None:
-    """The next ``$skip`` after reading ``received`` records from ``url``; None when that page was not full.
+def odata_next_skip(url: str, received: int, total: int | None = None) -> str | None:
+    """The next ``$skip`` after reading ``received`` records from ``url``; None after an empty page or the total.
 
     Read from the URL actually requested, so paging resumes correctly after the server's
     own ``@odata.nextLink`` pages (which carry their own ``$top``/``$skip``).
     """
     query = dict(parse_qsl(urlsplit(url).query))
-    top, skip = query.get("$top", ""), query.get("$skip", "0")
-    if not (top.isdigit() and skip.isdigit()) or received < int(top):
+    skip = query.get("$skip", "0")
+    if not skip.isdigit() or received == 0:
         return None
-    return str(int(skip) + received)
+    following = int(skip) + received
+    return None if total is not None and following >= total else str(following)
+
+
+# Where APIs report how many records a listing has, and whether more pages follow.
+TOTAL_KEYS = ("@odata.count", "total", "totalCount", "total_count", "total_de_registros", "count")
+MORE_KEYS = ("hasMoreResult", "has_more", "hasMore", "more")
+
+
+def reported_total(data) -> int | None:
+    """The number of records the listing has, when the answer says it (OData ``@odata.count``, Omie's…)."""
+    if not isinstance(data, dict):
+        return None
+    for key in TOTAL_KEYS:
+        value = data.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None
+
+
+def says_no_more(data) -> bool:
+    """Whether the answer itself says this was the last page (Sankhya's ``hasMoreResult: false``…)."""
+    if not isinstance(data, dict):
+        return False
+    return any(data.get(key) is False or data.get(key) in ("false", "N") for key in MORE_KEYS)
 
 
 def split_method(target: str, default: str) -> tuple[str, str]:

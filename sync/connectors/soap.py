@@ -1124,7 +1124,8 @@ class SoapConnector(Connector):
         return records_from(resolve_path(body, self.config.records_path, wrapper))
 
     def _next_token(self, pagination: str, token, records: list[dict]) -> str | None:
-        if pagination == Pagination.NONE or len(records) < self.config.page_size:
+        # Until an empty page: a service that caps its pages answers "short" pages that are not the last.
+        if pagination == Pagination.NONE or not records:
             return None
         if pagination == Pagination.PAGE:
             return str(token + 1)

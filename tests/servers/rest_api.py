@@ -10,7 +10,8 @@ teardown, also when the test fails)::
 Routes (every one checks the configured auth, except the token endpoint):
 
 * ``GET /Contacts?$top=&$skip=&$filter=`` → ``{"value": [...]}`` (OData, Ploomes); with
-  ``odata_max_top`` the server pages by itself and adds ``@odata.nextLink``.
+  ``odata_max_top`` the server pages by itself and adds ``@odata.nextLink``; with ``page_cap`` the
+  OData, page and offset lists answer at most that many records per call, silently (as Ploomes does).
   ``POST /Contacts`` → ``{"value": [record]}``; ``PATCH``/``PUT``/``DELETE /Contacts(5)``.
 * ``GET /paged/contacts?page=&size=`` → ``{"data": {"items": [...]}}``
 * ``GET /offset/contacts?offset=&limit=`` → ``[...]``
@@ -87,6 +88,7 @@ class FakeRestApi:
     client_secret: str = ""
     token_lifetime: int = 3600
     odata_max_top: int | None = None
+    page_cap: int | None = None  # at most this many records per call whatever is asked, silently (as Ploomes)
     records: dict[int, dict] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -425,7 +427,8 @@ class _Handler(BaseHTTPRequestHandler):
         top = int(self.query.get("$top", len(rows) or 1))
         skip = int(self.query.get("$skip", 0))
         limit = min(top, self.api.odata_max_top or top)
-        payload = {"@odata.context": f"{self.api.url}/$metadata#Contacts", "value": _page(rows, skip, limit)}
+        capped = min(limit, self.api.page_cap or limit)
+        payload = {"@odata.context": f"{self.api.url}/$metadata#Contacts", "value": _page(rows, skip, capped)}
         if limit < top and skip + limit < len(rows):
             rest = {k: v for k, v in self.query.items() if k not in ("$top", "$skip")}
             query = "&".join(f"{k}={v}" for k, v in rest.items())
@@ -436,10 +439,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _list_paged(self, rows):
         page, size = int(self.query.get("page", 1)), int(self.query.get("size", 10))
+        size = min(size, self.api.page_cap or size)
         return 200, {"data": {"items": _page(rows, (page - 1) * size, size)}, "page": page}
 
     def _list_offset(self, rows):
-        return 200, _page(rows, int(self.query.get("offset", 0)), int(self.query.get("limit", 10)))
+        limit = int(self.query.get("limit", 10))
+        return 200, _page(rows, int(self.query.get("offset", 0)), min(limit, self.api.page_cap or limit))
 
     def _list_linked(self, rows):
         after, limit = int(self.query.get("after", 0)), int(self.query.get("limit", 3))
