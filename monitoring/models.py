@@ -131,6 +131,9 @@ class TableRun(models.Model):
     started_at = models.DateTimeField(_("started"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    source_total = models.PositiveIntegerField(
+        _("source total"), null=True, blank=True, help_text=_("How many records the source reported, when it does")
+    )
     read = models.PositiveIntegerField(_("read"), default=0)
     created = models.PositiveIntegerField(_("created"), default=0)
     updated = models.PositiveIntegerField(_("updated"), default=0)

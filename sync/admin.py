@@ -8,15 +8,19 @@ from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from monitoring.choices import RunStatus, Trigger
 
+from .choices import Reprocess
 from .forms import ConnectionForm, IntegrationForm, human_duration_formfield
 from .models import SECRET_FIELDS, Connection, FieldMapping, Integration, RecordLink, StagedRecord, SyncTable
+from .tasks import trigger
 
 
 class HumanDurationsMixin:
@@ -205,8 +209,6 @@ class IntegrationAdmin(HumanDurationsMixin, admin.ModelAdmin):
             self._start(request, integration)
 
     def _start(self, request, integration):
-        from .tasks import trigger
-
         run = trigger(integration, Trigger.MANUAL, user=request.user)
         if run.status == RunStatus.SKIPPED:
             self.message_user(request, str(run.error), messages.WARNING)  # in the user's language
@@ -293,6 +295,7 @@ class FieldMappingInline(admin.TabularInline):
 
 @admin.register(SyncTable)
 class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
+    actions = ["reprocess_every_staged_record", "reprocess_the_failed_records", "read_again_from_the_beginning"]
     list_display = ["name", "integration", "direction", "order", "active", "record_key", "delete_policy"]
     list_filter = ["integration", "direction", "active"]
     list_select_related = ["integration"]
@@ -335,6 +338,51 @@ class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
             },
         ),
     ]
+
+    @admin.action(
+        description=_("Re-process every staged record now (after a mapping fix, without extracting again)"),
+        permissions=["change"],
+    )
+    def reprocess_every_staged_record(self, request, queryset):
+        self._reprocess(request, queryset, Reprocess.ALL)
+
+    @admin.action(description=_("Re-process the failed records now"), permissions=["change"])
+    def reprocess_the_failed_records(self, request, queryset):
+        self._reprocess(request, queryset, Reprocess.FAILED)
+
+    def _reprocess(self, request, queryset, scope: Reprocess) -> None:
+        tables = list(queryset.select_related("integration"))
+        SyncTable.objects.filter(pk__in=[table.pk for table in tables]).update(reprocess=scope)
+        for integration in {table.integration for table in tables}:
+            run = trigger(integration, Trigger.MANUAL, user=request.user)
+            if run.status == RunStatus.SKIPPED:
+                self.message_user(
+                    request,
+                    _("%(name)s is running: its next run re-processes them.") % {"name": integration.name},
+                    messages.WARNING,
+                )
+            else:
+                self.message_user(request, _("%(name)s is queued to run now.") % {"name": integration.name})
+
+    @admin.action(description=_("Read again from the beginning…"), permissions=["change"])
+    def read_again_from_the_beginning(self, request, queryset):
+        tables = list(queryset.select_related("integration"))
+        if request.POST.get("post") != "yes":  # the confirmation page answers post=yes, as Django's own do
+            context = {**self.admin_site.each_context(request), "tables": tables, "title": _("Read again")}
+            return TemplateResponse(request, "admin/sync/synctable/read_again.html", context)
+        SyncTable.objects.filter(pk__in=[table.pk for table in tables]).update(
+            cursor_value="", resume_token="", resume_cursor=""
+        )
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d table reads its source again from the beginning at its next run.",
+                "%(count)d tables read their sources again from the beginning at their next run.",
+                len(tables),
+            )
+            % {"count": len(tables)},
+        )
+        return None
 
 
 @admin.register(RecordLink)

@@ -125,3 +125,11 @@ class FilterOperator(models.TextChoices):
 
 # Operators that compare against no value.
 UNARY_FILTER_OPERATORS = frozenset({FilterOperator.EMPTY, FilterOperator.NOT_EMPTY})
+
+
+class Reprocess(models.TextChoices):
+    """What the next run of a table goes through again from its staged records, before reading the source."""
+
+    NOTHING = "", _("Nothing")
+    ALL = "all", _("Every staged record")
+    FAILED = "failed", _("The failed records")

@@ -14,7 +14,6 @@ table's threshold in one run are held for approval and raise an alert.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -26,11 +25,12 @@ from django.utils import timezone
 
 from monitoring.alerts import open_alert
 from monitoring.choices import AlertKind, ErrorStatus, HeldDeleteStatus, RecordAction, RunStatus, Trigger
+from monitoring.heartbeat import Heartbeat
 from monitoring.models import HeldDelete, RecordError, SyncRun, TableRun
 from monitoring.recorder import PageLog
 
 from . import stored_messages as stored
-from .choices import DeletePolicy, Direction, WriteMode
+from .choices import DeletePolicy, Direction, Reprocess, WriteMode
 from .connectors import connector_for
 from .connectors.base import ConnectionConfig, Connector, ConnectorError, ReadRequest
 from .lookups import LinkLookups
@@ -45,13 +45,12 @@ from .mapping import (
     map_record,
     values_hash,
 )
-from .models import Integration, RecordLink, SyncTable
+from .models import Integration, RecordLink, StagedRecord, SyncTable
 from .per_link import PerLinkReader
 from .storable import repaired_text, storable
 from .writes import changed_fields, conflicts, written
 
 Progress = Callable[[SyncTable, TableRun], None]
-HEARTBEAT_SECONDS = 15
 ConnectorFactory = Callable[..., Connector]
 
 
@@ -59,6 +58,10 @@ def connector_for_connection(connection, call_log) -> Connector:
     """The connector of a ``Connection`` row, its calls reported to ``call_log``."""
     config = ConnectionConfig.from_model(connection, body_limit=settings.REQUEST_LOG_BODY_LIMIT)
     return connector_for(config, call_log=call_log)
+
+
+class RunAbandoned(Exception):
+    """The reaper gave up on this run (its heartbeat was seen stale): it stops without writing more."""
 
 
 class AlreadyRunning(Exception):
@@ -97,6 +100,7 @@ def _key_text(value) -> str:
 
 
 KEY_LENGTH = 200  # RecordError.record_key, RecordEvent.record_key
+REPROCESS_BATCH = 200  # staged records gone through again per committed page
 IGNORED_NOTE = stored.gettext_noop("Ignored in the review queue: it comes back when its data changes.")
 PAYLOAD_DIGEST_LENGTH = 8
 
@@ -151,7 +155,7 @@ class IntegrationSync:
         self.progress = progress or (lambda table, table_run: None)
         self.make_connector = connectors or connector_for_connection
         self.page_log: PageLog | None = None
-        self.last_beat = time.monotonic()
+        self.heartbeat: Heartbeat | None = None
 
     # ------------------------------------------------------------ the run
 
@@ -159,6 +163,7 @@ class IntegrationSync:
         any_failed = False
         try:
             with ExitStack() as stack:
+                self.heartbeat = stack.enter_context(Heartbeat(self.run.pk))
                 erp = stack.enter_context(self._connector(self.integration.erp_connection))
                 crm = stack.enter_context(self._connector(self.integration.crm_connection))
                 for table in self.integration.tables.filter(active=True).prefetch_related("mappings"):
@@ -168,11 +173,19 @@ class IntegrationSync:
         except ConnectorError as exc:
             self.run.finish(RunStatus.FAILED, exc.message)
             return self.run
+        except RunAbandoned:
+            self.run.refresh_from_db()  # abandoned by the reaper: its verdict stands
+            return self.run
         except Exception as exc:
             self.run.finish(RunStatus.FAILED, stored.gettext("Unexpected error: %(error)s", error=exc))
             raise
         self.run.finish(RunStatus.PARTIAL if any_failed else RunStatus.SUCCEEDED)
         return self.run
+
+    def still_alive(self) -> None:
+        """Raise ``RunAbandoned`` when the reaper gave up on this run: nothing more is written."""
+        if self.heartbeat is not None and self.heartbeat.lost.is_set():
+            raise RunAbandoned
 
     def _connector(self, connection) -> Connector:
         return self.make_connector(connection, lambda call, pk=connection.pk: self._log_call(pk, call))
@@ -195,8 +208,11 @@ class IntegrationSync:
         per_link = table.read_per_link_of_id is not None
         seen_keys: set[str] | None = None if (table.resume_token or table.cursor_field or per_link) else set()
         reader = PerLinkReader(table, source, self.page_log) if per_link else source
+        from_source = 0  # records the pages brought, to hold against the total the source reports
+        whole_read = not table.resume_token
         try:
             self._retry_pending(plan, target)
+            self._reprocess(plan, target)
             while True:
                 request = ReadRequest(
                     source_object=table.source_object,
@@ -206,14 +222,27 @@ class IntegrationSync:
                     arguments=table.read_arguments or {},
                 )
                 page = reader.read_page(request)
+                if page.total is not None and table_run.source_total is None:
+                    table_run.source_total = page.total
+                    TableRun.objects.filter(pk=table_run.pk).update(source_total=page.total)
+                from_source += len(page.records)
                 cursor = self._load_records(plan, page.records, target, resuming, seen_keys, cursor)
                 page_token = page.next_token
                 self.page_log.flush(resume_token=page_token or "", resume_cursor=cursor)
                 self.run.beat()
-                self.last_beat = time.monotonic()
                 self.progress(table, table_run)
                 if page_token is None:
                     break
+            if whole_read and table_run.source_total is not None and from_source < table_run.source_total:
+                raise ConnectorError(
+                    stored.gettext(
+                        "The source reported %(total)d records and %(read)d were read: %(missing)d went missing "
+                        "on the way. The cursor stays where it was, so the next run reads them again.",
+                        total=table_run.source_total,
+                        read=from_source,
+                        missing=table_run.source_total - from_source,
+                    )
+                )
             if seen_keys is not None and table.delete_policy == DeletePolicy.DELETE:
                 self._apply_deletes(table, seen_keys, target)
                 self.page_log.flush()
@@ -262,18 +291,12 @@ class IntegrationSync:
                 seen_keys.add(key)
             if table.cursor_field:
                 cursor = _later(cursor, get_path(record, table.cursor_field))
+            self.still_alive()
             if key in ignored and ignored[key] == values_hash(storable(record)):
                 self.page_log.outcome(RecordAction.SKIPPED, key, message=IGNORED_NOTE)
                 continue
             self.load_record(plan, key, record, links.get(key), target, find_first=resuming)
-            self._beat_now_and_then()
         return cursor
-
-    def _beat_now_and_then(self) -> None:
-        """A slow page still shows the run alive (the reaper watches the heartbeat)."""
-        if time.monotonic() - self.last_beat >= HEARTBEAT_SECONDS:
-            self.run.beat()
-            self.last_beat = time.monotonic()
 
     def fail_unreadable(self, record, key: str = "") -> None:
         """A record that is not an object goes to the review queue with its payload (under ``key`` when retried)."""
@@ -378,7 +401,35 @@ class IntegrationSync:
                 )
         self.page_log.flush()
 
+    def _reprocess(self, plan: TablePlan, target: Connector) -> None:
+        """What IT asked to go through the mapping again: every staged record, or the failed ones (now).
+
+        Nothing is extracted again: the staged payloads are the records as last received.
+        """
+        table = plan.table
+        if table.reprocess == Reprocess.ALL:
+            rows = StagedRecord.objects.filter(table=table).order_by("pk")
+            fields = ("pk", "source_key", "payload")
+        elif table.reprocess == Reprocess.FAILED:
+            rows = RecordError.objects.filter(table=table, status=ErrorStatus.OPEN).order_by("pk")
+            fields = ("pk", "record_key", "payload")
+        else:
+            return
+        last = 0
+        while batch := list(rows.filter(pk__gt=last).values_list(*fields)[:REPROCESS_BATCH]):
+            last = batch[-1][0]
+            links = RecordLink.objects.filter(table=table, source_key__in=[key for _pk, key, _payload in batch])
+            linked = {link.source_key: link for link in links}
+            for _pk, key, payload in batch:
+                if isinstance(payload, dict):
+                    self.still_alive()
+                    self.load_record(plan, key, payload, linked.get(key), target, find_first=True)
+            self.page_log.flush()
+        SyncTable.objects.filter(pk=table.pk).update(reprocess=Reprocess.NOTHING)
+        table.reprocess = Reprocess.NOTHING
+
     def _write(self, plan, key, mapped: MappingResult, update_view: dict, digest, link, target, find_first):
+        self.still_alive()
         table, log = plan.table, self.page_log
         if link is not None:
             if table.write_mode == WriteMode.CREATE_ONLY:
@@ -409,6 +460,7 @@ class IntegrationSync:
             )
             return
         values = mapped.create_body()
+        self.still_alive()
         answer = target.create(table.target_object, values, key_field=plan.key_target_field)
         target_key = _key_text(get_path(answer, table.target_key))
         if not target_key:
@@ -440,6 +492,7 @@ class IntegrationSync:
         if last_written:
             current = repaired_text(target.get(update_object, target_key))[0]
             overwritten = conflicts(current, sending, last_written) if current is not None else []
+        self.still_alive()
         target.update(update_object, target_key, mapped.body(set(sending)))
         for conflict in overwritten:
             log.conflict(key, target_key, conflict)

@@ -18,6 +18,7 @@ from .choices import (
     FieldOwner,
     IntegrationType,
     Pagination,
+    Reprocess,
     ScheduleKind,
     SendOn,
     Transform,
@@ -403,6 +404,15 @@ class SyncTable(models.Model):
     )
     resume_cursor = models.CharField(
         _("cursor reached before the interruption"), max_length=200, blank=True, editable=False
+    )
+    reprocess = models.CharField(
+        _("re-process at the next run"),
+        max_length=10,
+        choices=Reprocess.choices,
+        blank=True,
+        default=Reprocess.NOTHING,
+        editable=False,
+        help_text=_("Staged records the next run sends through the mapping again, without extracting them again"),
     )
 
     class Meta:

@@ -112,7 +112,12 @@ def world(db, settings, tmp_path):
         schedule_interval_minutes=60,
     )
     table = SyncTable.objects.create(
-        integration=integration, name="Company", source_object="/Companies", target_object="/Contacts", record_key="Id"
+        integration=integration,
+        name="Company",
+        source_object="/Companies",
+        target_object="/Contacts",
+        record_key="Id",
+        cursor_value="2026-11-20T10:00:00Z",  # it has run before: "read again from the beginning" has work to do
     )
     FieldMapping.objects.create(table=table, position=1, source_path="Id", target_field="ErpId")
     run = SyncRun.objects.create(
@@ -154,7 +159,12 @@ def world(db, settings, tmp_path):
         crm_connection=crm,
     )
     spare_table = SyncTable.objects.create(
-        integration=spare_integration, name="Spare", source_object="/S", target_object="/T", record_key="Id"
+        integration=spare_integration,
+        name="Spare",
+        source_object="/S",
+        target_object="/T",
+        record_key="Id",
+        cursor_value="2026-11-20T10:00:00Z",
     )
     FieldMapping.objects.create(table=spare_table, position=1, source_path="Id", target_field="ErpId")
     spare_user = User.objects.create_user(username="spare", password="pw")

@@ -16,7 +16,7 @@ from django.urls import reverse
 from monitoring.choices import ErrorStatus, RecordAction, RunStatus, Trigger
 from monitoring.choices import RecordAction as Action
 from monitoring.models import RecordError, RecordEvent, TableRun
-from monitoring.roles import SUPERVISOR
+from monitoring.roles import IT, SUPERVISOR
 from sync.engine import execute_run, queue_run
 from sync.models import Connection, FieldMapping, Integration, RecordLink, StagedRecord, SyncTable
 from sync.storable import repaired_text
@@ -222,3 +222,80 @@ def test_automatic_retries_back_off_then_wait_for_a_person(integration, systems,
         (3, None),
         (3, None),
     ]
+
+
+def changelist_action(client, action, tables, **extra):
+    data = {"action": action, "_selected_action": [table.pk for table in tables], **extra}
+    return client.post(reverse("admin:sync_synctable_changelist"), data)
+
+
+def test_it_re_processes_the_staged_records_after_a_mapping_fix_without_extracting_again(
+    integration, systems, login_as
+):
+    source, target = systems
+    table = SyncTable.objects.get()
+    table.cursor_field, table.incremental_filter = "LastUpdateDate", "$filter=LastUpdateDate gt {cursor}"
+    table.save()
+    source.add_contact(Email="a@example.com", Name="padaria central", Kind="customer", LastUpdateDate="2026-01-02")
+    source.add_contact(Email="b@example.com", Name="loja feliz", Kind="customer", LastUpdateDate="2026-01-03")
+    run(integration)
+    FieldMapping.objects.filter(target_field="Name").update(transform="upper")  # the fix IT makes
+    assert TableRun.objects.get(run=run(integration)).read == 0  # nothing changed in the source: nothing read
+
+    client = login_as(IT)
+    response = changelist_action(client, "reprocess_every_staged_record", [table])
+
+    assert response.status_code == 302
+    assert sorted(contact["Name"] for contact in target.contacts()) == ["LOJA FELIZ", "PADARIA CENTRAL"]
+    reprocessed = TableRun.objects.filter(table=table).latest("pk")
+    assert (reprocessed.read, reprocessed.updated) == (2, 2)
+    assert len(target.requests_to("/Contacts", "POST")) == 2  # updated, never created again
+    assert SyncTable.objects.get().reprocess == ""  # done once
+
+
+def test_reading_a_table_again_from_the_beginning_asks_first(integration, systems, login_as):
+    source, _target = systems
+    table = SyncTable.objects.get()
+    table.cursor_field, table.incremental_filter = "LastUpdateDate", "$filter=LastUpdateDate gt {cursor}"
+    table.save()
+    source.add_contact(Email="a@example.com", Name="A", Kind="customer", LastUpdateDate="2026-01-02")
+    run(integration)
+    assert SyncTable.objects.get().cursor_value == "2026-01-02"
+    client = login_as(IT)
+
+    asked = changelist_action(client, "read_again_from_the_beginning", [table])
+    assert asked.status_code == 200 and "Read again from the beginning?" in asked.content.decode()
+    assert SyncTable.objects.get().cursor_value == "2026-01-02"  # nothing changes before the confirmation
+
+    changelist_action(client, "read_again_from_the_beginning", [table], post="yes")
+    assert SyncTable.objects.get().cursor_value == ""
+    assert TableRun.objects.get(run=run(integration)).read == 1
+
+
+def test_a_source_that_reports_its_total_fails_the_table_when_records_go_missing(integration, systems, login_as):
+    source, target = systems
+    table = SyncTable.objects.get()
+    table.read_arguments = {"$count": "true"}  # the API reports the listing's total: @odata.count
+    table.save()
+    Connection.objects.filter(name="Legacy").update(page_size=3)
+    for number in range(1, 9):
+        source.add_contact(Email=f"c{number}@example.com", Name=f"C{number}", Kind="customer")
+    source.lose_page_at_skip = 3  # the second page comes back empty, as if lost on the way
+
+    lossy = run(integration)
+
+    assert lossy.status == RunStatus.FAILED
+    assert str(lossy.error) == (
+        "Contact: The source reported 8 records and 3 were read: 5 went missing on the way. "
+        "The cursor stays where it was, so the next run reads them again."
+    )
+    table_run = TableRun.objects.get(run=lossy)
+    assert (table_run.source_total, table_run.read, table_run.created) == (8, 3, 3)
+    page = login_as(SUPERVISOR).get(reverse("admin:run", args=[lossy.pk])).content.decode()
+    assert '<td class="number" data-count="source_total">8</td>' in page
+
+    source.lose_page_at_skip = None
+    whole = run(integration)
+    assert whole.status == RunStatus.SUCCEEDED
+    assert TableRun.objects.get(run=whole).source_total == 8
+    assert len(target.contacts()) == 8

@@ -87,6 +87,7 @@ class ReadRequest:
 class Page:
     records: list[dict]
     next_token: str | None = None  # None: this was the last page
+    total: int | None = None  # how many records the whole listing has, when the API says (OData $count…)
 
 
 @dataclass

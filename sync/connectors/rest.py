@@ -134,7 +134,9 @@ class RestConnector(Connector):
         response = self._call("GET", url, operation="read")
         data = self._json(response)
         records = self._records(data)
-        return Page(records=records, next_token=self._next_token(request, data, records, response))
+        return Page(
+            records=records, next_token=self._next_token(request, data, records, response), total=reported_total(data)
+        )
 
     def find(self, target_object: str, key_field: str, key_value) -> dict | None:
         _method, path = split_method(target_object, "GET")

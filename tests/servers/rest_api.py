@@ -43,7 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 ODATA_CLAUSE = re.compile(r"^\(*\s*([\w/]+)\s+(eq|ne|gt|ge|lt|le)\s+(.+?)\s*\)*$", re.IGNORECASE)
-RESERVED_PARAMS = {"$top", "$skip", "$filter", "page", "size", "offset", "limit", "after", "cursor"}
+RESERVED_PARAMS = {"$top", "$skip", "$filter", "$count", "page", "size", "offset", "limit", "after", "cursor"}
 
 
 @dataclass
@@ -89,6 +89,7 @@ class FakeRestApi:
     token_lifetime: int = 3600
     odata_max_top: int | None = None
     page_cap: int | None = None  # at most this many records per call whatever is asked, silently (as Ploomes)
+    lose_page_at_skip: int | None = None  # the OData page starting there comes back empty (a page lost on the way)
     records: dict[int, dict] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -428,7 +429,10 @@ class _Handler(BaseHTTPRequestHandler):
         skip = int(self.query.get("$skip", 0))
         limit = min(top, self.api.odata_max_top or top)
         capped = min(limit, self.api.page_cap or limit)
-        payload = {"@odata.context": f"{self.api.url}/$metadata#Contacts", "value": _page(rows, skip, capped)}
+        page = [] if skip == self.api.lose_page_at_skip else _page(rows, skip, capped)
+        payload = {"@odata.context": f"{self.api.url}/$metadata#Contacts", "value": page}
+        if self.query.get("$count") == "true":
+            payload["@odata.count"] = len(rows)
         if limit < top and skip + limit < len(rows):
             rest = {k: v for k, v in self.query.items() if k not in ("$top", "$skip")}
             query = "&".join(f"{k}={v}" for k, v in rest.items())
