@@ -29,17 +29,18 @@ from pathlib import Path
 
 import xlsxwriter
 from django.conf import settings
+from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from sync import stored_messages as stored
-from sync.models import Integration, SyncTable
+from sync.models import Integration, RecordLink, SyncTable
 
 from .choices import RecordAction
 from .health import portal_zone
-from .models import ACTIVE_EXPORT_STATUSES, ExportJob, ExportStatus, RecordEvent, RequestLog
+from .models import ACTIVE_EXPORT_STATUSES, ExportJob, ExportStatus, RecordEvent, RequestLog, TableRun
 from .resources import CellKind, RecordEventResource, RequestLogResource, request_failed
 
 HISTORY_DAYS = 7
@@ -153,6 +154,8 @@ class TableSummary:
     actions: Counter = field(default_factory=Counter)
     requests: int = 0
     failed_requests: int = 0
+    source_total: int | None = None  # what the source reported at the newest run in the range, when it does
+    linked: int = 0  # records the portal holds links for: what it believes is in the target
 
     @property
     def events(self) -> int:
@@ -287,15 +290,18 @@ class _Writer:
                 text(row, 1, value)
             row += 1
 
+        self._reconcile(workbook)
         row += 1
         headers = [
             _("Table"),
             _("Description"),
             _("Sheet"),
+            _("Source total (newest run)"),
             *(str(action.label) for action in RecordAction),
             _("Record events"),
             _("Requests"),
             _("Failed requests"),
+            _("Linked in the target (now)"),
         ]
         for column, header in enumerate(headers):
             sheet.write_string(row, column, header, self.header)
@@ -305,22 +311,40 @@ class _Writer:
             text(row, 0, summary.table.name)
             text(row, 1, summary.table.description)
             text(row, 2, ", ".join(summary.sheets))
+            if summary.source_total is not None:
+                sheet.write_number(row, 3, summary.source_total)
             figures = [
                 *(summary.actions[action] for action in RecordAction.values),
                 summary.events,
                 summary.requests,
                 summary.failed_requests,
+                summary.linked,
             ]
             for offset, figure in enumerate(figures):
-                sheet.write_number(row, 3 + offset, figure)
+                sheet.write_number(row, 4 + offset, figure)
                 totals[offset] += figure
         row += 1
         sheet.write_string(row, 0, _("Total"), self.bold)
-        for offset in range(len(headers) - 3):
-            sheet.write_number(row, 3 + offset, totals[offset], self.bold)
+        for offset in range(len(headers) - 4):
+            sheet.write_number(row, 4 + offset, totals[offset], self.bold)
         sheet.write_string(
             row + 2, 0, _("Calls not tied to a table (such as reading a WSDL) are not listed in this workbook.")
         )
+
+    @staticmethod
+    def _reconcile(workbook: HistoryWorkbook) -> None:
+        """The ledger's ends per table: the source's own total and what the portal links in the target (2 queries)."""
+        start, end = workbook.selection.bounds()
+        by_table = {summary.table.pk: summary for summary in workbook.tables}
+        runs = TableRun.objects.filter(
+            table_id__in=by_table, started_at__gte=start, started_at__lt=end, source_total__isnull=False
+        )
+        for table_id, total in runs.order_by("table_id", "-started_at").values_list("table_id", "source_total"):
+            if by_table[table_id].source_total is None:
+                by_table[table_id].source_total = total
+        links = RecordLink.objects.filter(table_id__in=by_table).values("table_id").annotate(n=Count("pk"))
+        for row in links.values_list("table_id", "n"):
+            by_table[row[0]].linked = row[1]
 
     @staticmethod
     def _text(sheet):

@@ -156,6 +156,8 @@ class IntegrationSync:
         self.make_connector = connectors or connector_for_connection
         self.page_log: PageLog | None = None
         self.heartbeat: Heartbeat | None = None
+        # Records the current table already retried from the queue, by key, with their payload's hash.
+        self.retried: dict[str, str] = {}
 
     # ------------------------------------------------------------ the run
 
@@ -292,6 +294,8 @@ class IntegrationSync:
             if table.cursor_field:
                 cursor = _later(cursor, get_path(record, table.cursor_field))
             self.still_alive()
+            if key in self.retried and self.retried[key] == values_hash(storable(record)):
+                continue  # retried from the queue at the start of this table, as it is: not twice in one run
             if key in ignored and ignored[key] == values_hash(storable(record)):
                 self.page_log.outcome(RecordAction.SKIPPED, key, message=IGNORED_NOTE)
                 continue
@@ -388,10 +392,12 @@ class IntegrationSync:
         """
         due = Q(status=ErrorStatus.WAITING) | Q(status=ErrorStatus.OPEN, next_retry_at__lte=timezone.now())
         pending = list(RecordError.objects.filter(due, table=plan.table).order_by("first_failed_at", "pk"))
+        self.retried = {}
         if not pending:
             return
         keys = [error.record_key for error in pending]
         links = {link.source_key: link for link in RecordLink.objects.filter(table=plan.table, source_key__in=keys)}
+        self.retried = {error.record_key: values_hash(error.payload) for error in pending}
         for error in pending:
             if isinstance(error.payload, dict):
                 key = error.record_key

@@ -16,11 +16,11 @@ from django.utils import timezone
 from monitoring import exports
 from monitoring.choices import RecordAction, RunStatus, Trigger
 from monitoring.exports import HistorySelection, delete_expired_exports, sheet_name, write_history
-from monitoring.models import ExportJob, ExportStatus, RecordEvent, RequestLog, SyncRun
+from monitoring.models import ExportJob, ExportStatus, RecordEvent, RequestLog, SyncRun, TableRun
 from monitoring.resources import RecordEventResource, RequestLogResource
 from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.views.history import HistoryForm
-from sync.models import Integration, SyncTable
+from sync.models import Integration, RecordLink, SyncTable
 
 pytestmark = pytest.mark.django_db
 
@@ -332,6 +332,21 @@ def test_no_cell_of_the_workbook_is_a_formula(integration, tables, history):
 
 def test_the_summary_counts_match_the_sheets(login_as, integration, tables, history):
     company, contact, _order = tables
+    # The ledger's ends: the newest run in the range saw the source report 9 records, an older one 7;
+    # a run after the range (12, not shown) too. Two records are linked in the target.
+    sync_run = RecordEvent.objects.filter(table=company).first().run
+    for day, hour, total in ((20, 9, 7), (21, 9, 9), (23, 9, 12)):
+        TableRun.objects.create(
+            run=sync_run
+            if day == 20
+            else SyncRun.objects.create(integration=integration, trigger=Trigger.SCHEDULE, status=RunStatus.SUCCEEDED),
+            table=company,
+            started_at=local(date(2026, 11, day), hour),
+            source_total=total,
+        )
+    RecordLink.objects.bulk_create(
+        RecordLink(table=company, source_key=f"S{n}", target_key=f"T{n}", mapped_hash="x") for n in range(2)
+    )
     response = post_history(login_as(IT), integration, history["start"], history["end"], [company, contact])
     book = workbook_of(response)
     facts = {row[0]: row[1] for row in values(book["Summary"].iter_rows()) if row and row[0]}
@@ -345,6 +360,7 @@ def test_the_summary_counts_match_the_sheets(login_as, integration, tables, hist
         "Table": "Company",
         "Description": "Customers that are companies",
         "Sheet": "Company",
+        "Source total (newest run)": 9,
         "Created": 1,
         "Updated": 1,
         "Unchanged": 1,
@@ -356,6 +372,7 @@ def test_the_summary_counts_match_the_sheets(login_as, integration, tables, hist
         "Record events": 6,
         "Requests": 3,
         "Failed requests": 2,
+        "Linked in the target (now)": 2,
     }
     assert summary["Contact"]["Created"] == summary["Contact"]["Record events"] == len(DANGEROUS_KEYS)
     assert summary["Contact"]["Requests"] == 0
@@ -423,7 +440,7 @@ def test_the_workbook_is_streamed_without_a_query_per_row(integration, tables, d
         for i in range(50)
     )
     selection = HistorySelection(integration, (company, contact), date(2026, 11, 21), date(2026, 11, 21))
-    with django_assert_max_num_queries(4):  # events and requests, per table
+    with django_assert_max_num_queries(6):  # events and requests, per table; the source totals and the links
         result = write_history(selection, io.BytesIO())
     assert result.rows == 650
 

@@ -299,3 +299,18 @@ def test_a_source_that_reports_its_total_fails_the_table_when_records_go_missing
     assert whole.status == RunStatus.SUCCEEDED
     assert TableRun.objects.get(run=whole).source_total == 8
     assert len(target.contacts()) == 8
+
+
+def test_a_record_retried_from_the_queue_and_read_again_in_the_same_run_counts_once(integration, systems):
+    source, _target = systems
+    FieldMapping.objects.filter(target_field="Name").update(required=True)
+    source.add_contact(Email="nameless@example.com", Name="", Kind="customer")
+    source.add_contact(Email="fine@example.com", Name="Fine", Kind="customer")
+    start = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        run(integration)
+    with time_machine.travel(start + timedelta(minutes=6), tick=False):  # its retry is due, and no cursor: read again
+        again = run(integration)
+    table_run = TableRun.objects.get(run=again)
+    assert (table_run.read, table_run.failed, table_run.unchanged) == (2, 1, 1)
+    assert RecordError.objects.get().attempts == 2
