@@ -5,7 +5,7 @@ from datetime import timedelta
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import SyncRun
 from sync.choices import IntegrationType
-from sync.models import Integration
+from sync.models import Connection, Integration
 
 
 def build_integration(erp, crm, *, name="Sankhya ↔ Ploomes", activated_at, **fields) -> Integration:
@@ -34,4 +34,32 @@ def make_run(integration, status, *, at, seconds=60, error="", heartbeat=None) -
         heartbeat_at=heartbeat or started,
         finished_at=finished,
         error=error,
+    )
+
+
+def rest_to_rest(source, target, *, api_key: str, name: str, **connection_fields) -> Integration:
+    """An integration between two local REST servers (``FakeRestApi``), both OData-paged behind a ``User-Key``."""
+
+    def connection(connection_name, api):
+        values = {
+            "kind": "rest",
+            "base_url": api.url,
+            "auth_kind": "api_key",
+            "api_key_header": "User-Key",
+            "api_key": api_key,
+            "pagination": "odata",
+            "records_path": "value",
+            "timeout_seconds": 5,
+            **connection_fields,
+        }
+        return Connection.objects.create(name=connection_name, **values)
+
+    source_name, target_name = name.split(" ↔ ")
+    return Integration.objects.create(
+        name=name,
+        integration_type=IntegrationType.REST,
+        erp_name=source_name,
+        crm_name=target_name,
+        erp_connection=connection(source_name, source),
+        crm_connection=connection(target_name, target),
     )

@@ -15,8 +15,9 @@ from monitoring.choices import RunStatus, Trigger
 from monitoring.models import SyncRun
 from monitoring.reaper import reap
 from sync.engine import execute_run, queue_run
-from sync.models import Connection, FieldMapping, Integration, SyncTable
+from sync.models import FieldMapping, SyncTable
 
+from .builders import rest_to_rest
 from .processes import wait_until
 from .servers.rest_api import FakeRestApi
 
@@ -38,27 +39,7 @@ def integration(systems, settings):
     settings.RUN_HEARTBEAT_STALE_AFTER, settings.RUN_HEARTBEAT_INTERVAL = 2, 0.3
     source, target = systems
 
-    def rest(name, api):
-        return Connection.objects.create(
-            name=name,
-            kind="rest",
-            base_url=api.url,
-            auth_kind="api_key",
-            api_key_header="User-Key",
-            api_key=KEY,
-            pagination="odata",
-            records_path="value",
-            timeout_seconds=10,
-        )
-
-    integration = Integration.objects.create(
-        name="Slow ERP ↔ CRM",
-        integration_type="rest",
-        erp_name="Slow ERP",
-        crm_name="CRM",
-        erp_connection=rest("Slow ERP", source),
-        crm_connection=rest("CRM", target),
-    )
+    integration = rest_to_rest(source, target, api_key=KEY, name="Slow ERP ↔ CRM", timeout_seconds=10)
     table = SyncTable.objects.create(
         integration=integration,
         name="Contact",

@@ -18,9 +18,10 @@ from monitoring.choices import RecordAction as Action
 from monitoring.models import RecordError, RecordEvent, TableRun
 from monitoring.roles import IT, SUPERVISOR
 from sync.engine import execute_run, queue_run
-from sync.models import Connection, FieldMapping, Integration, RecordLink, StagedRecord, SyncTable
+from sync.models import Connection, FieldMapping, RecordLink, StagedRecord, SyncTable
 from sync.storable import repaired_text
 
+from .builders import rest_to_rest
 from .servers.rest_api import FakeRestApi
 
 pytestmark = pytest.mark.django_db
@@ -37,33 +38,10 @@ def systems():
     target.stop()
 
 
-def connection(name, api):
-    return Connection.objects.create(
-        name=name,
-        kind="rest",
-        base_url=api.url,
-        auth_kind="api_key",
-        api_key_header="User-Key",
-        api_key=KEY,
-        pagination="odata",
-        page_size=50,
-        records_path="value",
-        timeout_seconds=5,
-        max_retries=0,
-    )
-
-
 @pytest.fixture
 def integration(systems):
     source, target = systems
-    integration = Integration.objects.create(
-        name="Legacy .NET ↔ CRM",
-        integration_type="rest",
-        erp_name="Legacy",
-        crm_name="CRM",
-        erp_connection=connection("Legacy", source),
-        crm_connection=connection("CRM", target),
-    )
+    integration = rest_to_rest(source, target, api_key=KEY, name="Legacy ↔ CRM", page_size=50, max_retries=0)
     table = SyncTable.objects.create(
         integration=integration,
         name="Contact",
