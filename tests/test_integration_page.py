@@ -9,12 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from monitoring.choices import RunStatus, Trigger
-from monitoring.models import RecordEvent, RequestLog, SyncRun, TableRun
+from monitoring.choices import ErrorStatus, RunStatus, Trigger
+from monitoring.models import RecordError, RecordEvent, RequestLog, SyncRun, TableRun
 from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.views.integration import schedule_in_words
 from sync.choices import DeploymentStatus, ScheduleKind
-from sync.models import Connection, Integration, StagedRecord, SyncTable
+from sync.models import Connection, Integration, RecordLink, StagedRecord, SyncTable
 
 pytestmark = pytest.mark.django_db
 
@@ -260,3 +260,28 @@ def test_a_run_in_progress_can_be_followed_by_everyone(login_as, integration):
     page = page_of(login_as(SUPERVISOR), integration)
     assert 'data-status="running"' in page
     assert f'A run is in progress: <a href="{reverse("admin:run", args=[run.pk])}">follow it</a>.' in page
+
+
+def test_each_table_shows_its_last_reconciliation_and_what_waits(frozen, login_as, integration):
+    add_run(integration, started=NOW - timedelta(hours=5), seconds=60, counts={"read": 4, "created": 4})
+    add_run(  # the newest finished run: the source reported 9 records, 8 were read
+        integration,
+        started=NOW - timedelta(hours=1),
+        seconds=60,
+        status=RunStatus.FAILED,
+        counts={"source_total": 9, "read": 8, "created": 8},
+    )
+    table = integration.tables.get()
+    RecordLink.objects.bulk_create(
+        RecordLink(table=table, source_key=f"S{n}", target_key=f"T{n}", mapped_hash="x") for n in range(12)
+    )
+    RecordError.objects.create(
+        table=table, record_key="order-7", payload={}, reason="waiting for Company 31", status=ErrorStatus.WAITING
+    )
+
+    page = page_of(login_as(SUPERVISOR), integration)
+
+    row = page.split(f'data-table="{table.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="number" data-reconciliation>9 / 8</td>' in row
+    assert '<td class="number" data-linked>12</td>' in row
+    assert "status=waiting" in row and ">1</a>" in row.split("data-waiting", 1)[1]

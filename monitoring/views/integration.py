@@ -29,10 +29,10 @@ from monitoring.health import (
     human_duration,
     portal_zone,
 )
-from monitoring.models import HeldDelete, RecordError, RecordEvent, RequestLog
+from monitoring.models import HeldDelete, RecordError, RecordEvent, RequestLog, TableRun
 from sync.choices import DeploymentStatus, ScheduleKind
 from sync.durations import HumanDurationField, short_duration
-from sync.models import Integration, StagedRecord
+from sync.models import Integration, RecordLink, StagedRecord
 
 from .access import (
     CHANGE_DEPLOYMENT_STATUS,
@@ -177,12 +177,20 @@ def data_size(integration) -> int:
 
 
 def tables_with_status(integration, facts: HealthFacts, now, tz):
-    """The integration's tables, each with ``status``, ``pending_deletes`` and ``open_errors`` (one query)."""
+    """The integration's tables, each with ``status``, ``pending_deletes``, ``open_errors``, ``waiting`` and
+    the last reconciliation: ``last_source_total`` and ``last_read`` of its newest finished run, ``linked``
+    (what the portal believes is in the target) — one query.
+    """
+    newest = TableRun.objects.filter(table=OuterRef("pk"), finished_at__isnull=False).order_by("-started_at", "-pk")
     tables = annotate_table_health(integration.tables.all(), now).annotate(
         pending_deletes=scalar(
             HeldDelete.objects.filter(table=OuterRef("pk"), status=HeldDeleteStatus.PENDING), Count("pk")
         ),
         open_errors=scalar(RecordError.objects.filter(table=OuterRef("pk"), status=ErrorStatus.OPEN), Count("pk")),
+        waiting=scalar(RecordError.objects.filter(table=OuterRef("pk"), status=ErrorStatus.WAITING), Count("pk")),
+        last_source_total=Subquery(newest.values("source_total")[:1], output_field=IntegerField()),
+        last_read=Subquery(newest.values("read")[:1], output_field=IntegerField()),
+        linked=scalar(RecordLink.objects.filter(table=OuterRef("pk")), Count("pk")),
     )
     tables = list(tables)
     for table in tables:
