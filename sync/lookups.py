@@ -59,7 +59,3 @@ class LinkLookups:
                 found = links.filter(source_key=key).values_list("target_key", flat=True).first()
             self._found[remembered] = found
         return self._found[remembered]
-
-    def forget_misses(self) -> None:
-        """After a page is committed, keys that were missing may have landed (their table ran meanwhile)."""
-        self._found = {key: value for key, value in self._found.items() if value is not None}

@@ -296,9 +296,8 @@ class FieldSpec:
     def inside_items(self) -> "FieldSpec":
         """This spec as seen from one item of its sub-list (``lines[].sku`` → ``sku``)."""
         _list, target = paths.split_each(self.target_field)
-        source = self.source_path
-        if source and paths.split_each(source):
-            source = paths.split_each(source)[1]
+        source_split = paths.split_each(self.source_path) if self.source_path else None
+        source = source_split[1] if source_split else self.source_path
         return replace(self, source_path=source, target_field=target)
 
 

@@ -135,14 +135,6 @@ def _bracket_step(inside: str) -> Step:
     return Match(field.strip(), value.strip().strip("'\""))
 
 
-def is_valid(path: str) -> bool:
-    try:
-        parse(path)
-    except PathError:
-        return False
-    return True
-
-
 def has_each(path: str) -> bool:
     """Whether the path goes through ``[]`` (a mapping of a sub-list's items)."""
     try:

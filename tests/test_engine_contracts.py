@@ -18,7 +18,7 @@ from monitoring.models import FieldConflict, RecordError, RecordEvent, RequestLo
 from monitoring.roles import SUPERVISOR
 from sync.choices import FieldOwner, ValueType
 from sync.connectors import soap
-from sync.engine import execute_run, queue_run
+from sync.engine import connector_for_connection, execute_run, queue_run
 from sync.models import RecordLink
 from sync.paths import get_path
 from sync.sandbox import seed
@@ -95,12 +95,12 @@ def test_companies_reach_the_crm_with_the_erp_code_in_a_custom_field_and_typed_f
         assert company.name == customer.trade_name and company.city == customer.city
     created = [body for body in bodies("POST", "/Contacts", first) if "CNPJ" in body]
     assert created and all(body["TypeId"] == 1 and isinstance(body["TypeId"], int) for body in created)
-    # The ERP code is read back from the CRM by the same keyed path.
-    link = RecordLink.objects.get(table__name="Company", source_key=synced_customers()[0].code)
-    stored = CrmContact.objects.get(pk=int(link.target_key))
-    assert get_path(
-        {"OtherProperties": stored.other_properties}, f"OtherProperties[FieldKey={ERP_CODE_KEY}].StringValue"
-    )
+    # The ERP code is read back through the CRM's API by the same keyed path.
+    customer = synced_customers()[0]
+    link = RecordLink.objects.get(table__name="Company", source_key=customer.code)
+    with connector_for_connection(demo.crm_connection, lambda call: None) as crm:
+        answered = crm.get("/Contacts({id})", link.target_key)
+    assert get_path(answered, f"OtherProperties[FieldKey={ERP_CODE_KEY}].StringValue") == customer.code
 
 
 def test_an_update_sends_only_what_changed_and_never_what_the_api_fixes_at_creation(demo):

@@ -192,7 +192,9 @@ class RestConnector(Connector):
             if error.status_code == 404:
                 return None
             raise
-        records = self._records(data) if not (isinstance(data, dict) and not self.config.records_path) else [data]
+        if isinstance(data, dict) and not self.config.records_path:
+            return data  # the record itself
+        records = self._records(data)
         return records[0] if records and isinstance(records[0], dict) else None
 
     def update(self, target_object: str, key: str, values: dict) -> dict:
