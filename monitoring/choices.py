@@ -81,6 +81,8 @@ class AlertKind(models.TextChoices):
     CONSECUTIVE_FAILURES = "consecutive_failures", _("Consecutive failed runs")
     RUN_STUCK = "run_stuck", _("Run stuck")
     DELETES_HELD = "deletes_held", _("Deletes held for approval")
+    TARGET_COUNT = "target_count", _("Target count differs from the links")
+    WORKERS_DOWN = "workers_down", _("Background workers not seen")
 
 
 class AlertStatus(models.TextChoices):

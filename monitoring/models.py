@@ -145,6 +145,19 @@ class TableRun(models.Model):
         _("waiting"), default=0, help_text=_("For a referenced record not synced yet")
     )
     failed = models.PositiveIntegerField(_("failed"), default=0)
+    target_total = models.PositiveIntegerField(
+        _("confirmed in the target"),
+        null=True,
+        blank=True,
+        help_text=_("What the table's count query on the target answered after the run; blank: not checked"),
+    )
+    linked_total = models.PositiveIntegerField(
+        _("linked by the portal"),
+        null=True,
+        blank=True,
+        help_text=_("Records the portal held links for when the target was counted"),
+    )
+    target_count_error = StoredMessageField(_("why the target was not counted"), blank=True)
     cursor_before = models.CharField(_("cursor before"), max_length=200, blank=True)
     cursor_after = models.CharField(_("cursor after"), max_length=200, blank=True)
 
@@ -550,6 +563,20 @@ class ExportJob(models.Model):
             for name, value in values.items():
                 setattr(self, name, value)
         return bool(done)
+
+
+class WorkersHeartbeat(models.Model):
+    """The background workers' sign of life: written by their every-minute maintenance task, one row per host."""
+
+    host = models.CharField(_("host"), max_length=255, unique=True)
+    beat_at = models.DateTimeField(_("last seen"))
+
+    class Meta:
+        verbose_name = _("workers heartbeat")
+        verbose_name_plural = _("workers heartbeats")
+
+    def __str__(self):
+        return self.host
 
 
 class UserPreference(models.Model):

@@ -395,6 +395,16 @@ class SyncTable(models.Model):
         blank=True,
         help_text=_("Blank: the integration's"),
     )
+    target_count_query = models.CharField(
+        _("count query on the target"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "A read on the target that answers how many records it holds for this table, compared after each run "
+            "with the records the portal links, e.g. Contacts?$filter=TypeId eq 1&$count=true&$top=0. "
+            "Blank: not checked"
+        ),
+    )
     cursor_value = models.CharField(_("last committed cursor"), max_length=200, blank=True, editable=False)
     resume_token = models.TextField(
         _("resume point"),
