@@ -79,9 +79,14 @@ Q_CLUSTER = q_cluster_settings(
 )
 
 # Dead workers and alerts (seconds and counts).
-RUN_HEARTBEAT_STALE_AFTER = env.get_int("RUN_HEARTBEAT_STALE_AFTER", default=300, minimum=1)
-# How often a running run's own thread writes its heartbeat, whatever the run is waiting for.
+RUN_HEARTBEAT_STALE_AFTER = env.get_int("RUN_HEARTBEAT_STALE_AFTER", default=120, minimum=1)
+# How often a running run's own thread writes its heartbeat, whatever the run is waiting for
+# (at least four times within the stale limit).
 RUN_HEARTBEAT_INTERVAL = env.get_int("RUN_HEARTBEAT_INTERVAL", default=15, minimum=1)
+# The workers' maintenance task beats every minute; the web server checks every WORKERS_WATCH_INTERVAL
+# seconds (0: off) and alerts when the workers were not seen for WORKERS_STALE_AFTER seconds.
+WORKERS_STALE_AFTER = env.get_int("WORKERS_STALE_AFTER", default=180, minimum=90)
+WORKERS_WATCH_INTERVAL = env.get_int("WORKERS_WATCH_INTERVAL", default=60, minimum=0)
 QUEUED_RUN_LOST_AFTER = env.get_int("QUEUED_RUN_LOST_AFTER", default=600, minimum=1)
 RUN_STUCK_AFTER = env.get_int("RUN_STUCK_AFTER", default=600, minimum=1)
 # A failed record is retried by the following runs from its stored payload: after 5, 10, 20… minutes,

@@ -13,13 +13,17 @@ maintenance task). For each integration it opens or resolves:
 - *consecutive failed runs*: the runs since the newest success include at least
   ``ALERT_CONSECUTIVE_FAILURES`` (default 3) failed, abandoned or lost ones; a completed
   run (succeeded or partial) resolves it;
-- *run stuck*: the active run has had no heartbeat (or, queued, has not started) for
-  ``RUN_STUCK_AFTER`` seconds (default 600); it resolves when the run ends or beats again.
+- *run stuck*: the running run has had no heartbeat for ``RUN_HEARTBEAT_STALE_AFTER`` seconds
+  (default 120; its own thread beats every 15 s, so its worker is gone), or the queued run has not
+  started for ``RUN_STUCK_AFTER`` seconds (default 600); it resolves when the run ends or beats again.
 
 *Deletes held* alerts are opened by the engine and resolved here once no held delete of
-their table waits for approval. Paused (inactive) integrations open no alert; their
-unresolved alerts of the three kinds above are resolved with the note "The integration
-was paused." (their held deletes still wait for a decision, so those alerts stay).
+their table waits for approval. *Target count* alerts are opened and resolved by the engine
+(:mod:`sync.target_count`) and resolved here once no run will count their table again (its
+count query removed, the table switched off, the integration paused). Paused (inactive)
+integrations open no alert; their unresolved alerts of the three kinds above are resolved
+with the note "The integration was paused." (their held deletes still wait for a decision,
+so those alerts stay).
 Then the due notifications are sent.
 """
 
@@ -29,7 +33,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from sync import stored_messages as stored
@@ -86,14 +90,14 @@ def open_alert(integration, kind, message, *, table=None, now=None) -> tuple[Ale
     return alert, True
 
 
-def resolve_alert(integration, kind, *, table=None, now=None) -> Alert | None:
-    """Resolve the unresolved alert of this kind, if any."""
+def resolve_alert(integration, kind, *, table=None, now=None, note: str = "") -> Alert | None:
+    """Resolve the unresolved alert of this kind, if any, with ``note`` on its resolution."""
     alert = Alert.objects.filter(
         integration=integration, table=table, kind=kind, status__in=UNRESOLVED_ALERT_STATUSES
     ).first()
     if alert is None:
         return None
-    return _resolve(alert, now or timezone.now())
+    return _resolve(alert, now or timezone.now(), note)
 
 
 def _resolve(alert: Alert, now, note: str = "") -> Alert | None:
@@ -311,6 +315,31 @@ def resolve_released_deletes(now) -> list[Alert]:
     return [alert for alert in released if _resolve(alert, now, note)]
 
 
+def resolve_unchecked_counts(now) -> list[Alert]:
+    """Resolve *target count* alerts no run will check again: no count query, the table off, the integration paused."""
+    unchecked = (
+        Alert.objects.filter(kind=AlertKind.TARGET_COUNT, status__in=UNRESOLVED_ALERT_STATUSES)
+        .filter(
+            Q(table__isnull=True)
+            | Q(table__target_count_query="")
+            | Q(table__active=False)
+            | Q(integration__active=False)
+        )
+        .select_related("integration", "table")
+    )
+    resolved = []
+    for alert in unchecked:
+        if not alert.integration.active:
+            note = stored.gettext("The integration was paused.")
+        elif alert.table is None or not alert.table.active:
+            note = stored.gettext("The table was switched off.")
+        else:
+            note = stored.gettext("The table no longer has a count query.")
+        if _resolve(alert, now, note):
+            resolved.append(alert)
+    return resolved
+
+
 def evaluate_all(now=None) -> EvaluationSummary:
     """Evaluate every integration's alerts, then send the due notifications."""
     now = now or timezone.now()
@@ -330,6 +359,7 @@ def evaluate_all(now=None) -> EvaluationSummary:
         summary.integrations += 1
         evaluate_integration(integration, tables[integration.pk], unresolved[integration.pk], now, tz, summary)
     summary.resolved += [alert.pk for alert in resolve_released_deletes(now)]
+    summary.resolved += [alert.pk for alert in resolve_unchecked_counts(now)]
     delivery = deliver_due(now)
     summary.notifications_sent, summary.notifications_failed = delivery.sent, delivery.failed
     return summary

@@ -1,4 +1,4 @@
-"""The 7-day history workbook: a summary sheet, then one sheet per table, streamed.
+"""The 7-day history workbook: a summary sheet, the reconciliation sheet, then one sheet per table, streamed.
 
 The columns are the resources' (:mod:`monitoring.resources`), but ``Resource.export()`` is
 not used: it builds a whole ``tablib.Dataset`` in memory and writes it with a normal openpyxl
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import xlsxwriter
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -38,6 +38,7 @@ from django_q.tasks import async_task
 from sync import stored_messages as stored
 from sync.models import Integration, RecordLink, SyncTable
 
+from . import reconciliation
 from .choices import RecordAction
 from .health import portal_zone
 from .models import ACTIVE_EXPORT_STATUSES, ExportJob, ExportStatus, RecordEvent, RequestLog, TableRun
@@ -53,6 +54,7 @@ DATETIME_FORMAT = "dd/mm/yyyy hh:mm:ss"
 DATE_FORMAT = "dd/mm/yyyy"
 EXCEL_MAX_ROWS = 1_048_576
 COLUMN_WIDTHS = (20, 9, 9, 22, 22, 48, 22, 60, 11)
+SUMMARY_FIGURES = 5  # the summary's first column of figures added up in its Total row
 
 # CWE-1236 (OWASP "CSV injection"): text from outside data starting with one of these is a
 # formula to a spreadsheet once edited or saved as CSV. The full-width forms are read as
@@ -155,6 +157,7 @@ class TableSummary:
     requests: int = 0
     failed_requests: int = 0
     source_total: int | None = None  # what the source reported at the newest run in the range, when it does
+    target_total: int | None = None  # what the target's count query answered at the newest run that counted
     linked: int = 0  # records the portal holds links for: what it believes is in the target
 
     @property
@@ -268,7 +271,7 @@ class _Writer:
         sheet.set_column(0, 0, 24)
         sheet.set_column(1, 1, 36)
         sheet.set_column(2, 2, 24)
-        sheet.set_column(3, 3 + len(RecordAction) + 3, 14)
+        sheet.set_column(3, SUMMARY_FIGURES + len(RecordAction) + 3, 14)
         sheet.write_string(0, 0, _("Integration history"), self.bold)
         facts = [
             (_("Integration"), integration.name),
@@ -297,6 +300,7 @@ class _Writer:
             _("Description"),
             _("Sheet"),
             _("Source total (newest run)"),
+            _("Confirmed in the target (newest run)"),
             *(str(action.label) for action in RecordAction),
             _("Record events"),
             _("Requests"),
@@ -311,8 +315,10 @@ class _Writer:
             text(row, 0, summary.table.name)
             text(row, 1, summary.table.description)
             text(row, 2, ", ".join(summary.sheets))
-            if summary.source_total is not None:
-                sheet.write_number(row, 3, summary.source_total)
+            # The newest run's figures are facts of one moment: shown per table, never added up.
+            for column, newest in enumerate((summary.source_total, summary.target_total), start=3):
+                if newest is not None:
+                    sheet.write_number(row, column, newest)
             figures = [
                 *(summary.actions[action] for action in RecordAction.values),
                 summary.events,
@@ -321,27 +327,49 @@ class _Writer:
                 summary.linked,
             ]
             for offset, figure in enumerate(figures):
-                sheet.write_number(row, 4 + offset, figure)
+                sheet.write_number(row, SUMMARY_FIGURES + offset, figure)
                 totals[offset] += figure
         row += 1
         sheet.write_string(row, 0, _("Total"), self.bold)
-        for offset in range(len(headers) - 4):
-            sheet.write_number(row, 4 + offset, totals[offset], self.bold)
+        for offset in range(len(headers) - SUMMARY_FIGURES):
+            sheet.write_number(row, SUMMARY_FIGURES + offset, totals[offset], self.bold)
         sheet.write_string(
             row + 2, 0, _("Calls not tied to a table (such as reading a WSDL) are not listed in this workbook.")
         )
 
+    def write_reconciliation(self, sheet, rows: list[reconciliation.DayRow]) -> None:
+        """Each table's ledger day by day: a header, then one row per (day, table); unknown figures stay blank."""
+        titles = reconciliation.headers()
+        for column, (title, width) in enumerate(zip(titles, reconciliation.COLUMN_WIDTHS, strict=True)):
+            sheet.set_column(column, column, width)
+            sheet.write_string(0, column, title, self.header)
+        sheet.freeze_panes(1, 2)
+        for number, row in enumerate(rows, start=1):
+            sheet.write_datetime(number, 0, row.day, self.date)
+            sheet.write_string(number, 1, neutralise(row.table_name))
+            for column, figure in enumerate(row.figures, start=2):
+                if figure is not None:
+                    sheet.write_number(number, column, figure)
+        sheet.autofilter(0, 0, max(len(rows), 1), len(titles) - 1)
+
     @staticmethod
     def _reconcile(workbook: HistoryWorkbook) -> None:
-        """The ledger's ends per table: the source's own total and what the portal links in the target (2 queries)."""
+        """The ledger's ends per table: the newest totals of the source and the target in the range, and what
+        the portal links in the target now (2 queries)."""
         start, end = workbook.selection.bounds()
         by_table = {summary.table.pk: summary for summary in workbook.tables}
-        runs = TableRun.objects.filter(
-            table_id__in=by_table, started_at__gte=start, started_at__lt=end, source_total__isnull=False
+        runs = TableRun.objects.filter(table_id__in=by_table, started_at__gte=start, started_at__lt=end).filter(
+            Q(source_total__isnull=False) | Q(target_total__isnull=False)
         )
-        for table_id, total in runs.order_by("table_id", "-started_at").values_list("table_id", "source_total"):
-            if by_table[table_id].source_total is None:
-                by_table[table_id].source_total = total
+        newest_first = runs.order_by("table_id", "-started_at", "-pk")
+        for table_id, source_total, target_total in newest_first.values_list(
+            "table_id", "source_total", "target_total"
+        ):
+            summary = by_table[table_id]
+            if summary.source_total is None:
+                summary.source_total = source_total
+            if summary.target_total is None:
+                summary.target_total = target_total
         links = RecordLink.objects.filter(table_id__in=by_table).values("table_id").annotate(n=Count("pk"))
         for row in links.values_list("table_id", "n"):
             by_table[row[0]].linked = row[1]
@@ -360,7 +388,8 @@ def write_history(selection: HistorySelection, target, *, now: datetime | None =
 
     Memory stays flat: rows are read in chunks and XlsxWriter keeps one row at a time
     (``constant_memory``); its temporary row files live in a folder removed afterwards.
-    Queries: two per table (events, requests), none per row.
+    Queries: two per table (events, requests), one for the reconciliation sheet (whatever the number of
+    days, see :mod:`monitoring.reconciliation`), two for the summary; none per row.
     """
     now = now or timezone.now()
     zone = portal_zone()
@@ -376,6 +405,8 @@ def write_history(selection: HistorySelection, target, *, now: datetime | None =
             writer = _Writer(workbook, headers, events_resource.cell_kinds)
             # The summary is the first sheet but is filled last, from what the table sheets counted.
             summary_sheet = writer.add_sheet(_("Summary"))
+            rows = reconciliation.daily_rows(selection.tables, selection.start, selection.end, start, end, zone)
+            writer.write_reconciliation(writer.add_sheet(_("Reconciliation")), rows)
             for summary in result.tables:
                 table_id = summary.table.pk
                 events = (

@@ -28,7 +28,8 @@ Precedence (first that holds wins)
 3. **running**: a run is queued or running and not stuck.
 4. **failing**: the newest finished run failed, was abandoned or lost, or completed only
    partially (some records failed: a supervisor must see it, but it never raises *alert*
-   on its own); or the active run is stuck (no heartbeat for ``RUN_STUCK_AFTER``).
+   on its own); or the active run is stuck: running without a heartbeat for
+   ``RUN_HEARTBEAT_STALE_AFTER`` (its worker died), or queued without starting for ``RUN_STUCK_AFTER``.
 5. **late**: the newest scheduled slot (after the activation) is more than the grace ago
    and no run was queued since it.
 6. **never run**: no run has finished yet.
@@ -110,8 +111,14 @@ def portal_zone() -> ZoneInfo:
 
 
 def stuck_after() -> timedelta:
-    """How long a running run may go without a heartbeat (or a queued run without starting)."""
+    """How long a queued run may wait without starting (the workers may be busy with other runs)."""
     return timedelta(seconds=getattr(settings, "RUN_STUCK_AFTER", 600))
+
+
+def heartbeat_stale_after() -> timedelta:
+    """How long a running run may go without a heartbeat: its own thread beats every few seconds, so
+    a heartbeat this old means its worker died (the reaper abandons the run at the same age)."""
+    return timedelta(seconds=getattr(settings, "RUN_HEARTBEAT_STALE_AFTER", 120))
 
 
 def grace_for(period: timedelta) -> timedelta:
@@ -243,9 +250,14 @@ class ActiveRun:
             return self.heartbeat_at or self.started_at or self.queued_at
         return self.queued_at
 
-    def is_stuck(self, now: datetime, after: timedelta | None = None) -> bool:
-        """Running without a heartbeat, or queued without starting, for longer than ``after``."""
-        return now - self.last_sign_of_life > (after if after is not None else stuck_after())
+    def is_stuck(self, now: datetime, after: timedelta | None = None, heartbeat_after: timedelta | None = None) -> bool:
+        """Queued without starting for longer than ``after``, or running without a heartbeat for longer
+        than ``heartbeat_after`` (the heartbeat's stale limit: its worker is gone)."""
+        if self.status == RunStatus.RUNNING:
+            limit = heartbeat_after if heartbeat_after is not None else heartbeat_stale_after()
+        else:
+            limit = after if after is not None else stuck_after()
+        return now - self.last_sign_of_life > limit
 
 
 @dataclass(frozen=True)

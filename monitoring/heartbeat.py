@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 
 
 def beat_interval() -> float:
-    return float(getattr(settings, "RUN_HEARTBEAT_INTERVAL", 15))
+    """``RUN_HEARTBEAT_INTERVAL``, shortened to beat at least four times within the stale limit."""
+    stale = float(getattr(settings, "RUN_HEARTBEAT_STALE_AFTER", 120))
+    return min(float(getattr(settings, "RUN_HEARTBEAT_INTERVAL", 15)), stale / 4)
 
 
 class Heartbeat:

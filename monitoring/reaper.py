@@ -1,5 +1,12 @@
 """Finds runs whose worker died: running with a stale heartbeat, or queued and never started.
 
+A running run's own thread beats every ``RUN_HEARTBEAT_INTERVAL`` seconds (:mod:`.heartbeat`),
+so a heartbeat older than ``RUN_HEARTBEAT_STALE_AFTER`` means its worker is gone. Besides the
+minute's reaping, a trigger or a schedule slot that finds its integration held by such a run
+abandons it on the spot (:func:`abandon_if_dead`) instead of being skipped; and a slot that was
+skipped because of a run the reaper later finds dead is run once, when that run is abandoned
+(the first slot after the workers come back is not lost).
+
 The Redis broker drops a task when its worker dies and the ORM broker re-delivers
 only after ``retry`` seconds, so the portal's own run records are the truth: a
 running run whose heartbeat is older than ``RUN_HEARTBEAT_STALE_AFTER`` becomes
@@ -30,7 +37,7 @@ from sync.models import Integration
 from sync.schedules import RUN_SCHEDULED, integration_id_of, sent_slot
 
 from .choices import RunStatus, Trigger
-from .health import SLOT_TOLERANCE, portal_zone
+from .health import SLOT_TOLERANCE, heartbeat_stale_after, portal_zone
 from .models import SyncRun
 
 # django-q2's scheduler wakes every 30 seconds: a slot's task is sent up to that long after the slot.
@@ -43,10 +50,11 @@ class ReapResult:
     lost: list[int] = field(default_factory=list)
     requeued: list[int] = field(default_factory=list)
     lost_slots: list[int] = field(default_factory=list)  # runs queued for slots whose task vanished
+    skipped_slots: list[int] = field(default_factory=list)  # runs queued for slots skipped because of a dead run
 
 
 def stale_after() -> timedelta:
-    return timedelta(seconds=getattr(settings, "RUN_HEARTBEAT_STALE_AFTER", 300))
+    return heartbeat_stale_after()
 
 
 def lost_after() -> timedelta:
@@ -58,12 +66,11 @@ def reap(now, requeue) -> ReapResult:
     result = ReapResult()
     stale = SyncRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=now - stale_after())
     for run in stale.select_related("integration"):
-        reason = stored.gettext(
-            "No heartbeat since %(time)s: the worker running it stopped.",
-            time=run.heartbeat_at.isoformat(timespec="seconds"),
-        )
-        if run.finish(RunStatus.ABANDONED, reason, now=now):
+        if _abandon(run, now):
             result.abandoned.append(run.pk)
+            again = rerun_skipped_slot(run, now, requeue)
+            if again is not None:
+                result.skipped_slots.append(again.pk)
     never_started = SyncRun.objects.filter(status=RunStatus.QUEUED, queued_at__lt=now - lost_after())
     for run in never_started.select_related("integration"):
         reason = stored.gettext(
@@ -84,6 +91,45 @@ def reap(now, requeue) -> ReapResult:
         result.requeued.append(again.pk)
     result.lost_slots = run_lost_slots(now, requeue)
     return result
+
+
+def _abandon(run: SyncRun, now) -> bool:
+    reason = stored.gettext(
+        "No heartbeat since %(time)s: the worker running it stopped.",
+        time=run.heartbeat_at.isoformat(timespec="seconds"),
+    )
+    return run.finish(RunStatus.ABANDONED, reason, now=now)
+
+
+def abandon_if_dead(integration, now) -> SyncRun | None:
+    """The integration's running run, abandoned now if its heartbeat is stale; None when none was."""
+    stale = SyncRun.objects.filter(
+        integration=integration, status=RunStatus.RUNNING, heartbeat_at__lt=now - stale_after()
+    ).first()
+    return stale if stale is not None and _abandon(stale, now) else None
+
+
+def rerun_skipped_slot(dead: SyncRun, now, requeue) -> SyncRun | None:
+    """Queue once the newest schedule slot that was skipped because ``dead`` held the integration.
+
+    Only when nothing was queued since that slot; the skipped run stays in the history as it was.
+    """
+    since = dead.heartbeat_at or dead.started_at or dead.queued_at
+    runs = SyncRun.objects.filter(integration_id=dead.integration_id)
+    skipped = (
+        runs.filter(status=RunStatus.SKIPPED, scheduled_for__isnull=False, queued_at__gte=since)
+        .order_by("-queued_at", "-pk")
+        .first()
+    )
+    if skipped is None or runs.filter(queued_at__gt=skipped.queued_at).exclude(status=RunStatus.SKIPPED).exists():
+        return None
+    try:
+        with transaction.atomic():
+            again = SyncRun.objects.create(integration_id=dead.integration_id, trigger=Trigger.REAPER, queued_at=now)
+    except IntegrityError:
+        return None  # something else queued a run meanwhile
+    requeue(again)
+    return again
 
 
 def run_lost_slots(now, requeue) -> list[int]:

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from monitoring.choices import RunStatus, Trigger
 
 from .choices import Reprocess
-from .forms import ConnectionForm, IntegrationForm, human_duration_formfield
+from .forms import ConnectionForm, IntegrationForm, SyncTableForm, human_duration_formfield
 from .models import SECRET_FIELDS, Connection, FieldMapping, Integration, RecordLink, StagedRecord, SyncTable
 from .tasks import trigger
 
@@ -295,6 +295,7 @@ class FieldMappingInline(admin.TabularInline):
 
 @admin.register(SyncTable)
 class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
+    form = SyncTableForm
     actions = ["reprocess_every_staged_record", "reprocess_the_failed_records", "read_again_from_the_beginning"]
     list_display = ["name", "integration", "direction", "order", "active", "record_key", "delete_policy"]
     list_filter = ["integration", "direction", "active"]
@@ -325,6 +326,7 @@ class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
                 ]
             },
         ),
+        (_("Confirmed in the target"), {"fields": ["target_count_query"]}),
         (
             _("Rules"),
             {

@@ -28,6 +28,10 @@ class ConnectionKind(models.TextChoices):
     SOAP = "soap", _("SOAP web service")
 
 
+# Kinds whose connector answers a count query (``Connector.count``): a table writing to another kind has none.
+COUNTING_CONNECTION_KINDS = (ConnectionKind.REST,)
+
+
 class AuthKind(models.TextChoices):
     NONE = "none", _("None")
     BASIC = "basic", _("HTTP basic")

@@ -8,7 +8,8 @@ target. After each page, links, events, request logs and the resume point are
 committed together, so a run that dies resumes at the page it was on and never
 writes a record twice (records of an interrupted page are looked up in the target
 by key before being created). Deletes follow the table's policy; more than the
-table's threshold in one run are held for approval and raise an alert.
+table's threshold in one run are held for approval and raise an alert. A table with a count
+query then counts its records in the target against its links (:mod:`sync.target_count`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from .mapping import (
 from .models import Integration, RecordLink, StagedRecord, SyncTable
 from .per_link import PerLinkReader
 from .storable import repaired_text, storable
+from .target_count import TargetCount, count_target, follow_up
 from .writes import changed_fields, conflicts, written
 
 Progress = Callable[[SyncTable, TableRun], None]
@@ -263,13 +265,29 @@ class IntegrationSync:
         SyncTable.objects.filter(pk=table.pk).update(cursor_value=cursor or "", resume_token="", resume_cursor="")
         table.cursor_value, table.resume_token, table.resume_cursor = cursor or "", "", ""
         table_run.cursor_after = cursor or ""
-        self._finish_table(table_run, RunStatus.PARTIAL if table_run.failed else RunStatus.SUCCEEDED)
+        counted = self._count_target(table, target)
+        self._finish_table(table_run, RunStatus.PARTIAL if table_run.failed else RunStatus.SUCCEEDED, counted)
+        if counted is not None:
+            follow_up(self.integration, table, counted)
         self.progress(table, table_run)
         return table_run
 
-    def _finish_table(self, table_run: TableRun, status: RunStatus) -> None:
+    def _count_target(self, table: SyncTable, target: Connector) -> TargetCount | None:
+        """For a table with a count query: what the target holds and the links held (its call kept with the table's)."""
+        if not table.target_count_query.strip():
+            return None
+        self.still_alive()
+        counted = count_target(table, target)
+        self.page_log.flush()
+        self.still_alive()  # reaped while counting: the count is not written
+        return counted
+
+    def _finish_table(self, table_run: TableRun, status: RunStatus, counted: TargetCount | None = None) -> None:
         table_run.status, table_run.finished_at = status, timezone.now()
-        table_run.save(update_fields=["status", "finished_at", "cursor_after"])
+        fields = ["status", "finished_at", "cursor_after"]
+        if counted is not None:
+            fields += counted.store_on(table_run)
+        table_run.save(update_fields=fields)
 
     # ------------------------------------------------------------ records
 

@@ -7,6 +7,8 @@ from django.db import models
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from . import validators
+from .choices import Direction
 from .durations import HumanDurationField
 from .models import OUTBOUND_URL_FIELDS, SECRET_FIELDS, Connection, Integration
 
@@ -115,6 +117,25 @@ class ConnectionForm(forms.ModelForm):
         cleaned = super().clean()
         if cleaned.get("wsdl_upload"):
             cleaned["wsdl_document"] = cleaned["wsdl_upload"]
+        return cleaned
+
+
+class SyncTableForm(forms.ModelForm):
+    """A table's count query must be one the connection it writes to can answer (REST counts, SOAP cannot).
+
+    The table admin's form: the admin gives it the model and its fields.
+    """
+
+    def clean(self):
+        cleaned = super().clean()
+        integration, direction, query = (
+            cleaned.get(name) for name in ("integration", "direction", "target_count_query")
+        )
+        if integration is None or not direction or not query:
+            return cleaned
+        writes_to = integration.crm_connection if direction == Direction.ERP_TO_CRM else integration.erp_connection
+        for message in validators.check_count_connection(query, writes_to.kind, writes_to.name):
+            self.add_error("target_count_query", message)
         return cleaned
 
 

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -167,6 +168,10 @@ class Connection(models.Model):
                     _("%(auth)s authentication needs the %(field)s.")
                     % {"auth": AuthKind(self.auth_kind).label, "field": label}
                 )
+        task_timeout = settings.Q_CLUSTER.get("timeout") or 3600
+        worst_case = validators.check_call_worst_case(self.timeout_seconds, self.max_retries, task_timeout)
+        if worst_case:
+            errors.setdefault("max_retries", []).extend(worst_case)
         _errors(errors)
 
     def secrets_set(self) -> list[str]:
@@ -468,6 +473,7 @@ class SyncTable(models.Model):
             errors["max_time_without_success"] = [_("The max time without success must be positive, e.g. 24h.")]
         if self.incremental_filter and "{cursor}" not in self.incremental_filter:
             errors["incremental_filter"] = [_("The incremental filter must contain {cursor}.")]
+        errors["target_count_query"] = validators.check_relative_query(self.target_count_query)
         if self.max_wait_for_parent is not None and self.max_wait_for_parent < timedelta(0):
             errors["max_wait_for_parent"] = [_("The max wait cannot be negative.")]
         if self.read_per_link_of_id:

@@ -23,7 +23,8 @@ Every answer is read as a stream and dropped once it passes
 ``settings.OUTBOUND_MAX_RESPONSE_BYTES`` (decompressed), whatever its Content-Length says:
 the caller gets :class:`AnswerTooLarge` and the connection is closed.
 
-:func:`url_refusal` judges a URL from its text alone (no DNS), for validating configuration.
+:func:`url_refusal` judges a URL from its text alone (no DNS), for validating configuration;
+:func:`names_a_server` tells a path meant for a connection's base URL from an address of its own.
 """
 
 from __future__ import annotations
@@ -179,6 +180,15 @@ def scheme_refusal(url: str) -> stored.StoredMessage | None:
     if scheme in ALLOWED_SCHEMES:
         return None
     return stored.gettext("only http and https addresses can be called")
+
+
+def names_a_server(text: str) -> bool:
+    """Whether ``text`` is an address of its own (``https://host/…``, ``//host/…``), not a path under a base URL."""
+    try:
+        parts = urlsplit(str(text).strip())
+    except ValueError:
+        return False
+    return bool(parts.netloc) or parts.scheme.lower() in ALLOWED_SCHEMES
 
 
 def url_refusal(url: str, *, loopback_allowed: bool | None = None) -> stored.StoredMessage | None:

@@ -13,7 +13,8 @@ from django_q.tasks import async_task
 from monitoring.choices import RunStatus, Trigger
 from monitoring.health import is_fixed_time
 from monitoring.models import SyncRun
-from monitoring.reaper import reap
+from monitoring.reaper import abandon_if_dead, reap
+from monitoring.workers import record_beat, watch
 
 from . import stored_messages as stored
 from .choices import ScheduleKind
@@ -32,10 +33,20 @@ def enqueue(run: SyncRun) -> SyncRun:
     return run
 
 
+def queue_unless_held(integration: Integration, how: Trigger, user=None, scheduled_for=None) -> SyncRun:
+    """``queue_run``, after abandoning the run that holds the integration if its worker died."""
+    try:
+        return queue_run(integration, how, user, scheduled_for=scheduled_for)
+    except AlreadyRunning:
+        if abandon_if_dead(integration, timezone.now()) is None:
+            raise
+    return queue_run(integration, how, user, scheduled_for=scheduled_for)
+
+
 def trigger(integration: Integration, how: Trigger, user=None) -> SyncRun:
     """Queue a run now; a trigger while one is active is recorded as skipped, with the reason."""
     try:
-        run = queue_run(integration, how, user)
+        run = queue_unless_held(integration, how, user)
     except AlreadyRunning as exc:
         now = timezone.now()
         return SyncRun.objects.create(
@@ -92,7 +103,7 @@ def run_scheduled(integration_id: int, scheduled_for=None) -> str:
     if repeats_the_last_slot(integration, timezone.now()):
         return SLOT_ALREADY_RUN
     try:
-        run = queue_run(integration, Trigger.SCHEDULE, scheduled_for=slot)
+        run = queue_unless_held(integration, Trigger.SCHEDULE, scheduled_for=slot)
     except AlreadyRunning as exc:
         earlier = run_of_slot(integration, slot)  # the same slot, delivered twice at once
         return delivered_again(earlier) if earlier is not None else skip(integration, slot, exc)
@@ -137,18 +148,22 @@ def skip(integration: Integration, slot, refusal: AlreadyRunning) -> str:
 
 
 def maintenance() -> dict:
-    """Every minute: mark dead runs (re-queueing lost ones once), then evaluate alerts."""
+    """Every minute: say the workers are alive, mark dead runs (re-queueing lost ones once), evaluate alerts."""
     from monitoring.alerts import evaluate_all
     from monitoring.exports import delete_expired_exports
 
     now = timezone.now()
+    record_beat(now)
     reaped = reap(now, requeue=enqueue)
+    workers = watch(now)
     alerts = evaluate_all(now)
     return {
         "abandoned": reaped.abandoned,
         "lost": reaped.lost,
         "requeued": reaped.requeued,
         "lost_slots": reaped.lost_slots,
+        "skipped_slots": reaped.skipped_slots,
+        "workers_alerts_resolved": workers.resolved,
         "alerts": str(alerts),
         "exports_deleted": delete_expired_exports(now),
     }

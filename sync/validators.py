@@ -8,6 +8,7 @@ import (which prefixes each message with its path inside the file).
 import re
 import string
 import zoneinfo
+from datetime import timedelta
 
 from croniter import croniter
 from django.core.exceptions import ValidationError
@@ -16,7 +17,9 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from . import outbound, paths
-from .choices import UNARY_FILTER_OPERATORS, FilterOperator, Transform
+from .choices import COUNTING_CONNECTION_KINDS, UNARY_FILTER_OPERATORS, ConnectionKind, FilterOperator, Transform
+from .connectors.base import LONGEST_RETRY_WAIT
+from .durations import human_duration
 
 DAILY_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -214,6 +217,55 @@ def check_outbound_url(value: str, field_label: str) -> list[str]:
     if reason:
         return [_('%(field)s: "%(url)s" is refused: %(reason)s.') % {**words, "reason": reason}]
     return []
+
+
+def check_relative_query(value: str) -> list[str]:
+    """A read asked of a connection (a count query): a path under its base URL, never an address of its own."""
+    if value and outbound.names_a_server(value):
+        return [
+            _(
+                '"%(value)s" is an address of its own: write it relative to the connection\'s base URL, '
+                "e.g. Contacts?$count=true&$top=0 (the connection's credentials go only to its own server)."
+            )
+            % {"value": value}
+        ]
+    return []
+
+
+def check_count_connection(query: str, kind: str, name: str) -> list[str]:
+    """A count query needs a target connection of a kind that can count (REST; SOAP cannot)."""
+    if not query.strip() or kind in COUNTING_CONNECTION_KINDS:
+        return []
+    label = ConnectionKind(kind).label if kind in ConnectionKind.values else kind
+    return [
+        _("The connection %(name)s (%(kind)s) cannot count records: leave the count query blank.")
+        % {"name": name, "kind": label}
+    ]
+
+
+def check_call_worst_case(timeout_seconds, retries, task_timeout_seconds: int) -> list[str]:
+    """One call with every attempt timing out and the longest wait between them must end within a
+    background task's time limit: past it django-q2 stops the worker in the middle of the run."""
+    if not isinstance(timeout_seconds, int) or not isinstance(retries, int) or timeout_seconds < 1 or retries < 0:
+        return []  # the fields' own checks speak first
+    attempts = retries + 1
+    worst = timeout_seconds * attempts + LONGEST_RETRY_WAIT * retries
+    if worst <= task_timeout_seconds:
+        return []
+    return [
+        _(
+            "One call could take up to %(worst)s (%(timeout)s s × %(attempts)s attempts, and up to %(wait)s s "
+            "between them), longer than a background run may last (%(limit)s, SYNC_TASK_TIMEOUT): the worker "
+            "would be stopped in the middle of it. Lower the timeout or the retries."
+        )
+        % {
+            "worst": human_duration(timedelta(seconds=worst)),
+            "timeout": timeout_seconds,
+            "attempts": attempts,
+            "wait": LONGEST_RETRY_WAIT,
+            "limit": human_duration(timedelta(seconds=task_timeout_seconds)),
+        }
+    ]
 
 
 def split_list(text: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+from django.utils import timezone
+
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import SyncRun
 from sync.choices import IntegrationType
@@ -22,9 +24,14 @@ def build_integration(erp, crm, *, name="Sankhya ↔ Ploomes", activated_at, **f
 
 
 def make_run(integration, status, *, at, seconds=60, error="", heartbeat=None) -> SyncRun:
-    """A run queued and started at ``at``; finished ``seconds`` later unless still active."""
+    """A run queued and started at ``at``; finished ``seconds`` later unless still active.
+
+    A running run is alive (its thread beats): its heartbeat is now unless ``heartbeat`` says otherwise.
+    """
     finished = None if status in (RunStatus.QUEUED, RunStatus.RUNNING) else at + timedelta(seconds=seconds)
     started = None if status == RunStatus.QUEUED else at
+    if status == RunStatus.RUNNING and heartbeat is None:
+        heartbeat = timezone.now()
     return SyncRun.objects.create(
         integration=integration,
         trigger=Trigger.SCHEDULE,

@@ -198,27 +198,30 @@ def test_consecutive_failures_open_at_the_threshold_and_a_completed_run_resolves
 def test_a_run_without_heartbeat_is_stuck_until_it_beats_again(pair, clock, settings):
     integration = make_integration(*pair)
     make_run(integration, RunStatus.SUCCEEDED, at=NOW - timedelta(hours=1))
-    run = make_run(integration, RunStatus.RUNNING, at=NOW - timedelta(minutes=30), heartbeat=NOW - timedelta(minutes=9))
+    run = make_run(
+        integration, RunStatus.RUNNING, at=NOW - timedelta(minutes=30), heartbeat=NOW - timedelta(seconds=90)
+    )
     evaluate_all()
     assert not Alert.objects.exists()
 
-    clock.shift(timedelta(minutes=2))  # heartbeat 11 minutes old > RUN_STUCK_AFTER (600 s)
+    # Its own thread beats every 15 s: 150 s without a beat > RUN_HEARTBEAT_STALE_AFTER (120 s), its worker died.
+    clock.shift(timedelta(minutes=1))
     evaluate_all()
     alert = Alert.objects.get()
     assert alert.kind == AlertKind.RUN_STUCK
     assert alert.message == (
-        f"Run #{run.pk} of Sankhya ↔ Ploomes has not reported progress since 2026-03-10 11:51 (America/Sao_Paulo)."
+        f"Run #{run.pk} of Sankhya ↔ Ploomes has not reported progress since 2026-03-10 11:58 (America/Sao_Paulo)."
     )
 
-    run.beat(now=NOW + timedelta(minutes=3))
-    clock.shift(timedelta(minutes=1))
+    run.beat(now=NOW + timedelta(minutes=1))
+    clock.shift(timedelta(seconds=30))
     evaluate_all()
     alert.refresh_from_db()
     assert alert.status == AlertStatus.RESOLVED
     assert alert.events.last().note == "The run finished or reported progress again."
 
-    settings.RUN_STUCK_AFTER = 60
-    clock.shift(timedelta(minutes=2))
+    settings.RUN_HEARTBEAT_STALE_AFTER = 20
+    clock.shift(timedelta(seconds=30))
     evaluate_all()
     assert Alert.objects.filter(kind=AlertKind.RUN_STUCK, status=AlertStatus.OPEN).count() == 1
 

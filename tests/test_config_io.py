@@ -634,3 +634,16 @@ def test_a_refused_webhook_url_from_the_environment_is_named_by_its_host_only(tm
         "169.254.169.254 is the cloud metadata address." in message
     )
     assert "w3bh00kT0k3n" not in message and "latest" not in message
+
+
+@pytest.mark.django_db
+def test_a_connection_whose_one_call_could_outlast_a_background_run_is_refused_in_the_file(tmp_path, secrets_env):
+    build_integration()
+    text, _err = run("export", "Demo", "--secrets-from-env")
+    document = yaml.safe_load(text)
+    document["connections"]["erp"]["timeout_seconds"] = 3000
+    before = counts()
+    message = refused(tmp_path, yaml.safe_dump(document, sort_keys=False))
+    assert "connections.erp.max_retries: One call could take up to" in message
+    assert "longer than a background run may last (1 hour, SYNC_TASK_TIMEOUT)" in message
+    assert counts() == before

@@ -96,6 +96,16 @@ def test_first_run_moves_everything_and_a_second_changes_nothing(demo):
     assert all(error.payload["Id"] and error.payload["Products"] for error in waiting)
     assert counts["Order"]["waiting"] == waiting.count() and counts["Order"]["failed"] == 0
 
+    # Confirmed in the target: the CRM's companies that carry an ERP code are the ones the portal links.
+    # Products have no count query: the CRM keeps a product keyed in by hand that nothing tells apart.
+    confirmed = {
+        table_run.table.name: (table_run.target_total, table_run.linked_total)
+        for table_run in TableRun.objects.filter(run=first).select_related("table")
+    }
+    assert confirmed["Company"] == (len(expected_companies()), len(expected_companies()))
+    assert confirmed["Product"] == confirmed["Contact"] == confirmed["Order"] == (None, None)  # not checked
+    assert not Alert.objects.filter(kind=AlertKind.TARGET_COUNT).exists()  # the demo is green from its first run
+
     second = run(demo)
     assert second.status == RunStatus.SUCCEEDED, second.error
     assert_read_equals_outcomes(second)

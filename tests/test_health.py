@@ -298,7 +298,16 @@ def test_a_stuck_run_is_failing():
 
 def test_stuck_after_is_a_setting_read_at_call_time(settings):
     settings.RUN_STUCK_AFTER = 30 * 60
-    assert status(active_run=running_run(minutes_since_beat=11)) == HealthStatus.RUNNING
+    never_started = ActiveRun(pk=2, status=RunStatus.QUEUED, queued_at=NOW - timedelta(minutes=11))
+    assert status(active_run=never_started) == HealthStatus.RUNNING
+
+
+def test_a_running_run_is_stuck_once_its_heartbeat_is_stale(settings):
+    """Its own thread beats every 15 s: a heartbeat older than the stale limit means its worker died."""
+    assert status(active_run=running_run(minutes_since_beat=1)) == HealthStatus.RUNNING
+    assert status(active_run=running_run(minutes_since_beat=3)) == HealthStatus.FAILING  # > 120 s
+    settings.RUN_HEARTBEAT_STALE_AFTER = 5 * 60
+    assert status(active_run=running_run(minutes_since_beat=3)) == HealthStatus.RUNNING
 
 
 @pytest.mark.parametrize("newest", [RunStatus.FAILED, RunStatus.ABANDONED, RunStatus.LOST, RunStatus.PARTIAL])

@@ -269,7 +269,7 @@ def test_onboarding_downloads_one_workbook_with_a_sheet_per_chosen_table(login_a
         response["Content-Disposition"] == 'attachment; filename="history-sankhya-ploomes-2026-11-20_2026-11-22.xlsx"'
     )
     book = workbook_of(response)
-    assert book.sheetnames == ["Summary", "Company", "Contact"]
+    assert book.sheetnames == ["Summary", "Reconciliation", "Company", "Contact"]
 
     rows = sheet_rows(book["Company"])
     assert values(rows[:1]) == [HEADERS]
@@ -333,9 +333,10 @@ def test_no_cell_of_the_workbook_is_a_formula(integration, tables, history):
 def test_the_summary_counts_match_the_sheets(login_as, integration, tables, history):
     company, contact, _order = tables
     # The ledger's ends: the newest run in the range saw the source report 9 records, an older one 7;
-    # a run after the range (12, not shown) too. Two records are linked in the target.
+    # a run after the range (12, not shown) too. The target was counted by the older run (6) and the
+    # newest one (8), not by the one after the range (11). Two records are linked in the target now.
     sync_run = RecordEvent.objects.filter(table=company).first().run
-    for day, hour, total in ((20, 9, 7), (21, 9, 9), (23, 9, 12)):
+    for day, hour, total, in_target in ((20, 9, 7, 6), (21, 9, 9, 8), (23, 9, 12, 11)):
         TableRun.objects.create(
             run=sync_run
             if day == 20
@@ -343,6 +344,8 @@ def test_the_summary_counts_match_the_sheets(login_as, integration, tables, hist
             table=company,
             started_at=local(date(2026, 11, day), hour),
             source_total=total,
+            target_total=in_target,
+            linked_total=in_target,
         )
     RecordLink.objects.bulk_create(
         RecordLink(table=company, source_key=f"S{n}", target_key=f"T{n}", mapped_hash="x") for n in range(2)
@@ -361,6 +364,7 @@ def test_the_summary_counts_match_the_sheets(login_as, integration, tables, hist
         "Description": "Customers that are companies",
         "Sheet": "Company",
         "Source total (newest run)": 9,
+        "Confirmed in the target (newest run)": 8,
         "Created": 1,
         "Updated": 1,
         "Unchanged": 1,
@@ -377,6 +381,10 @@ def test_the_summary_counts_match_the_sheets(login_as, integration, tables, hist
     assert summary["Contact"]["Created"] == summary["Contact"]["Record events"] == len(DANGEROUS_KEYS)
     assert summary["Contact"]["Requests"] == 0
     assert summary["Total"]["Record events"] == 6 + len(DANGEROUS_KEYS)
+    # Each table's newest totals are facts of one moment: not added up into a total.
+    assert summary["Contact"]["Confirmed in the target (newest run)"] is None
+    assert summary["Total"]["Source total (newest run)"] is None
+    assert summary["Total"]["Confirmed in the target (newest run)"] is None
     for name in ("Company", "Contact"):
         sheet_body = values(sheet_rows(book[name])[1:])
         assert summary[name]["Record events"] == sum(row[1] == "record" for row in sheet_body)
@@ -388,7 +396,7 @@ def test_a_table_with_nothing_in_the_range_still_gets_its_sheet(integration, tab
     selection = HistorySelection(integration, tables, date(2026, 11, 22), date(2026, 11, 22))
     result = write_history(selection, buffer)
     book = openpyxl.load_workbook(io.BytesIO(buffer.getvalue()), read_only=True)
-    assert book.sheetnames == ["Summary", "Company", "Contact", "Order"]
+    assert book.sheetnames == ["Summary", "Reconciliation", "Company", "Contact", "Order"]
     assert values(book["Contact"].iter_rows()) == values(book["Order"].iter_rows()) == [HEADERS]
     assert result.rows == 1
     summary = summary_table(book["Summary"])
@@ -416,8 +424,8 @@ def test_a_table_longer_than_an_excel_sheet_continues_on_the_next(integration, t
     buffer = io.BytesIO()
     write_history(HistorySelection(integration, tables[:1], history["start"], history["end"]), buffer)
     book = openpyxl.load_workbook(io.BytesIO(buffer.getvalue()), read_only=True)
-    assert book.sheetnames == ["Summary", "Company", "Company (2)", "Company (3)"]
-    sheets = [values(book[name].iter_rows()) for name in book.sheetnames[1:]]
+    assert book.sheetnames == ["Summary", "Reconciliation", "Company", "Company (2)", "Company (3)"]
+    sheets = [values(book[name].iter_rows()) for name in book.sheetnames[2:]]
     assert all(rows[0] == HEADERS and len(rows) == 4 for rows in sheets)
     times = [row[0] for rows in sheets for row in rows[1:]]
     assert times == sorted(times) and len(times) == 9
@@ -440,7 +448,8 @@ def test_the_workbook_is_streamed_without_a_query_per_row(integration, tables, d
         for i in range(50)
     )
     selection = HistorySelection(integration, (company, contact), date(2026, 11, 21), date(2026, 11, 21))
-    with django_assert_max_num_queries(6):  # events and requests, per table; the source totals and the links
+    # Events and requests, per table; the newest totals and the links (summary); the day-by-day ledger.
+    with django_assert_max_num_queries(7):
         result = write_history(selection, io.BytesIO())
     assert result.rows == 650
 
@@ -495,7 +504,7 @@ def test_a_table_name_that_clashes_with_the_summary_sheet(integration, tables, h
     buffer = io.BytesIO()
     write_history(HistorySelection(integration, (company,), history["start"], history["end"]), buffer)
     book = openpyxl.load_workbook(io.BytesIO(buffer.getvalue()), read_only=True)
-    assert book.sheetnames == ["Summary", "summary (2)"]
+    assert book.sheetnames == ["Summary", "Reconciliation", "summary (2)"]
     assert summary_table(book["Summary"])["summary"]["Sheet"] == "summary (2)"
 
 
@@ -549,7 +558,7 @@ def test_a_large_export_is_built_in_the_background_and_offered_when_ready(login_
     assert download.status_code == 200
     assert 'filename="history-sankhya-ploomes-2026-11-20_2026-11-22.xlsx"' in download["Content-Disposition"]
     book = workbook_of(download)
-    assert book.sheetnames == ["Summary", "Company", "Contact"]
+    assert book.sheetnames == ["Summary", "Reconciliation", "Company", "Contact"]
     assert values(sheet_rows(book["Company"])[:1]) == [HEADERS]
     assert len(sheet_rows(book["Company"])) == 1 + 6 + 3
     assert summary_table(book["Summary"])["Total"]["Record events"] == 6 + len(DANGEROUS_KEYS)

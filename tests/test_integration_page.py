@@ -282,6 +282,9 @@ def test_each_table_shows_its_last_reconciliation_and_what_waits(frozen, login_a
     page = page_of(login_as(SUPERVISOR), integration)
 
     row = page.split(f'data-table="{table.pk}"', 1)[1].split("</tr>", 1)[0]
-    assert '<td class="number" data-reconciliation>9 / 8</td>' in row
+    assert (
+        '<td class="number" data-reconciliation>9 / 8 / '
+        '<span class="portal-quiet" data-target-count="not-checked">not checked</span></td>'
+    ) in row
     assert '<td class="number" data-linked>12</td>' in row
     assert "status=waiting" in row and ">1</a>" in row.split("data-waiting", 1)[1]

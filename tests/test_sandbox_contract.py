@@ -8,6 +8,7 @@ filtered with ``any()``), ``/Fields``, and ``$top`` capped at 300. The demo ERP
 """
 
 import base64
+from urllib.parse import parse_qsl
 
 import pytest
 from django.utils import timezone
@@ -15,6 +16,7 @@ from lxml import etree
 
 from sync.sandbox import seed
 from sync.sandbox.choices import CrmContactType, SandboxSystem
+from sync.sandbox.demo import TABLES
 from sync.sandbox.models import CrmContact, CrmField, CrmOrder, CrmProduct, ErpCustomer, ErpOrder, ErpProduct
 
 pytestmark = pytest.mark.django_db
@@ -357,6 +359,24 @@ def test_filter_on_an_integer_custom_field_and_paging_stays_right(crm):
     assert [o["Id"] for o in first["value"] + rest["value"]] == [order.pk for order in orders[:4]]
     as_text = "OtherProperties/any(o: o/FieldKey eq 'order_ERP_NUMBER' and o/IntegerValue eq 50013)"
     assert crm("GET", "/Orders", params={"$filter": as_text}).json()["value"] == []
+
+
+def test_the_demo_count_queries_answer_the_count_of_the_filtered_set_whatever_top_and_skip(crm):
+    queries = {table["name"]: table["target_count_query"] for table in TABLES if table.get("target_count_query")}
+    assert set(queries) == {"Company"}
+    for number in range(3):  # companies from the ERP carry its code; the seeded ones are leads of the CRM
+        _with_erp_code(crm, f"Mercado {number}", f"4000100{number}")
+    person = {"Name": "Ana", "TypeId": 2, "OtherProperties": [{"FieldKey": "contact_ERP_CODE", "StringValue": "9"}]}
+    assert crm("POST", "/Contacts", person).status_code == 200  # a person, not a company: not counted
+    expected = {"Company": 3}
+    for name, query in queries.items():
+        path, _question, text = query.partition("?")
+        params = dict(parse_qsl(text))
+        answer = crm("GET", path, params=params)
+        assert answer.status_code == 200, answer.content
+        assert answer.json() == {"value": [], "@odata.count": expected[name]}, name
+        paged = crm("GET", path, params={**params, "$top": "1", "$skip": "2"}).json()  # OData: the set, not the page
+        assert paged["@odata.count"] == expected[name] and len(paged["value"]) == 1, name
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from monitoring.roles import IT
-from sync.models import FieldMapping, Integration, SyncTable
+from sync.models import Connection, FieldMapping, Integration, SyncTable
 
 pytestmark = pytest.mark.django_db
 
@@ -299,3 +299,17 @@ def test_the_table_form_saves_typed_keyed_and_create_only_mappings(login_as, int
         ("", "create", None),
         ("decimal", "both", 0),
     ]
+
+
+def test_a_connection_whose_one_call_could_outlast_a_background_run_is_refused(login_as, settings):
+    """Every attempt timing out, with the longest wait between them: past SYNC_TASK_TIMEOUT the worker is stopped."""
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 3600}
+    client = login_as(IT)
+    response = post_connection(client, base_url="https://x.example", timeout_seconds="600", max_retries="5")
+    assert (
+        "One call could take up to 1 hour 5 minutes (600 s × 6 attempts, and up to 60 s between them), longer "
+        "than a background run may last (1 hour, SYNC_TASK_TIMEOUT)" in form_errors(response)
+    )
+    assert not Connection.objects.exists()
+    response = post_connection(client, base_url="https://x.example", timeout_seconds="540", max_retries="5")
+    assert response.status_code == 302 and Connection.objects.get().max_retries == 5  # 54 + 5 min: fits

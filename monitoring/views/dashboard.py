@@ -49,6 +49,7 @@ from monitoring.health import (
 from monitoring.models import SyncRun, TableRun
 from monitoring.templatetags.portal import duration, status_badge
 from monitoring.templatetags.trend import FAILED, PARTIAL, SUCCEEDED, TrendPoint, describe, sparkline_svg
+from monitoring.workers import workers_notice
 from sync.models import Integration, SyncTable
 
 # Problems first, then what needs no attention.
@@ -469,6 +470,7 @@ class Board:
     tz: ZoneInfo
     can_view: bool
     can_run: bool
+    workers_notice: str = ""  # set while the background workers are not seen
 
     @classmethod
     def build(cls, request, now: datetime, tz: ZoneInfo) -> Board:
@@ -495,7 +497,7 @@ class Board:
             for health in healths
         ]
         rows.sort(key=lambda row: row.sort_key)
-        return cls(rows, now, tz, can_view, can_run)
+        return cls(rows, now, tz, can_view, can_run, workers_notice(now) if can_view else "")
 
     @cached_property
     def counts(self) -> list[tuple[HealthStatus, int]]:
@@ -531,6 +533,7 @@ class Board:
             "generated_at": self.now.isoformat(),
             "generated_at_text": self.generated_at_text,
             "refresh_seconds": REFRESH_SECONDS,
+            "workers": {"down": bool(self.workers_notice), "text": self.workers_notice},
             "summary": {
                 "text": self.summary_text,
                 "html": self.summary_html,

@@ -33,6 +33,7 @@ from monitoring.models import HeldDelete, RecordError, RecordEvent, RequestLog, 
 from sync.choices import DeploymentStatus, ScheduleKind
 from sync.durations import HumanDurationField, short_duration
 from sync.models import Integration, RecordLink, StagedRecord
+from sync.stored_messages import StoredMessageField
 
 from .access import (
     CHANGE_DEPLOYMENT_STATUS,
@@ -178,8 +179,9 @@ def data_size(integration) -> int:
 
 def tables_with_status(integration, facts: HealthFacts, now, tz):
     """The integration's tables, each with ``status``, ``pending_deletes``, ``open_errors``, ``waiting`` and
-    the last reconciliation: ``last_source_total`` and ``last_read`` of its newest finished run, ``linked``
-    (what the portal believes is in the target) — one query.
+    the last reconciliation: ``last_source_total``, ``last_read``, ``last_target_total`` (with the
+    ``last_linked_total`` it was held against, or ``last_target_count_error``) of its newest finished run,
+    and ``linked`` (what the portal believes is in the target now) — one query.
     """
     newest = TableRun.objects.filter(table=OuterRef("pk"), finished_at__isnull=False).order_by("-started_at", "-pk")
     tables = annotate_table_health(integration.tables.all(), now).annotate(
@@ -190,6 +192,9 @@ def tables_with_status(integration, facts: HealthFacts, now, tz):
         waiting=scalar(RecordError.objects.filter(table=OuterRef("pk"), status=ErrorStatus.WAITING), Count("pk")),
         last_source_total=Subquery(newest.values("source_total")[:1], output_field=IntegerField()),
         last_read=Subquery(newest.values("read")[:1], output_field=IntegerField()),
+        last_target_total=Subquery(newest.values("target_total")[:1], output_field=IntegerField()),
+        last_linked_total=Subquery(newest.values("linked_total")[:1], output_field=IntegerField()),
+        last_target_count_error=Subquery(newest.values("target_count_error")[:1], output_field=StoredMessageField()),
         linked=scalar(RecordLink.objects.filter(table=OuterRef("pk")), Count("pk")),
     )
     tables = list(tables)

@@ -112,6 +112,11 @@
   }
 
   function apply(data) {
+    var workers = field(root, "workers");
+    if (workers && data.workers) {
+      setText(workers, data.workers.text);
+      workers.hidden = !data.workers.down;
+    }
     var summary = field(root, "summary");
     setHtml(summary, data.summary.html);
     var generated = field(root, "generated-at");

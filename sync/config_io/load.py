@@ -13,6 +13,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils.translation import gettext as _
 
+from .. import validators
+from ..choices import Direction
 from ..fields import SecretDecryptionError
 from ..forms import hide_webhook
 from ..models import AUTH_REQUIREMENTS, SECRET_FIELDS, Connection, FieldMapping, Integration, SyncTable
@@ -171,8 +173,22 @@ def _plan(document: schema.Document, problems: Problems, environ) -> _Plan:
             )
         elif planned.linked_name and planned.linked_name == record.attrs.get("name"):
             problems.add((*record.path, LINKED_TABLE), _("a table cannot read one record per link of itself"))
+    _check_count_queries(document.tables, tables, connections, problems)
     missing = [table for name, table in sorted(existing_tables.items()) if name not in first_index]
     return _Plan(integration, connections, tables, missing)
+
+
+def _check_count_queries(records, tables: list[_Planned], connections: dict[str, _Planned], problems) -> None:
+    """A table's count query must be one the file's connection it writes to can answer."""
+    for record, planned in zip(records, tables, strict=True):
+        table = planned.instance
+        role = "crm" if table.direction == Direction.ERP_TO_CRM else "erp"
+        where = (*record.path, "target_count_query")
+        if role not in connections or problems.near(where):
+            continue
+        writes_to = connections[role].instance
+        for message in validators.check_count_connection(table.target_count_query, writes_to.kind, writes_to.name):
+            problems.add(where, message)
 
 
 def _plan_connection(record: schema.Record, problems: Problems, environ) -> _Planned | None:

@@ -217,6 +217,7 @@ TABLE = {
     "delete_threshold": Key(integer()),
     "max_time_without_success": Key(duration(null=True)),
     "max_wait_for_parent": Key(duration()),
+    "target_count_query": Key(text()),
 }
 MAPPING = {
     "source_path": Key(text()),

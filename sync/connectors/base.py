@@ -21,6 +21,8 @@ from typing import Any
 from sync import stored_messages as stored
 
 SECRET_CONFIG_FIELDS = ("password", "token", "api_key", "client_secret")
+# The longest wait between two attempts of a call, in seconds (a longer Retry-After is not honoured).
+LONGEST_RETRY_WAIT = 60
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class ConnectionConfig:
     rate_limit_per_minute: int | None = None
     verify_tls: bool = True
     # Longest wait honoured for a Retry-After header, and the base of exponential backoff.
-    max_retry_after_seconds: float = 60
+    max_retry_after_seconds: float = LONGEST_RETRY_WAIT
     backoff_seconds: float = 0.5
     # Bodies kept in a CallRecord are cut to this many characters after redaction.
     body_limit: int = 20_000
@@ -161,6 +163,14 @@ class Connector(ABC):
         A connector that cannot read one record answers None, and no conflict is looked for.
         """
         return None
+
+    def count(self, query: str) -> int:
+        """How many records the system says it holds, asked by ``query``: a read relative to the connection.
+
+        E.g. ``Contacts?$filter=TypeId eq 1&$count=true&$top=0``; compared after a run with the links the
+        portal holds. A connector that cannot count refuses.
+        """
+        raise ConnectorError(stored.gettext("This connection cannot count records."))
 
     def read_one(self, request: ReadRequest, key: str) -> dict | None:
         """One source record by ``key`` (``{key}`` in the path or the arguments), None when it does not exist.

@@ -26,6 +26,8 @@ What travels where:
   address actually connected to (redirects and the OAuth2 token URL included); every answer
   is read as a stream and refused past ``OUTBOUND_MAX_RESPONSE_BYTES``. Both end the call
   with a non-retryable error that says so.
+* **Counts** — ``count(query)`` GETs a query under the base URL (never an address of its own) and
+  reads a bare number (OData's ``/$count``) or an object's total (``@odata.count``…).
 * **Odd records** — a page whose records are not a list, or hold no object at all, is a run
   error (the records path is wrong); a stray non-object among objects is passed on, for the
   engine to put in the review queue with its payload.
@@ -40,6 +42,7 @@ import base64
 import datetime as dt
 import email.utils
 import http
+import json
 import logging
 import random
 import threading
@@ -174,6 +177,32 @@ class RestConnector(Connector):
         except _AlreadyCreated as done:
             return done.record
         return self._answer(response)
+
+    def count(self, query: str) -> int:
+        """GET ``query`` under the base URL and read the count it answers: a bare number (OData's
+        ``/$count``), or an object with a total (``@odata.count`` of ``$count=true``…)."""
+        query = query.strip()
+        if outbound.names_a_server(query):
+            raise self._error(
+                stored.gettext(
+                    "The count query %(query)s is an address of its own: write it relative to the connection's "
+                    "base URL, e.g. Contacts?$count=true&$top=0.",
+                    query=redact_url(query, self._secrets),
+                )
+            )
+        response = self._call("GET", self._url(query), operation="count")
+        total = answered_count(response.text)
+        if total is None:
+            raise self._error(
+                stored.gettext(
+                    "The answer to the count query %(query)s holds no count: expected a number, or an object "
+                    "with one of %(keys)s (it holds: %(found)s).",
+                    query=query,
+                    keys=", ".join(TOTAL_KEYS),
+                    found=_answer_outline(response.text),
+                )
+            )
+        return total
 
     def get(self, target_object: str, key: str) -> dict | None:
         _method, path = split_method(target_object, "GET")
@@ -751,6 +780,26 @@ def reported_total(data) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return value
     return None
+
+
+def answered_count(body: str) -> int | None:
+    """The count in an answer to a count query: ``42`` (text or JSON), or an object with a total; else None."""
+    text = body.strip().lstrip("\ufeff").strip()
+    if text.isascii() and text.isdigit():
+        return int(text)
+    try:
+        return reported_total(json.loads(text))
+    except ValueError:
+        return None
+
+
+def _answer_outline(body: str) -> str:
+    """What an answer without a count holds, in a few words: its keys, or the start of its text."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return truncate(body.strip(), 80) or stored.gettext("(an empty body)")
+    return _keys(data)
 
 
 def says_no_more(data) -> bool:

@@ -1,7 +1,8 @@
 """Configures the integration "Demo ERP ↔ Demo CRM" against the demo systems served by the portal.
 
 Company, Contact and Product flow ERP → CRM; Order flows CRM → ERP (created in the
-ERP once); Order status flows back ERP → CRM (updating the CRM's orders only).
+ERP once); Order status flows back ERP → CRM (updating the CRM's orders only). After each
+run, Company and Product count their records in the CRM against the portal's links.
 """
 
 from datetime import timedelta
@@ -41,6 +42,7 @@ ERP_SINCE = '{"updated_since": "{cursor}"}'
 CRM_SINCE = "$filter=LastUpdateDate gt {cursor}"
 
 ERP_CODE = "OtherProperties[FieldKey=contact_ERP_CODE].StringValue"
+ERP_CODE_SET = "OtherProperties/any(o: o/FieldKey eq 'contact_ERP_CODE')"
 
 # Each table as the YAML import reads it; a mapping is (source, target, transform, options, extra settings).
 TABLES = [
@@ -56,6 +58,8 @@ TABLES = [
         "record_key": "code",
         "match_field": "CNPJ",  # companies the salespeople already have are linked by CNPJ, not created twice
         "update_changed_fields_only": True,
+        # The CRM's companies that carry an ERP code: the portal's, not the salespeople's leads.
+        "target_count_query": f"/Contacts?$filter=TypeId eq 1 and {ERP_CODE_SET}&$count=true&$top=0",
         "filter_rules": [
             {"name": "approved credit", "field": "credit_status", "op": "eq", "value": "approved"},
             {"name": "active customers", "field": "active", "op": "eq", "value": True},
@@ -238,6 +242,7 @@ def configure_table(integration: Integration, order: int, spec: dict) -> SyncTab
         "target_key": "Id",
         "filter_rules": [],
         "delete_policy": DeletePolicy.IGNORE,
+        "target_count_query": "",
         **spec,
     }
     name = defaults.pop("name")

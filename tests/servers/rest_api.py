@@ -13,6 +13,7 @@ Routes (every one checks the configured auth, except the token endpoint):
   ``odata_max_top`` the server pages by itself and adds ``@odata.nextLink``; with ``page_cap`` the
   OData, page and offset lists answer at most that many records per call, silently (as Ploomes does).
   ``POST /Contacts`` → ``{"value": [record]}``; ``PATCH``/``PUT``/``DELETE /Contacts(5)``.
+* ``GET /Contacts/$count?$filter=`` → how many contacts match, as ``text/plain`` (OData's plain count).
 * ``GET /paged/contacts?page=&size=`` → ``{"data": {"items": [...]}}``
 * ``GET /offset/contacts?offset=&limit=`` → ``[...]``
 * ``GET /linked/contacts?after=&limit=`` → ``{"results": [...], "next": "/linked/…" | null}``
@@ -44,6 +45,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 ODATA_CLAUSE = re.compile(r"^\(*\s*([\w/]+)\s+(eq|ne|gt|ge|lt|le)\s+(.+?)\s*\)*$", re.IGNORECASE)
 RESERVED_PARAMS = {"$top", "$skip", "$filter", "$count", "page", "size", "offset", "limit", "after", "cursor"}
+
+
+class PlainText(str):
+    """An answer sent as ``text/plain`` rather than JSON."""
 
 
 @dataclass
@@ -359,6 +364,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, payload)
 
     def _send(self, status: int, payload, headers=None):
+        if isinstance(payload, PlainText):
+            self._send_raw(status, payload.encode(), "text/plain; charset=utf-8", headers)
+            return
         body = b"" if payload is None else json.dumps(payload).encode()
         self._send_raw(status, body, "application/json", headers)
 
@@ -393,6 +401,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, {"error": {"message": str(exc)}}
 
     def _collections(self):
+        if self.route == "/Contacts/$count" and self.command == "GET":
+            return 200, PlainText(len(self.api.list_records(self.query)))
         match = re.fullmatch(r"/Contacts(?:\((\d+)\))?", self.route)
         if match:
             return self._odata(match.group(1))
