@@ -13,5 +13,6 @@ class MonitoringConfig(AppConfig):
 
         task_admin.install()
 
-        post_migrate.connect(keep_roles_in_step, sender=self, dispatch_uid="monitoring.keep_roles_in_step")
+        # After every app's migrations: the permissions of apps migrated after this one (the demo's) reach the roles.
+        post_migrate.connect(keep_roles_in_step, dispatch_uid="monitoring.keep_roles_in_step")
         import integration_portal.language  # noqa: F401  (connects the user_logged_in receiver)

@@ -107,9 +107,11 @@ class HealthStatus(models.TextChoices):
     RUNNING = "running", _("Running")
     LATE = "late", _("Late")
     FAILING = "failing", _("Failing")
+    NEEDS_ATTENTION = "needs_attention", _("Needs attention")
     ALERT = "alert", _("Alert")
     PAUSED = "paused", _("Paused")
     NEVER_RUN = "never_run", _("Never run")
+    NOT_CONFIGURED = "not_configured", _("Not configured")
 
 
 HEALTH_STATUS_COLOURS = {
@@ -117,9 +119,11 @@ HEALTH_STATUS_COLOURS = {
     HealthStatus.RUNNING: "blue",
     HealthStatus.LATE: "amber",
     HealthStatus.FAILING: "red",
+    HealthStatus.NEEDS_ATTENTION: "amber",
     HealthStatus.ALERT: "red",
     HealthStatus.PAUSED: "grey",
     HealthStatus.NEVER_RUN: "grey",
+    HealthStatus.NOT_CONFIGURED: "grey",
 }
 
 

@@ -20,20 +20,25 @@ Rules
   override the integration's.
 - **Grace** for *late*: 10 % of the schedule's period, at least 5 minutes, at most 1 hour.
 
-Precedence (first that holds wins)
-----------------------------------
+Precedence (first that holds wins; :mod:`monitoring.status` words each with its reason)
+-----------------------------------------------------------------------------------------
 1. **paused**: the integration (or the table) is switched off.
-2. **alert**: now - the window's start > max time without success; a run in progress
-   does not hide it.
-3. **running**: a run is queued or running and not stuck.
-4. **failing**: the newest finished run failed, was abandoned or lost, or completed only
-   partially (some records failed: a supervisor must see it, but it never raises *alert*
-   on its own); or the active run is stuck: running without a heartbeat for
-   ``RUN_HEARTBEAT_STALE_AFTER`` (its worker died), or queued without starting for ``RUN_STUCK_AFTER``.
-5. **late**: the newest scheduled slot (after the activation) is more than the grace ago
+2. **not configured**: the integration has no active table: nothing would be synced.
+3. **alert**: now - the window's start > max time without success (a run in progress does
+   not hide it), or an alert is open and nobody acknowledged it yet.
+4. **running**: a run is queued or running and not stuck.
+5. **failing**: the newest finished run failed as a whole (failed, abandoned or lost: the
+   system was unreachable, the credentials refused…); or the active run is stuck: running
+   without a heartbeat for ``RUN_HEARTBEAT_STALE_AFTER`` (its worker died), or queued without
+   starting for ``RUN_STUCK_AFTER``.
+6. **late**: the newest scheduled slot (after the activation) is more than the grace ago
    and no run was queued since it.
-6. **never run**: no run has finished yet.
-7. **healthy**.
+7. **never run**: no run has finished yet.
+8. **needs attention**: runs complete, but records wait in the review queue or deletes are
+   held for approval. A *partial* run is one whose refused records went to the review queue:
+   it needs attention while they wait there, and is healthy once people dealt with them.
+9. **healthy**. Records waiting for a referenced record (an order for its customer) go
+   through by themselves: the reason counts them, the status stays healthy.
 
 Next run
 --------
@@ -63,6 +68,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    Min,
     OuterRef,
     QuerySet,
     Subquery,
@@ -75,22 +81,22 @@ from django.utils.translation import gettext as _
 
 from sync.choices import ScheduleKind
 from sync.durations import human_duration  # noqa: F401 (the screens and tests import it from here)
-from sync.models import Integration, SyncTable
+from sync.models import SyncTable
 from sync.validators import DAILY_TIME, check_cron
 
 from .choices import (
     ACTIVE_RUN_STATUSES,
-    HEALTH_STATUS_COLOURS,
     UNRESOLVED_ALERT_STATUSES,
+    AlertStatus,
+    ErrorStatus,
     HealthStatus,
+    HeldDeleteStatus,
     RunStatus,
 )
-from .models import Alert, SyncRun, TableRun
+from .models import Alert, HeldDelete, RecordError, SyncRun, TableRun
 
 SUCCESS_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
 FAILED_RUN_STATUSES = (RunStatus.FAILED, RunStatus.ABANDONED, RunStatus.LOST)
-# The newest finished run in one of these makes the status "failing".
-FAILING_RUN_STATUSES = (*FAILED_RUN_STATUSES, RunStatus.PARTIAL)
 # Runs that count as attempts (for "never run", the newest outcome and the success rate).
 FINISHED_RUN_STATUSES = (*SUCCESS_RUN_STATUSES, *FAILED_RUN_STATUSES)
 
@@ -261,6 +267,20 @@ class ActiveRun:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """Records (or deletes) waiting for a person: how many, in how many tables, and the table when one."""
+
+    count: int = 0
+    tables: int = 0
+    table: str = ""  # the table's name when they are all in one
+
+    @classmethod
+    def of(cls, row, prefix: str) -> Pending:
+        tables = getattr(row, f"{prefix}_tables") or 0
+        return cls(getattr(row, prefix) or 0, tables, getattr(row, f"{prefix}_table") or "" if tables == 1 else "")
+
+
+@dataclass(frozen=True)
 class HealthFacts:
     """The stored facts a status is computed from."""
 
@@ -272,6 +292,15 @@ class HealthFacts:
     last_finished_status: str | None = None
     last_run_at: datetime | None = None
     active_run: ActiveRun | None = None
+    # What waits for a person, and what explains a status in words.
+    active_tables: int = 1
+    failed_records: Pending = Pending()  # records in the review queue
+    held_deletes: Pending = Pending()  # deletes held for approval
+    waiting_records: int = 0  # records waiting for a referenced record (they go through by themselves)
+    unacknowledged_alerts: int = 0
+    newest_alert: str = ""  # the message of the newest unacknowledged alert
+    last_error: str = ""  # the error of the newest finished run
+    failing_since: datetime | None = None  # the first failed run since the last success
 
     @classmethod
     def from_row(cls, integration) -> HealthFacts:
@@ -285,6 +314,14 @@ class HealthFacts:
             last_finished_status=integration.health_last_finished_status,
             last_run_at=integration.health_last_run_at,
             active_run=_active_run(integration),
+            active_tables=integration.health_active_tables,
+            failed_records=Pending.of(integration, "health_failed_records"),
+            held_deletes=Pending.of(integration, "health_held_deletes"),
+            waiting_records=integration.health_waiting_records,
+            unacknowledged_alerts=integration.health_unacknowledged_alerts,
+            newest_alert=integration.health_newest_alert or "",
+            last_error=integration.health_last_error or "",
+            failing_since=integration.health_failing_since,
         )
 
     def for_table(self, table) -> HealthFacts:
@@ -295,6 +332,12 @@ class HealthFacts:
             max_time_without_success=table.max_time_without_success or self.max_time_without_success,
             last_success=table.health_last_success,
             last_finished_status=table.health_last_finished_status,
+            active_tables=1,
+            failed_records=Pending(table.open_errors, 1, table.name),
+            held_deletes=Pending(table.pending_deletes, 1, table.name),
+            waiting_records=table.waiting,
+            unacknowledged_alerts=table.unacknowledged_alerts,
+            newest_alert=table.newest_alert or "",
         )
 
     @property
@@ -322,19 +365,28 @@ class HealthFacts:
         return not ran_since and now > slot + grace_for(period)
 
     def get_status(self, now: datetime, tz: ZoneInfo, stuck: timedelta | None = None) -> HealthStatus:
+        """The status word (:func:`monitoring.status.assess` gives it with its reason)."""
+        return self.status_kind(now, tz, stuck)
+
+    def status_kind(self, now: datetime, tz: ZoneInfo, stuck: timedelta | None = None) -> HealthStatus:
+        """The first status that holds, in the order of the module's rules."""
         if not self.active:
             return HealthStatus.PAUSED
-        if self.window_exceeded(now):
+        if not self.active_tables:
+            return HealthStatus.NOT_CONFIGURED
+        if self.window_exceeded(now) or self.unacknowledged_alerts:
             return HealthStatus.ALERT
         run = self.active_run
         if run is not None and not run.is_stuck(now, stuck):
             return HealthStatus.RUNNING
-        if run is not None or self.last_finished_status in FAILING_RUN_STATUSES:
+        if run is not None or self.last_finished_status in FAILED_RUN_STATUSES:
             return HealthStatus.FAILING
         if self.is_late(now, tz):
             return HealthStatus.LATE
         if self.last_finished_status is None:
             return HealthStatus.NEVER_RUN
+        if self.failed_records.count or self.held_deletes.count:
+            return HealthStatus.NEEDS_ATTENTION
         return HealthStatus.HEALTHY
 
 
@@ -426,6 +478,12 @@ def annotate_health(queryset: QuerySet, now: datetime) -> QuerySet:
         health_p95_duration=Subquery(p95_ordering(succeeded_7d).values("duration")[:1], output_field=DurationField()),
         health_runs_7d=Coalesce(Subquery(_aggregate(finished_7d, Count("pk")), output_field=IntegerField()), 0),
         health_successes_7d=Coalesce(Subquery(_aggregate(succeeded_7d, Count("pk")), output_field=IntegerField()), 0),
+        health_partial_7d=Coalesce(
+            Subquery(
+                _aggregate(succeeded_7d.filter(status=RunStatus.PARTIAL), Count("pk")), output_field=IntegerField()
+            ),
+            0,
+        ),
         health_open_alerts=Coalesce(
             Subquery(
                 _aggregate(
@@ -439,21 +497,65 @@ def annotate_health(queryset: QuerySet, now: datetime) -> QuerySet:
     )
     # Failed, abandoned or lost runs since the newest success (all of them if none): the failure streak.
     since_success = Coalesce(OuterRef("health_last_success"), Value(_NO_SUCCESS_YET))
-    return annotated.annotate(
-        health_failure_streak=Coalesce(
-            Subquery(
-                _aggregate(runs.filter(status__in=FAILED_RUN_STATUSES, finished_at__gt=since_success), Count("pk")),
-                output_field=IntegerField(),
-            ),
-            0,
+    failed_since_success = runs.filter(status__in=FAILED_RUN_STATUSES, finished_at__gt=since_success)
+    return _annotate_pending(
+        annotated.annotate(
+            health_failure_streak=_count(failed_since_success),
+            health_failing_since=Subquery(failed_since_success.order_by("finished_at").values("finished_at")[:1]),
         )
     )
 
 
-def annotate_table_health(queryset: QuerySet, now: datetime) -> QuerySet:
-    """Tables with ``health_last_success`` and ``health_last_finished_status`` from their table runs."""
-    table_runs = TableRun.objects.filter(table=OuterRef("pk"), finished_at__isnull=False, finished_at__lte=now)
+def _count(queryset: QuerySet):
+    return Coalesce(Subquery(_aggregate(queryset, Count("pk")), output_field=IntegerField()), 0)
+
+
+def _pending(prefix: str, queryset: QuerySet) -> dict:
+    """How many rows wait, in how many tables, and (for when there is one) the first table's name."""
+    return {
+        prefix: _count(queryset),
+        f"{prefix}_tables": Coalesce(
+            Subquery(_aggregate(queryset, Count("table", distinct=True)), output_field=IntegerField()), 0
+        ),
+        f"{prefix}_table": Subquery(_aggregate(queryset, Min("table__name"))),
+    }
+
+
+def _annotate_pending(queryset: QuerySet) -> QuerySet:
+    """What waits for a person, the words that explain a status (``health_failed_records``, ``health_held_deletes``
+    with their ``_tables`` and ``_table``; ``health_waiting_records``, ``health_active_tables``,
+    ``health_unacknowledged_alerts``, ``health_newest_alert``, ``health_last_error``)."""
+    errors = RecordError.objects.filter(table__integration=OuterRef("pk"))
+    runs = SyncRun.objects.filter(integration=OuterRef("pk"))
+    unacknowledged = Alert.objects.filter(integration=OuterRef("pk"), status=AlertStatus.OPEN)
     return queryset.annotate(
+        **_pending("health_failed_records", errors.filter(status=ErrorStatus.OPEN)),
+        **_pending(
+            "health_held_deletes",
+            HeldDelete.objects.filter(table__integration=OuterRef("pk"), status=HeldDeleteStatus.PENDING),
+        ),
+        health_waiting_records=_count(errors.filter(status=ErrorStatus.WAITING)),
+        health_active_tables=_count(SyncTable.objects.filter(integration=OuterRef("pk"), active=True)),
+        health_unacknowledged_alerts=_count(unacknowledged),
+        health_newest_alert=Subquery(unacknowledged.order_by("-opened_at", "-pk").values("message")[:1]),
+        health_last_error=Subquery(
+            runs.filter(status__in=FINISHED_RUN_STATUSES).order_by("-finished_at", "-pk").values("error")[:1]
+        ),
+    )
+
+
+def annotate_table_health(queryset: QuerySet, now: datetime) -> QuerySet:
+    """Tables with ``health_last_success`` and ``health_last_finished_status`` from their table runs, and what
+    waits for a person: ``open_errors`` (the review queue), ``pending_deletes``, and ``waiting`` records."""
+    table_runs = TableRun.objects.filter(table=OuterRef("pk"), finished_at__isnull=False, finished_at__lte=now)
+    errors = RecordError.objects.filter(table=OuterRef("pk"))
+    unacknowledged = Alert.objects.filter(table=OuterRef("pk"), status=AlertStatus.OPEN)
+    return queryset.annotate(
+        unacknowledged_alerts=_count(unacknowledged),
+        newest_alert=Subquery(unacknowledged.order_by("-opened_at", "-pk").values("message")[:1]),
+        open_errors=_count(errors.filter(status=ErrorStatus.OPEN)),
+        waiting=_count(errors.filter(status=ErrorStatus.WAITING)),
+        pending_deletes=_count(HeldDelete.objects.filter(table=OuterRef("pk"), status=HeldDeleteStatus.PENDING)),
         health_last_success=Subquery(
             table_runs.filter(status__in=SUCCESS_RUN_STATUSES).order_by("-finished_at").values("finished_at")[:1]
         ),
@@ -461,70 +563,3 @@ def annotate_table_health(queryset: QuerySet, now: datetime) -> QuerySet:
             table_runs.filter(status__in=FINISHED_RUN_STATUSES).order_by("-finished_at", "-pk").values("status")[:1]
         ),
     )
-
-
-# ---------------------------------------------------------------- what the dashboard shows
-
-
-@dataclass(frozen=True)
-class IntegrationHealth:
-    integration: Integration
-    status: HealthStatus
-    last_success: datetime | None
-    next_run: datetime | None
-    avg_duration: timedelta | None
-    p95_duration: timedelta | None
-    success_rate_7d: float | None  # 0…1; None when no run finished in the last 7 days
-    open_alerts: int
-    running_run: ActiveRun | None
-    last_run_status: str | None = None
-    alert_after: datetime | None = None
-    failure_streak: int = 0
-
-    @property
-    def colour(self) -> str:
-        return HEALTH_STATUS_COLOURS[self.status]
-
-    @property
-    def label(self) -> str:
-        return self.status.label
-
-    @classmethod
-    def from_row(cls, integration, now: datetime, tz: ZoneInfo | None = None) -> IntegrationHealth:
-        """Build from an integration annotated by :func:`annotate_health` (no query)."""
-        tz = tz or portal_zone()
-        facts = HealthFacts.from_row(integration)
-        runs_7d = integration.health_runs_7d
-        return cls(
-            integration=integration,
-            status=facts.get_status(now, tz),
-            last_success=facts.last_success,
-            next_run=next_run(integration, now, tz, facts.last_run_at),
-            avg_duration=integration.health_avg_duration,
-            p95_duration=integration.health_p95_duration,
-            success_rate_7d=integration.health_successes_7d / runs_7d if runs_7d else None,
-            open_alerts=integration.health_open_alerts,
-            running_run=facts.active_run,
-            last_run_status=facts.last_finished_status,
-            alert_after=facts.alert_after if facts.active else None,
-            failure_streak=integration.health_failure_streak,
-        )
-
-
-def health_of(queryset: QuerySet, now: datetime, tz: ZoneInfo | None = None) -> list[IntegrationHealth]:
-    """The health of every integration of ``queryset``, in one query."""
-    tz = tz or portal_zone()
-    return [IntegrationHealth.from_row(row, now, tz) for row in annotate_health(queryset, now)]
-
-
-def integration_health(integration, now: datetime, tz: ZoneInfo | None = None) -> IntegrationHealth:
-    """The health of one integration (one query)."""
-    return health_of(Integration.objects.filter(pk=integration.pk), now, tz)[0]
-
-
-def table_health(table, now: datetime, tz: ZoneInfo | None = None) -> HealthStatus:
-    """The status of one table: the integration's facts with the table's successes and max time."""
-    tz = tz or portal_zone()
-    integration = annotate_health(Integration.objects.filter(pk=table.integration_id), now).get()
-    annotated = annotate_table_health(SyncTable.objects.filter(pk=table.pk), now).get()
-    return HealthFacts.from_row(integration).for_table(annotated).get_status(now, tz)

@@ -23,15 +23,20 @@ def _view(models):
     return [f"{model.split('.')[0]}.view_{model.split('.')[1]}" for model in models]
 
 
-VIEW_EVERYTHING = _view(CONFIGURATION_MODELS + RECORD_MODELS + HISTORY_MODELS + QUEUE_MODELS)
+# Health, runs and exports for everyone; the plumbing (django-q2's task pages, record links, staged
+# records) for IT only.
+VIEW_HEALTH = _view(CONFIGURATION_MODELS + HISTORY_MODELS)
+VIEW_EVERYTHING = [*VIEW_HEALTH, *_view(RECORD_MODELS + QUEUE_MODELS)]
+# The demo systems' knobs (the README's way to show failures), where the demo is installed.
+DEMO_KNOBS = ["sandbox.view_sandboxknobs", "sandbox.change_sandboxknobs"]
 
 SUPERVISOR = "Supervisor"
 IT = "IT"
 ONBOARDING = "Onboarding"
 
 ROLE_PERMISSIONS = {
-    SUPERVISOR: VIEW_EVERYTHING,
-    ONBOARDING: [*VIEW_EVERYTHING, "sync.export_history", "sync.change_deployment_status"],
+    SUPERVISOR: VIEW_HEALTH,
+    ONBOARDING: [*VIEW_HEALTH, "sync.export_history", "sync.change_deployment_status"],
     IT: [
         *VIEW_EVERYTHING,
         *(
@@ -46,6 +51,7 @@ ROLE_PERMISSIONS = {
         "monitoring.retry_record",
         "monitoring.change_alert",
         "monitoring.change_helddelete",
+        *DEMO_KNOBS,
     ],
 }
 

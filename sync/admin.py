@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from monitoring.choices import RunStatus, Trigger
 
 from .choices import Reprocess
+from .connection_check import verdict_for
 from .forms import ConnectionForm, IntegrationForm, SyncTableForm, human_duration_formfield
 from .models import SECRET_FIELDS, Connection, FieldMapping, Integration, RecordLink, StagedRecord, SyncTable
 from .tasks import trigger
@@ -54,7 +55,7 @@ class ConnectionAdmin(admin.ModelAdmin):
     readonly_fields = ["stored_secrets"]
     fieldsets = [
         (None, {"fields": ["name", "kind"]}),
-        (_("REST"), {"fields": ["base_url", "pagination", "page_size", "records_path"]}),
+        (_("REST"), {"fields": ["base_url", "pagination", "page_size", "records_path", "test_path"]}),
         (
             _("SOAP"),
             {"fields": ["wsdl_url", "wsdl_upload", "wsdl_document", "soap_service", "soap_port", "endpoint_url"]},
@@ -99,16 +100,8 @@ class ConnectionAdmin(admin.ModelAdmin):
         connection = get_object_or_404(Connection, pk=pk)
         if not self.has_change_permission(request, connection):
             raise PermissionDenied
-        from .connectors import connector_for
-        from .connectors.base import ConnectionConfig, ConnectorError
-
-        try:
-            with connector_for(ConnectionConfig.from_model(connection)) as connector:
-                verdict = connector.test_connection()
-        except ConnectorError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        else:
-            self.message_user(request, verdict.message, messages.SUCCESS if verdict.ok else messages.ERROR)
+        verdict = verdict_for(connection)
+        self.message_user(request, verdict.message, messages.SUCCESS if verdict.ok else messages.ERROR)
         return HttpResponseRedirect(reverse("admin:sync_connection_change", args=[connection.pk]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -44,6 +44,7 @@ class ConnectionForm(forms.ModelForm):
             "pagination",
             "page_size",
             "records_path",
+            "test_path",
             "wsdl_url",
             "wsdl_document",
             "soap_service",

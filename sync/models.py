@@ -113,6 +113,16 @@ class Connection(models.Model):
         blank=True,
         help_text=_("Where the records are in a response, e.g. value or data.items; blank: the response itself"),
     )
+    test_path = models.CharField(
+        _("test path"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "REST: what Test connection reads with the connection's credentials, relative to the base URL, "
+            "e.g. /Contacts?$top=1. Blank: one record of the first active table that reads from this connection, "
+            "or the base URL when no table does"
+        ),
+    )
     timeout_seconds = models.PositiveIntegerField(
         _("timeout (seconds)"), default=30, validators=[MinValueValidator(1)], help_text=_("For every call")
     )
@@ -156,11 +166,14 @@ class Connection(models.Model):
                 errors["auth_kind"] = [_("WS-Security applies to SOAP connections only.")]
             if self.pagination == Pagination.BOOKMARK:
                 errors["pagination"] = [_("Bookmark paging applies to SOAP connections only.")]
+            errors["test_path"] = validators.check_relative_query(self.test_path, example="/Contacts?$top=1")
         elif self.kind == ConnectionKind.SOAP:
             if not (self.wsdl_url or self.wsdl_document.strip()):
                 errors["wsdl_url"] = [_("A SOAP connection needs a WSDL: give its URL or upload the document.")]
             if self.auth_kind in (AuthKind.BEARER, AuthKind.API_KEY, AuthKind.OAUTH2):
                 errors["auth_kind"] = [_("A SOAP connection supports HTTP basic or WS-Security authentication.")]
+            if self.test_path:
+                errors["test_path"] = [_("A test path applies to REST connections only: clear it.")]
         for field in AUTH_REQUIREMENTS.get(self.auth_kind, ()):
             if not getattr(self, field):
                 label = self._meta.get_field(field).verbose_name
@@ -177,6 +190,23 @@ class Connection(models.Model):
     def secrets_set(self) -> list[str]:
         """Names of the secret fields that hold a value (never the values)."""
         return [field for field in SECRET_FIELDS if getattr(self, field)]
+
+    def first_reading_table(self):
+        """The first active table a sync reads from this connection, None when none does.
+
+        A table reads from its integration's ERP connection when it moves ERP → CRM, from the CRM
+        connection when it moves CRM → ERP. Tables of active integrations come first, then by
+        integration and by the tables' order. A table read once per link of another is left out:
+        its read needs a record's key.
+        """
+        reads_from_this = models.Q(integration__erp_connection=self, direction=Direction.ERP_TO_CRM) | models.Q(
+            integration__crm_connection=self, direction=Direction.CRM_TO_ERP
+        )
+        return (
+            SyncTable.objects.filter(reads_from_this, active=True, read_per_link_of__isnull=True)
+            .order_by("-integration__active", "integration__name", "order", "pk")
+            .first()
+        )
 
 
 class Integration(models.Model):

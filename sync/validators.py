@@ -219,15 +219,16 @@ def check_outbound_url(value: str, field_label: str) -> list[str]:
     return []
 
 
-def check_relative_query(value: str) -> list[str]:
-    """A read asked of a connection (a count query): a path under its base URL, never an address of its own."""
+def check_relative_query(value: str, example: str = "Contacts?$count=true&$top=0") -> list[str]:
+    """A read asked of a connection (a count query, a test path): a path under its base URL, never an
+    address of its own."""
     if value and outbound.names_a_server(value):
         return [
             _(
                 '"%(value)s" is an address of its own: write it relative to the connection\'s base URL, '
-                "e.g. Contacts?$count=true&$top=0 (the connection's credentials go only to its own server)."
+                "e.g. %(example)s (the connection's credentials go only to its own server)."
             )
-            % {"value": value}
+            % {"value": value, "example": example}
         ]
     return []
 

@@ -7,10 +7,11 @@ from django.utils import timezone
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import SyncRun
 from sync.choices import IntegrationType
-from sync.models import Connection, Integration
+from sync.models import Connection, Integration, SyncTable
 
 
-def build_integration(erp, crm, *, name="Sankhya ↔ Ploomes", activated_at, **fields) -> Integration:
+def build_integration(erp, crm, *, name="Sankhya ↔ Ploomes", activated_at, table="", **fields) -> Integration:
+    """An integration between ``erp`` and ``crm``; with an active table named ``table`` when given (configured)."""
     values = {
         "integration_type": IntegrationType.SOAP,
         "erp_name": "Sankhya",
@@ -20,7 +21,12 @@ def build_integration(erp, crm, *, name="Sankhya ↔ Ploomes", activated_at, **f
         "max_time_without_success": timedelta(hours=24),
         "activated_at": activated_at,
     }
-    return Integration.objects.create(name=name, **{**values, **fields})
+    integration = Integration.objects.create(name=name, **{**values, **fields})
+    if table:
+        SyncTable.objects.create(
+            integration=integration, name=table, source_object="Customers", target_object="/Contacts", record_key="Id"
+        )
+    return integration
 
 
 def make_run(integration, status, *, at, seconds=60, error="", heartbeat=None) -> SyncRun:

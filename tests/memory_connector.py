@@ -80,5 +80,5 @@ class MemoryConnector(Connector):
         self._call("delete", target_object)
         self.system.rows(target_object).pop(key, None)
 
-    def test_connection(self):
+    def test_connection(self, sample=None):
         return Verdict(True, "memory")

@@ -536,6 +536,7 @@ READ_ONLY = {
     "admin:view_on_site": lambda w: reverse("admin:view_on_site", args=[1, 1]),
     "admin:password_change_done": lambda w: reverse("admin:password_change_done"),
     "admin:dashboard_data": lambda w: reverse("admin:dashboard_data"),
+    "admin:dashboard_rows": lambda w: reverse("admin:dashboard_rows"),
     "admin:run": lambda w: reverse("admin:run", args=[w.run.pk]),
     "admin:export": lambda w: reverse("admin:export", args=[w.export.pk]),
     "admin:export_download": lambda w: reverse("admin:export_download", args=[w.export.pk]),

@@ -1,5 +1,7 @@
 """Test connection and acknowledging alerts, from the admin."""
 
+import html
+
 import pytest
 from django.urls import reverse
 
@@ -35,13 +37,20 @@ def test_it_tests_a_connection_and_reads_the_verdict(login_as, crm_api):
     page = client.get(reverse("admin:sync_connection_change", args=[connection.pk])).content.decode()
     assert 'data-action="test-connection"' in page
     response = client.post(reverse("admin:sync_connection_test", args=[connection.pk]), follow=True)
-    assert "Connected" in response.content.decode()
+    text = html.unescape(response.content.decode())
+    # No table reads from it and no test path is set: the base URL is read, and the verdict says so.
+    assert (
+        "Connected: GET /Contacts (the base URL: no active table reads from this connection and no test path is set) "
+        "answered 200 in "
+    ) in text
+    assert text.count('class="success"') == 1
 
     connection.api_key = "a-wrong-key"
     connection.save()
     response = client.post(reverse("admin:sync_connection_test", args=[connection.pk]), follow=True)
-    text = response.content.decode()
-    assert "401" in text and "a-wrong-key" not in text
+    text = html.unescape(response.content.decode())
+    assert "Refused: GET /Contacts answered 401 Unauthorized — check the API key." in text
+    assert "a-wrong-key" not in text and "Connected" not in text
 
 
 def test_a_supervisor_cannot_test_connections(login_as, crm_connection):

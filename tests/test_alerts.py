@@ -60,7 +60,7 @@ def clock():
 def make_integration(erp, crm, name="Sankhya ↔ Ploomes", **fields) -> Integration:
     defaults = {"schedule_kind": ScheduleKind.NONE, "alert_emails": "ops@acme.example, it@acme.example"}
     fields = {"activated_at": NOW - timedelta(days=30), **defaults, **fields}
-    return build_integration(erp, crm, name=name, **fields)
+    return build_integration(erp, crm, name=name, table="Company", **fields)
 
 
 @pytest.fixture

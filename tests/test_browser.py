@@ -25,7 +25,9 @@ CHROMIUM_ARGS = [
 ]
 DEMO = "Demo ERP ↔ Demo CRM"
 PASSWORD = "browser-test-Pa55word"
-STATUS_WORDS = {"Healthy", "Running", "Late", "Failing", "Alert", "Paused", "Never run"}
+STATUS_WORDS = {
+    "Healthy", "Running", "Late", "Failing", "Needs attention", "Alert", "Paused", "Never run", "Not configured"
+}  # fmt: skip
 
 USERS = """
 from django.contrib.auth.models import Group, User
@@ -102,6 +104,43 @@ def test_the_supervisor_sees_the_integrations_and_no_action_buttons(login):
     assert page.locator('[data-action="run-now"]').count() == 0
     assert page.locator('[data-field="max-time"]').count() == 0
     assert page.locator('[data-field="deployment-status"]').count() == 0
+
+
+def test_the_dashboard_and_the_general_tab_say_the_same_status_and_reason(login, portal):
+    page = login("supervisor")
+
+    def both():
+        page.goto(f"{portal.origin}/")
+        row = demo_row(page)
+        on_dashboard = (
+            row.locator('[data-field="status"]').inner_text().strip(),
+            row.locator('[data-field="reason"]').inner_text().strip(),
+            row.locator('[data-field="last-success"]').inner_text().strip(),
+        )
+        row.locator('[data-field="name"]').click()
+        expect(page.locator("h1")).to_have_text(DEMO)
+        head = page.locator(".portal-integration-head")
+        on_general = (
+            head.locator(".portal-badge").inner_text().strip(),
+            head.locator('[data-field="reason"]').inner_text().strip(),
+            on_dashboard[2],
+        )
+        return on_dashboard, on_general
+
+    on_dashboard, on_general = both()
+    if "Running" in (on_dashboard[0], on_general[0]):  # a scheduled run started in between: look again once
+        wait_until(
+            lambda: not portal.value("select count(*) from monitoring_syncrun where status in ('queued', 'running')"),
+            timeout=120,
+            interval=0.5,
+            message="the run to finish",
+        )
+        on_dashboard, on_general = both()
+    assert on_dashboard == on_general
+    assert on_dashboard[0] in STATUS_WORDS and on_dashboard[1]
+    # The demo is green from its first run; its lead's order waits for its company, which the reason says.
+    assert on_dashboard[0] == "Healthy", on_dashboard
+    assert on_dashboard[1].startswith("Last success ")
 
 
 def test_it_runs_an_integration_and_sees_it_finish_without_reloading(login, portal):

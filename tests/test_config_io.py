@@ -414,6 +414,27 @@ def test_the_models_own_rules_are_reported_at_their_path(tmp_path, secrets_env):
 
 
 @pytest.mark.django_db
+def test_a_connections_test_path_round_trips_and_an_address_of_its_own_is_refused(tmp_path, secrets_env):
+    build_integration()
+    Connection.objects.filter(name="Demo CRM").update(test_path="/Contacts?$top=1")
+    document = yaml.safe_load(run("export", "Demo", "--secrets-from-env")[0])
+    assert document["connections"]["crm"]["test_path"] == "/Contacts?$top=1"
+    assert document["connections"]["erp"]["test_path"] == ""
+
+    document["connections"]["crm"]["test_path"] = "https://elsewhere.example/Contacts"
+    document["connections"]["erp"]["test_path"] = "/ws?op=ReadMultiple"
+    message = refused(tmp_path, yaml.safe_dump(document, sort_keys=False))
+
+    assert (
+        'connections.crm.test_path: "https://elsewhere.example/Contacts" is an address of its own: write it '
+        "relative to the connection's base URL, e.g. /Contacts?$top=1 (the connection's credentials go only to "
+        "its own server)."
+    ) in message
+    assert "connections.erp.test_path: A test path applies to REST connections only: clear it." in message
+    assert Connection.objects.get(name="Demo CRM").test_path == "/Contacts?$top=1"
+
+
+@pytest.mark.django_db
 def test_schedules_and_versions_are_checked(tmp_path, secrets_env):
     build_integration()
     document = yaml.safe_load(run("export", "Demo", "--secrets-from-env")[0])

@@ -7,12 +7,14 @@ from html.parser import HTMLParser
 
 import pytest
 import time_machine
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from monitoring.alerts import acknowledge
 from monitoring.choices import AlertKind, HealthStatus, RecordAction, RunStatus, Trigger
-from monitoring.models import Alert, RecordEvent, SyncRun, TableRun
+from monitoring.models import Alert, HeldDelete, RecordError, RecordEvent, SyncRun, TableRun
 from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.templatetags.trend import FAILED, PARTIAL, SUCCEEDED, TrendPoint, sparkline_svg
 from monitoring.views.dashboard import TREND_RUNS
@@ -34,9 +36,10 @@ def frozen():
 
 @pytest.fixture
 def make(erp_connection, crm_connection):
-    """An integration, hourly by default, activated 30 days ago (or as ``activated`` says)."""
+    """An integration, hourly by default, activated 30 days ago (or as ``activated`` says), with one active table
+    (``table=""``: none of its own) and ``queued`` records in the review queue."""
 
-    def build(name, *, activated=timedelta(days=30), **fields):
+    def build(name, *, activated=timedelta(days=30), table="Customers", queued=0, **fields):
         values = {
             "integration_type": IntegrationType.REST,
             "erp_name": "Sankhya",
@@ -50,6 +53,12 @@ def make(erp_connection, crm_connection):
         integration = Integration.objects.create(name=name, **{**values, **fields})
         if integration.active:
             Integration.objects.filter(pk=integration.pk).update(activated_at=NOW - activated)
+        if table:
+            made = SyncTable.objects.create(
+                integration=integration, name=table, source_object="/c", target_object="/c", record_key="id"
+            )
+            for number in range(queued):
+                RecordError.objects.create(table=made, record_key=str(number), payload={"id": number}, reason="refused")
         return integration
 
     return build
@@ -91,6 +100,8 @@ STATUS_CASES = {
     HealthStatus.ALERT: ([(RunStatus.SUCCEEDED, 25 * 60), (RunStatus.FAILED, 30)], {}),
     HealthStatus.PAUSED: ([(RunStatus.SUCCEEDED, 30)], {"active": False}),
     HealthStatus.NEVER_RUN: ([], {"activated": timedelta(minutes=2)}),
+    HealthStatus.NEEDS_ATTENTION: ([(RunStatus.PARTIAL, 30)], {"queued": 3}),
+    HealthStatus.NOT_CONFIGURED: ([(RunStatus.SUCCEEDED, 30)], {"table": ""}),
 }
 
 
@@ -171,9 +182,14 @@ def test_each_status_appears_with_its_word_problems_first(login_as, every_status
             rf'<span class="portal-badge portal-\w+" data-status="{status.value}">{status.label}</span>', row
         )
     order = [int(pk) for pk in re.findall(r'<tr class="dash-row" data-integration="(\d+)"', html)]
-    expected = ["alert", "failing", "late", "running", "never_run", "healthy", "paused"]
+    expected = [
+        "alert", "failing", "late", "needs_attention", "running", "never_run", "not_configured", "healthy", "paused"
+    ]  # fmt: skip
     assert order == [every_status[HealthStatus(status)].pk for status in expected]
-    assert field(html, "summary") == "1 alert · 1 failing · 1 late · 1 running · 1 never run · 1 healthy · 1 paused"
+    assert field(html, "summary") == (
+        "1 alert · 1 failing · 1 late · 1 needs attention · 1 running · 1 never run · 1 not configured · 1 healthy "
+        "· 1 paused"
+    )
 
 
 def test_a_row_shows_the_figures_of_its_integration(login_as, make):
@@ -188,14 +204,21 @@ def test_a_row_shows_the_figures_of_its_integration(login_as, make):
     assert field(row, "systems") == "Sankhya ↔ and Ploomes"
     # 14:30:45 UTC is 11:30 in São Paulo, in the user's language's format.
     assert field(row, "last-success") == "03/10/2026 11:30 a.m."
+    assert field(row, "last-success-ago") == "29 minutes ago"  # for a person comparing with now
     assert field(row, "next-run") == "03/10/2026 12:30 p.m."  # hourly, from the newest run's queue time
+    assert field(row, "next-run-in") == "in 30 minutes"
     assert field(row, "avg-duration") == "45.0 s" and field(row, "p95-duration") == "50.0 s"
     assert 'title="Runs that completed in the last 7 days: average 45.0 s, p95 50.0 s"' in row
     assert field(row, "success-rate") == "75%"
     assert 'title="3 of 4 runs completed in the last 7 days"' in row
-    alerts_url = reverse("admin:monitoring_alert_changelist")
-    assert f'href="{alerts_url}?integration__id__exact={integration.pk}&amp;status__in=open%2Cacknowledged"' in row
+    alerts_url = reverse("admin:integration", args=[integration.pk]) + "#portal-alerts-title"
+    assert f'href="{alerts_url}"' in row
     assert field(row, "alerts") == "1 open"
+    # Acknowledged, it is counted as such, not as open, and the status says why no more.
+    alert = Alert.objects.get()
+    acknowledge(alert, User.objects.get(username="supervisor"), "On it")
+    row = row_html(page(client), integration)
+    assert field(row, "alerts") == "1 acknowledged"
 
 
 def test_the_alerts_link_lists_the_open_alerts_of_the_integration(login_as, make):
@@ -204,10 +227,10 @@ def test_the_alerts_link_lists_the_open_alerts_of_the_integration(login_as, make
     Alert.objects.create(integration=integration, kind=AlertKind.RUN_STUCK, message="stuck")
     Alert.objects.create(integration=other, kind=AlertKind.RUN_STUCK, message="stuck too")
     client = login_as(SUPERVISOR)
-    url = data(client)["integrations"][0]["open_alerts"]["url"]
+    [url] = [item["open_alerts"]["url"] for item in data(client)["integrations"] if item["name"] == "Watched"]
     listing = client.get(url)
     assert listing.status_code == 200
-    assert listing.context["cl"].result_count == 1
+    assert [alert.message for alert in listing.context["alerts"]] == ["stuck"]
 
 
 def test_no_runs_reads_never_and_a_dash(login_as, make):
@@ -258,7 +281,7 @@ def test_a_paused_integration_is_not_scheduled(login_as, make):
 
 
 def test_a_running_run_shows_records_done_per_table(login_as, make):
-    integration = make("Busy")
+    integration = make("Busy", table="")
     company, contact, order = (
         table(integration, name, position) for position, name in enumerate(("Company", "Contact", "Order"))
     )
@@ -287,7 +310,7 @@ def test_a_running_run_shows_records_done_per_table(login_as, make):
 
 
 def test_a_queued_run_says_it_waits_for_a_worker(login_as, make):
-    integration = make("Queued", activated=timedelta(minutes=2))
+    integration = make("Queued", activated=timedelta(minutes=2), table="Company")
     run(integration, RunStatus.QUEUED, minutes_ago=1)
     item = data(login_as(SUPERVISOR))["integrations"][0]
     assert item["status"]["value"] == HealthStatus.RUNNING
@@ -397,7 +420,7 @@ def test_the_page_loads_its_own_script_and_styles_and_no_cdn(login_as, make):
     html = page(login_as(SUPERVISOR))
     assert 'src="/static/portal/dashboard.js"' in html and 'href="/static/portal/dashboard.css"' in html
     assert 'href="/static/portal/monitoring.css"' in html
-    assert f'data-refresh-url="{reverse(DATA)}"' in html and 'data-refresh-seconds="3"' in html
+    assert f'data-refresh-url="{reverse("admin:dashboard_rows")}"' in html and 'data-refresh-seconds="3"' in html
     assert 'aria-live="polite"' in html
     assert not re.search(r'(src|href)="(https?:)?//', html)
 
@@ -443,11 +466,12 @@ def test_the_json_has_the_same_figures_as_the_page(login_as, every_status):
         assert item["open_alerts"]["html"] in row
     running = next(item for item in payload["integrations"] if item["status"]["value"] == "running")
     assert running["status"]["colour"] == "blue"
-    assert running["progress"]["text"] == "Starting…"
+    assert running["progress"]["text"] == "Starting… · 1 table waiting"
 
 
 def test_the_json_follows_a_run_to_its_end(login_as, make, frozen):
-    integration = make("Follow me", activated=timedelta(minutes=2))
+    integration = make("Follow me", activated=timedelta(minutes=2), table="")
+    company = table(integration, "Company")
     client = login_as(SUPERVISOR)
     item = data(client)["integrations"][0]
     assert (item["status"]["value"], item["last_success"]["text"], item["success_rate_7d"]["text"]) == (
@@ -456,7 +480,6 @@ def test_the_json_follows_a_run_to_its_end(login_as, make, frozen):
         "—",
     )
     active = run(integration, RunStatus.RUNNING, minutes_ago=0)
-    company = table(integration, "Company")
     TableRun.objects.create(run=active, table=company, read=10, created=10)
     frozen.shift(timedelta(seconds=3))
     item = data(client)["integrations"][0]
@@ -485,7 +508,7 @@ def test_the_json_follows_a_run_to_its_end(login_as, make, frozen):
 def populate(make, count, start=0):
     """``count`` integrations with finished runs of every kind, a running sync, record events and alerts."""
     for number in range(start, start + count):
-        integration = make(f"Integration {number:03}")
+        integration = make(f"Integration {number:03}", table="")
         tables = [table(integration, name, position) for position, name in enumerate(("Company", "Contact"))]
         for minutes in range(30, 30 + 25 * 60, 60):  # 25 finished runs: more than the trend draws
             status = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.PARTIAL)[minutes // 60 % 3]
@@ -536,3 +559,109 @@ def test_without_a_running_sync_the_progress_query_is_not_made(login_as, make):
     run(integration, RunStatus.RUNNING, minutes_ago=1)
     busy, _response = count_queries(client, DATA)
     assert busy == idle + 1
+
+
+def test_each_status_says_why_in_one_line(login_as, every_status):
+    failing = every_status[HealthStatus.FAILING]
+    failing.runs.filter(status=RunStatus.FAILED).update(error="Sankhya: connection refused (127.0.0.1:9)")
+    client = login_as(SUPERVISOR)
+    html = page(client)
+    reasons = {status: field(row_html(html, integration), "reason") for status, integration in every_status.items()}
+    running = every_status[HealthStatus.RUNNING].runs.get(status=RunStatus.RUNNING)
+    assert reasons == {
+        HealthStatus.HEALTHY: "Last success 11:31.",
+        HealthStatus.RUNNING: f"Run #{running.pk} running since 11:55.",
+        HealthStatus.LATE: "The run due at 11:50 has not started (grace 6 minutes).",
+        HealthStatus.FAILING: "Failing since 11:31: Sankhya: connection refused (127.0.0.1:9)",
+        HealthStatus.ALERT: "No success for 1 day 59 minutes (max 24 hours).",
+        HealthStatus.PAUSED: "Switched off: nothing runs until it is switched on.",
+        HealthStatus.NEVER_RUN: "No run has finished yet.",
+        HealthStatus.NEEDS_ATTENTION: "3 records in the review queue (Customers).",
+        HealthStatus.NOT_CONFIGURED: "No active table: there is nothing to sync.",
+    }
+    # The JSON carries the same words, for the refresh in place.
+    items = {item["name"]: item["reason"] for item in data(client)["integrations"]}
+    assert {status: items[integration.name] for status, integration in every_status.items()} == reasons
+    # And in Portuguese.
+    html = client.get(reverse(DASHBOARD), HTTP_ACCEPT_LANGUAGE="pt-br").content.decode()
+    assert field(row_html(html, every_status[HealthStatus.NEEDS_ATTENTION]), "reason") == (
+        "3 registros na fila de revisão (Customers)."
+    )
+
+
+def test_an_open_alert_is_alert_until_acknowledged_then_the_facts_speak(login_as, make):
+    integration = make("Deletes")
+    run(integration, RunStatus.SUCCEEDED, minutes_ago=30)
+    table = integration.tables.get()
+    alert = Alert.objects.create(
+        integration=integration, table=table, kind=AlertKind.DELETES_HELD, message="24 deletes held in Customers"
+    )
+    HeldDelete.objects.bulk_create(
+        HeldDelete(table=table, source_key=str(number), target_key=str(number)) for number in range(24)
+    )
+    client = login_as(IT)
+    row = row_html(page(client), integration)
+    assert (row_status(row), field(row, "reason")) == ("alert", "24 deletes held in Customers")
+
+    acknowledge(alert, User.objects.get(username="it"), "Checking with the ERP team")
+    row = row_html(page(client), integration)
+    assert (row_status(row), field(row, "reason")) == (
+        "needs_attention",
+        "24 deletes held for approval (Customers).",
+    )
+    assert field(row, "alerts") == "1 acknowledged"
+
+
+def row_status(row) -> str:
+    return re.search(r'data-status="(\w+)"', row).group(1)
+
+
+def test_partial_runs_are_named_in_the_success_rate_on_every_page(login_as, make):
+    integration = make("Partly")
+    run(integration, RunStatus.SUCCEEDED, minutes_ago=90)
+    run(integration, RunStatus.PARTIAL, minutes_ago=60)
+    run(integration, RunStatus.FAILED, minutes_ago=30)
+    client = login_as(SUPERVISOR)
+    row = row_html(page(client), integration)
+    words = "2 of 3 runs completed in the last 7 days, 1 of them partial (some records refused)"
+    assert field(row, "success-rate") == "66.6%"
+    assert f'title="{words}"' in row
+    general = client.get(reverse("admin:integration", args=[integration.pk])).content.decode()
+    assert f'66.6% <span class="portal-quiet">({words})</span>' in general
+
+
+def poll(client, known: str = ""):
+    response = client.get(reverse("admin:dashboard_rows"), HTTP_X_DASHBOARD_ROWS=known)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    return response.content.decode()
+
+
+def digests(html) -> str:
+    """What the page's script sends: each row's id and digest."""
+    pairs = re.findall(r'<tr class="dash-row" data-integration="(\d+)" data-status="\w+" data-digest="(\w+)"', html)
+    return ",".join(f"{pk}:{digest}" for pk, digest in pairs)
+
+
+def test_the_refresh_sends_only_the_rows_that_changed(login_as, make, frozen):
+    quiet, busy = make("Quiet"), make("Busy")
+    run(quiet, RunStatus.SUCCEEDED, minutes_ago=30)
+    run(busy, RunStatus.SUCCEEDED, minutes_ago=90)
+    active = run(busy, RunStatus.RUNNING, minutes_ago=1)
+    client = login_as(IT)  # with the Run now forms and their CSRF tokens, masked anew at every render
+    known = digests(page(client))
+    assert known.count(":") == 2
+
+    unchanged = poll(client, known)
+    assert 'data-ids="' in unchanged and "<tr" not in unchanged  # nothing changed: no row at all
+    assert len(unchanged.encode()) < 1000
+    assert '<p data-part="summary">' in unchanged and "1 healthy" in unchanged  # the summary line comes along
+
+    active.finish(RunStatus.SUCCEEDED, now=NOW)
+    changed = poll(client, known)
+    rows = re.findall(r'<tr class="dash-row" data-integration="(\d+)" data-status="(\w+)"', changed)
+    assert rows == [(str(busy.pk), "healthy")]  # only the row that changed, rendered as the page does
+    assert field(changed, "reason") == "Last success 12:00."
+    assert re.search(rf'data-ids="({quiet.pk},{busy.pk}|{busy.pk},{quiet.pk})"', changed)
+
+    everything = poll(client)  # a page that knows nothing gets every row
+    assert len(re.findall(r'<tr class="dash-row"', everything)) == 2

@@ -12,21 +12,20 @@ from monitoring.choices import HEALTH_STATUS_COLOURS, HealthStatus, RunStatus
 from monitoring.health import (
     ActiveRun,
     HealthFacts,
+    Pending,
     Schedule,
     annotate_health,
     average_duration,
     describe_next_run,
     grace_for,
-    health_of,
     human_duration,
-    integration_health,
     next_run,
     p95_duration,
     portal_zone,
     succeeded_in_window,
-    table_health,
 )
 from monitoring.models import TableRun
+from monitoring.status import health_of, integration_health, table_health
 from sync.choices import ScheduleKind
 from sync.models import Integration, SyncTable
 from tests.builders import build_integration, make_run
@@ -310,9 +309,31 @@ def test_a_running_run_is_stuck_once_its_heartbeat_is_stale(settings):
     assert status(active_run=running_run(minutes_since_beat=3)) == HealthStatus.RUNNING
 
 
-@pytest.mark.parametrize("newest", [RunStatus.FAILED, RunStatus.ABANDONED, RunStatus.LOST, RunStatus.PARTIAL])
-def test_failing_when_the_newest_finished_run_did_not_fully_succeed(newest):
+@pytest.mark.parametrize("newest", [RunStatus.FAILED, RunStatus.ABANDONED, RunStatus.LOST])
+def test_failing_when_the_newest_finished_run_failed_as_a_whole(newest):
     assert status(last_finished_status=newest) == HealthStatus.FAILING
+
+
+def test_a_partial_run_with_records_in_the_review_queue_needs_attention_not_failing():
+    queued = Pending(count=4, tables=1, table="Order")
+    assert status(last_finished_status=RunStatus.PARTIAL, failed_records=queued) == HealthStatus.NEEDS_ATTENTION
+    assert status(last_finished_status=RunStatus.PARTIAL) == HealthStatus.HEALTHY  # people dealt with them
+
+
+def test_held_deletes_are_never_healthy():
+    held = Pending(count=24, tables=1, table="Product")
+    assert status(held_deletes=held) == HealthStatus.NEEDS_ATTENTION
+    assert status(held_deletes=held, last_finished_status=RunStatus.FAILED) == HealthStatus.FAILING
+
+
+def test_an_open_unacknowledged_alert_is_alert_and_an_acknowledged_one_is_not():
+    assert status(unacknowledged_alerts=1, newest_alert="Deletes held") == HealthStatus.ALERT
+    assert status(unacknowledged_alerts=0) == HealthStatus.HEALTHY  # acknowledged: someone is on it
+
+
+def test_an_integration_without_an_active_table_is_not_configured():
+    assert status(active_tables=0) == HealthStatus.NOT_CONFIGURED
+    assert status(active_tables=0, active=False) == HealthStatus.PAUSED
 
 
 def test_late_when_the_daily_slot_passed_the_grace_without_a_run():
@@ -410,7 +431,7 @@ def test_human_durations():
 def make_integration(erp, crm, name="Sankhya ↔ Ploomes", **fields) -> Integration:
     defaults = {"schedule_kind": ScheduleKind.INTERVAL, "schedule_interval_minutes": 60}
     fields = {"activated_at": NOW - timedelta(days=30), **defaults, **fields}
-    return build_integration(erp, crm, name=name, **fields)
+    return build_integration(erp, crm, name=name, **{"table": "Company", **fields})
 
 
 @pytest.fixture
@@ -461,7 +482,7 @@ def test_the_dashboard_row_carries_the_running_run_and_the_next_run(pair):
 
 
 def test_a_table_uses_its_own_max_time_without_success(pair):
-    integration = make_integration(*pair)
+    integration = make_integration(*pair, table="")
     company = SyncTable.objects.create(
         integration=integration, name="Company", source_object="c", target_object="/c", record_key="CNPJ"
     )
@@ -531,7 +552,7 @@ def test_partial_runs_are_successes_for_the_figures_and_the_window(pair):
     assert health.last_success == NOW - timedelta(minutes=38)
     assert health.success_rate_7d == 0.5
     assert health.avg_duration == health.p95_duration == timedelta(minutes=2)
-    assert health.status == HealthStatus.FAILING  # some records failed in the newest run
+    assert health.status == HealthStatus.HEALTHY  # its refused records were dealt with: none waits in the queue
     assert health.failure_streak == 0
 
 

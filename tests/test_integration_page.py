@@ -8,9 +8,10 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
-from monitoring.choices import ErrorStatus, RunStatus, Trigger
-from monitoring.models import RecordError, RecordEvent, RequestLog, SyncRun, TableRun
+from monitoring.choices import AlertKind, AlertStatus, ErrorStatus, RunStatus, Trigger
+from monitoring.models import Alert, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
 from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.views.integration import schedule_in_words
 from sync.choices import DeploymentStatus, ScheduleKind
@@ -74,7 +75,8 @@ def test_general_information_shows_every_field(frozen, login_as, integration):
     assert "Nov. 15, 2024, midnight" in page  # next run, local time
     assert "2 min 0 s" in page and "p95 3 min 0 s" in page  # average and p95 of the succeeded runs
     assert "Nov. 14, 2024, 9:04 a.m." in page  # last success (12:04:32 UTC), local time
-    assert "67%" in page and "2 of 3 runs" in page
+    # Rounded down, in the same words as the dashboard's: 2/3 never reads as 67 %.
+    assert "66.6%" in page and "2 of 3 runs completed in the last 7 days" in page
     assert "24 hours" in page  # max time without success
     assert "Only customers with approved credit reach the CRM." in page
     assert "Company" in page and "ERP → CRM" in page  # the table with its direction
@@ -104,7 +106,13 @@ def test_schedules_in_words(integration):
     integration.schedule_interval_minutes = 120
     assert schedule_in_words(integration) == "every 2 hours"
     integration.schedule_kind, integration.schedule_cron = ScheduleKind.CRON, "*/15 8-18 * * 1-5"
-    assert schedule_in_words(integration) == "cron */15 8-18 * * 1-5"
+    assert schedule_in_words(integration) == (
+        "Every 15 minutes, between 08:00 and 18:59, Monday through Friday (cron */15 8-18 * * 1-5)"
+    )
+    with translation.override("pt-br"):  # the day names too, whatever the server's locale
+        assert schedule_in_words(integration) == (
+            "A cada 15 minutos, entre 08:00 e 18:59, de Segunda-feira a Sexta-feira (cron */15 8-18 * * 1-5)"
+        )
     integration.schedule_kind, integration.schedule_daily_time = ScheduleKind.DAILY, "00:00"
     assert schedule_in_words(integration) == "daily at 00:00"
     integration.schedule_kind = ScheduleKind.NONE
@@ -288,3 +296,75 @@ def test_each_table_shows_its_last_reconciliation_and_what_waits(frozen, login_a
     ) in row
     assert '<td class="number" data-linked>12</td>' in row
     assert "status=waiting" in row and ">1</a>" in row.split("data-waiting", 1)[1]
+
+
+def test_it_acknowledges_an_alert_on_the_general_tab_and_everyone_sees_by_whom(frozen, login_as, integration):
+    add_run(integration, started=NOW - timedelta(minutes=30), seconds=60)
+    alert = Alert.objects.create(integration=integration, kind=AlertKind.RUN_STUCK, message="Run #9 is stuck")
+    url = reverse("admin:integration", args=[integration.pk])
+    client = login_as(IT)
+    page = client.get(url).content.decode()
+    assert f'data-alert="{alert.pk}" data-state="open"' in page and "Run #9 is stuck" in page
+    assert 'data-action="acknowledge"' in page
+    assert 'class="portal-status-reason" data-field="reason">Run #9 is stuck</span>' in page  # the status says why
+
+    response = client.post(url, {"action": "acknowledge", "alert": alert.pk, "note": "Restarting the workers"})
+    assert response.status_code == 302
+    alert.refresh_from_db()
+    assert (alert.status, alert.acknowledged_by.username, alert.acknowledgement_note) == (
+        AlertStatus.ACKNOWLEDGED,
+        "it",
+        "Restarting the workers",
+    )
+    page = client.get(url).content.decode()
+    assert 'data-state="acknowledged"' in page
+    assert "by it at 11/14/2024 noon: Restarting the workers" in " ".join(html.unescape(page).split())
+    assert 'data-status="alert"' not in page.split('class="portal-integration-head"')[1].split("</div>")[0]
+
+
+def test_a_supervisor_cannot_acknowledge(frozen, login_as, integration):
+    alert = Alert.objects.create(integration=integration, kind=AlertKind.RUN_STUCK, message="stuck")
+    url = reverse("admin:integration", args=[integration.pk])
+    client = login_as(SUPERVISOR)
+    assert 'data-action="acknowledge"' not in client.get(url).content.decode()
+    assert client.post(url, {"action": "acknowledge", "alert": alert.pk}).status_code == 403
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+
+
+def test_every_tab_and_the_run_page_carry_the_admin_header(frozen, login_as, integration):
+    run = add_run(integration, started=NOW - timedelta(minutes=30), seconds=60)
+    client = login_as(SUPERVISOR)
+    urls = [
+        reverse(name, args=[integration.pk])
+        for name in (
+            "admin:integration",
+            "admin:integration_history",
+            "admin:integration_deletes",
+            "admin:integration_queue",
+        )
+    ] + [reverse("admin:run", args=[run.pk])]
+    for url in urls:
+        page = client.get(url).content.decode()
+        assert 'id="user-tools"' in page, url
+        assert 'name="language"' in page, url  # the language chooser
+        assert reverse("admin:logout") in page and reverse("admin:password_change") in page, url
+
+
+def test_the_max_time_deadline_says_crossed_once_it_is_past(frozen, login_as, integration):
+    add_run(integration, started=NOW - timedelta(hours=2), seconds=60)
+    client = login_as(SUPERVISOR)
+    deadline = " ".join(html.unescape(page_of(client, integration)).split())
+    assert "An alert opens unless a run succeeds by Nov. 15, 2024, noon" in deadline
+    frozen.shift(timedelta(days=1))
+    deadline = " ".join(html.unescape(page_of(client, integration)).split())
+    assert "Crossed at Nov. 15, 2024, noon: no run has succeeded since" in deadline
+
+
+def test_each_page_has_one_heading(frozen, login_as, integration):
+    run = add_run(integration, started=NOW - timedelta(minutes=30), seconds=60)
+    client = login_as(SUPERVISOR)
+    for name, args in (("admin:integration", [integration.pk]), ("admin:integration_history", [integration.pk]),
+                       ("admin:run", [run.pk])):  # fmt: skip
+        page = client.get(reverse(name, args=args)).content.decode()
+        assert page.count("<h1") == 1, name

@@ -256,3 +256,14 @@ def test_the_compiled_catalog_matches_the_po_file():
             assert catalog.gettext(entry["msgid"]) == entry["msgstr"][0], entry["msgid"]
         else:
             assert catalog.pgettext(context, entry["msgid"]) == entry["msgstr"][0], (context, entry["msgid"])
+
+
+@pytest.mark.django_db
+def test_the_task_lists_of_django_q2_speak_portuguese_too(login_as):
+    from monitoring.roles import IT
+
+    client = login_as(IT)
+    page = client.get(reverse("admin:django_q_schedule_changelist"), HTTP_ACCEPT_LANGUAGE="pt-br").content.decode()
+    assert "Tarefas agendadas" in page and "Scheduled tasks" not in page
+    page = client.get(reverse("admin:django_q_failure_changelist"), HTTP_ACCEPT_LANGUAGE="pt-br").content.decode()
+    assert "Tarefas com falha" in page

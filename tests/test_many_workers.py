@@ -444,7 +444,9 @@ def test_three_clusters_on_redis_run_every_slot_once_and_recover_a_killed_sync(t
         f"records expected: {len(big_expected)}, found: {found}; test wall time {wall:.0f} s"
     )
     assert killed["status"] == "abandoned" and "No heartbeat" in killed["error"]
-    assert outcome["abandoned_by_housekeeping"] == [killed_run]
+    # Abandoned by the minute's housekeeping, or on the spot by the next slot that found it dead.
+    assert outcome["abandoned_by_housekeeping"] in ([killed_run], [])
+    assert outcome["abandoned_by_housekeeping"] or rerun["trigger"] == "schedule"
     assert rerun["status"] == "succeeded", rerun
     assert rerun["trigger"] in ("schedule", "reaper")
     assert all("already queued or running" in run["error"] for run in skipped), skipped

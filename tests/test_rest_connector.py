@@ -652,8 +652,12 @@ def test_connection_verdict_when_connected(serve, connect):
     verdict = connect(api, **AUTHS["api_key"][1]).test_connection()
 
     assert verdict.ok
-    assert verdict.message.startswith("Connected: GET / answered 200 in ")
-    assert verdict.message.endswith(" ms")
+    assert verdict.message.startswith(
+        "Connected: GET / (the base URL: no active table reads from this connection and no test path is set) "
+        "answered 200 in "
+    )
+    assert verdict.message.endswith(" ms.")
+    assert api.requests_to("/")[0].headers["User-Key"] == API_KEY
 
 
 def test_connection_verdict_when_refused(serve, connect):
@@ -661,14 +665,19 @@ def test_connection_verdict_when_refused(serve, connect):
     verdict = connect(api, **{**AUTHS["api_key"][1], "api_key": WRONG["api_key"]}).test_connection()
 
     assert not verdict.ok
-    assert verdict.message == "Refused: 401 Unauthorized — check the API key"
+    assert verdict.message == (
+        f"Refused: GET / answered 401 Unauthorized — check the API key. The server said: “Invalid credentials: {MASK}”."
+    )
 
 
 def test_connection_verdict_for_a_wrong_path(api, connect):
-    verdict = connect(api).test_connection("/nothing")
+    verdict = connect(api, test_path="/nothing").test_connection()
 
     assert not verdict.ok
-    assert verdict.message.startswith("Reached the server, but GET /nothing answered: CRM answered 404 Not Found")
+    assert verdict.message == (
+        "Not found: GET /nothing answered 404 Not Found — check the test path. "
+        "The server said: “No route for GET /nothing”."
+    )
 
 
 def test_connection_verdict_when_the_token_endpoint_refuses(serve, connect):
@@ -678,8 +687,10 @@ def test_connection_verdict_when_the_token_endpoint_refuses(serve, connect):
     assert verdict == dataclasses.replace(
         verdict,
         ok=False,
-        message="The OAuth2 token endpoint answered 401 Unauthorized: check the client id and secret.",
+        message="The OAuth2 token endpoint answered 401 Unauthorized: check the client id and secret. "
+        "The server said: “Unknown client portal”.",
     )
+    assert api.requests_to("/") == []
 
 
 def test_connection_verdict_when_it_times_out_tries_once(api, connect, calls):

@@ -181,3 +181,27 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client):
     response = client.get(reverse("admin:sync_integration_changelist"))
     assert response.status_code == 302
     assert reverse("admin:login") in response["Location"]
+
+
+PLUMBING = ("django_q_success", "django_q_failure", "django_q_schedule", "django_q_ormq", "sync_recordlink")
+
+
+@pytest.mark.parametrize("role", [SUPERVISOR, ONBOARDING])
+def test_supervisors_and_onboarding_see_health_not_plumbing(login_as, role):
+    client = login_as(role)
+    for name in PLUMBING:
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 403, name
+    home = client.get(reverse("admin:index")).content.decode()
+    assert "/django_q/" not in home and "/sync/recordlink/" not in home
+
+
+def test_it_sees_the_plumbing_and_turns_the_demo_knobs(login_as, settings):
+    from sync.sandbox.models import SandboxKnobs
+
+    client = login_as(IT)
+    for name in PLUMBING:
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200, name
+    knobs = SandboxKnobs.objects.create(system="crm")
+    page = client.get(reverse("admin:sandbox_sandboxknobs_change", args=[knobs.pk]))
+    assert page.status_code == 200 and 'name="_save"' in page.content.decode()  # may change them, not only see
+    assert client.get(reverse("admin:sandbox_sandboxknobs_changelist")).status_code == 200

@@ -517,10 +517,15 @@ def test_test_connection_says_what_it_reached(nav, calls):
     verdict = SoapConnector(make_config(nav), calls.append).test_connection()
 
     assert verdict.ok
-    assert verdict.message == (
-        f"Connected to {nav.endpoint_url}: Customer_Service/Customer_Port offers 10 operations. "
-        "ReadMultiple answered with 1 record(s)."
+    assert re.fullmatch(
+        re.escape(f"Connected to {nav.endpoint_url} (Customer_Service/Customer_Port): ReadMultiple answered in ")
+        + r"\d+"
+        + re.escape(
+            " ms with 1 record — no active table reads from this connection, so ReadMultiple was asked for one record."
+        ),
+        verdict.message,
     )
+    assert "<ns0:setSize>1</ns0:setSize>" in calls[-1].request_body
     assert [(call.method, call.operation) for call in calls] == [("GET", "WSDL"), ("SOAP", "ReadMultiple")]
     assert nav.calls("Create") == nav.calls("Update") == nav.calls("Delete") == 0
 

@@ -46,6 +46,7 @@ def integrations(clock, erp_connection, crm_connection):
             active=active,
             activated_at=NOW - timedelta(hours=1),
             alert_emails="it@example.com",
+            table="Company",
         )
 
     return make("Orders"), make("Invoices"), make("Paused", active=False)

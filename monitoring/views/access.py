@@ -20,6 +20,7 @@ CHANGE_INTEGRATION = "sync.change_integration"
 CHANGE_DEPLOYMENT_STATUS = "sync.change_deployment_status"
 DECIDE_HELD_DELETES = "monitoring.change_helddelete"
 RETRY_RECORDS = "monitoring.retry_record"
+ACKNOWLEDGE_ALERTS = "monitoring.change_alert"
 
 
 def require(request, *permissions: str) -> None:
@@ -46,6 +47,7 @@ class Abilities:
     change_deployment_status: bool = False
     decide_deletes: bool = False
     retry: bool = False
+    acknowledge: bool = False
 
     @classmethod
     def of(cls, user) -> "Abilities":
@@ -55,4 +57,5 @@ class Abilities:
             change_deployment_status=user.has_perm(CHANGE_DEPLOYMENT_STATUS),
             decide_deletes=user.has_perm(DECIDE_HELD_DELETES),
             retry=user.has_perm(RETRY_RECORDS),
+            acknowledge=user.has_perm(ACKNOWLEDGE_ALERTS),
         )

@@ -7,7 +7,7 @@ running syncs, the order (problems first) and the words.
 
 Queries: a constant number, whatever the number of integrations, runs and record events:
 
-1. the health of every integration, as one annotated query (:func:`monitoring.health.health_of`);
+1. the health of every integration, as one annotated query (:func:`monitoring.status.health_of`);
 2. the durations of the last :data:`TREND_RUNS` finished runs of every integration, as one query
    (``ROW_NUMBER() OVER (PARTITION BY integration_id ORDER BY finished_at DESC)`` filtered ≤ N);
 3. the per-table progress of every running sync, as one query (only when a sync is running).
@@ -18,7 +18,8 @@ shows exactly what a reload would.
 
 from __future__ import annotations
 
-import math
+import hashlib
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,25 +29,20 @@ from zoneinfo import ZoneInfo
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.http import JsonResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
-from monitoring.choices import UNRESOLVED_ALERT_STATUSES, HealthStatus, RunStatus
-from monitoring.health import (
-    FINISHED_RUN_STATUSES,
-    IntegrationHealth,
-    describe_next_run,
-    health_of,
-    portal_zone,
-)
+from monitoring.choices import HealthStatus, RunStatus
+from monitoring.health import FINISHED_RUN_STATUSES, describe_next_run, portal_zone
 from monitoring.models import SyncRun, TableRun
+from monitoring.status import IntegrationHealth, health_of, relative_text
 from monitoring.templatetags.portal import duration, status_badge
 from monitoring.templatetags.trend import FAILED, PARTIAL, SUCCEEDED, TrendPoint, describe, sparkline_svg
 from monitoring.workers import workers_notice
@@ -57,8 +53,10 @@ PROBLEMS_FIRST = (
     HealthStatus.ALERT,
     HealthStatus.FAILING,
     HealthStatus.LATE,
+    HealthStatus.NEEDS_ATTENTION,
     HealthStatus.RUNNING,
     HealthStatus.NEVER_RUN,
+    HealthStatus.NOT_CONFIGURED,
     HealthStatus.HEALTHY,
     HealthStatus.PAUSED,
 )
@@ -87,15 +85,6 @@ def next_run_text(moment: datetime | None, now: datetime, tz: ZoneInfo) -> str:
     if moment is None or moment <= now:
         return describe_next_run(moment, now, tz)
     return local_datetime(moment, tz)
-
-
-def percent(rate: float | None) -> str:
-    """``96.6%``, ``100%``; ``—`` without runs. Rounded down: 99.96 % never reads as 100 %."""
-    if rate is None:
-        return "—"
-    value = math.floor(rate * 1000 + 1e-9) / 10
-    decimals = 0 if value == int(value) else 1
-    return _("%(value)s%%") % {"value": formats.number_format(value, decimal_pos=decimals)}
 
 
 def number(value: int) -> str:
@@ -309,13 +298,24 @@ class DashboardRow:
         moment = self.health.last_success
         return local_datetime(moment, self.tz) if moment else _("never")
 
+    @cached_property
+    def last_success_ago(self) -> str:
+        return relative_text(self.health.last_success, self.now)
+
+    @cached_property
+    def next_run_in(self) -> str:
+        moment = self.health.next_run
+        return relative_text(moment, self.now) if moment is not None and moment > self.now else ""
+
     @property
     def last_success_iso(self) -> str | None:
         return _iso(self.health.last_success)
 
     @property
     def next_run_iso(self) -> str | None:
-        return _iso(self.health.next_run)
+        """The moment of a future run; none when it is due now (that moment is "now", new at every render)."""
+        moment = self.health.next_run
+        return _iso(moment) if moment is not None and moment > self.now else None
 
     @cached_property
     def next_run_text(self) -> str:
@@ -354,17 +354,11 @@ class DashboardRow:
 
     @cached_property
     def success_rate_text(self) -> str:
-        return percent(self.health.success_rate_7d)
+        return self.health.success_rate_text
 
     @cached_property
     def success_rate_title(self) -> str:
-        if not self.runs_7d:
-            return _("No run finished in the last 7 days")
-        return ngettext(
-            "%(successes)d of %(runs)d run completed in the last 7 days",
-            "%(successes)d of %(runs)d runs completed in the last 7 days",
-            self.runs_7d,
-        ) % {"successes": self.successes_7d, "runs": self.runs_7d}
+        return self.health.success_rate_words
 
     # trend
     @cached_property
@@ -378,21 +372,35 @@ class DashboardRow:
     # open alerts
     @cached_property
     def alerts_url(self) -> str:
-        query = urlencode({"integration__id__exact": self.pk, "status__in": ",".join(UNRESOLVED_ALERT_STATUSES)})
-        return f"{self.alerts_list_url}?{query}"
+        """The alerts section of the integration's General tab, where IT acknowledges them."""
+        return f"{self.url}#portal-alerts-title"
 
     @cached_property
     def alerts_html(self) -> SafeString:
-        count = self.health.open_alerts
-        if not count:
+        """ "2 open · 1 acknowledged"; a link to the integration's alerts, where IT acknowledges them."""
+        acknowledged = self.health.acknowledged_alerts
+        unacknowledged = self.health.open_alerts - acknowledged
+        if not self.health.open_alerts:
             return format_html('<span class="dash-alerts-none">{}</span>', _("none"))
-        words = ngettext("%(count)s open", "%(count)s open", count) % {"count": number(count)}
+        parts = []
+        if unacknowledged:
+            parts.append(
+                ngettext("%(count)s open", "%(count)s open", unacknowledged) % {"count": number(unacknowledged)}
+            )
+        if acknowledged:
+            parts.append(
+                ngettext("%(count)s acknowledged", "%(count)s acknowledged", acknowledged)
+                % {"count": number(acknowledged)}
+            )
+        words = " · ".join(parts)
+        css = "dash-alerts-open" if unacknowledged else "dash-alerts-acknowledged"
         if not self.can_view_alerts:
-            return format_html('<span class="dash-alerts-open">{}</span>', words)
+            return format_html('<span class="{}">{}</span>', css, words)
         return format_html(
-            '<a class="dash-alerts-open" href="{}" title="{}">{}</a>',
+            '<a class="{}" href="{}" title="{}">{}</a>',
+            css,
             self.alerts_url,
-            _("See the open alerts of %(name)s") % {"name": self.name},
+            _("See and acknowledge the alerts of %(name)s") % {"name": self.name},
             words,
         )
 
@@ -424,6 +432,7 @@ class DashboardRow:
             "url": self.url,
             "erp": self.integration.erp_name,
             "crm": self.integration.crm_name,
+            "reason": self.health.reason,
             "status": {
                 "value": self.status.value,
                 "label": str(health.label),
@@ -557,9 +566,10 @@ def dashboard(request, site, extra_context=None):
         "subtitle": None,
         "board": board,
         "rows": board.rows,
+        "rendered_rows": render_rows(request, board, dashboard_url),
         "zone": tz.key,
         "dashboard_url": dashboard_url,
-        "refresh_url": reverse("admin:dashboard_data", current_app=site.name),
+        "refresh_url": reverse("admin:dashboard_rows", current_app=site.name),
         "refresh_seconds": REFRESH_SECONDS,
         **(extra_context or {}),
     }
@@ -569,6 +579,60 @@ def dashboard(request, site, extra_context=None):
 
 @require_GET
 def dashboard_data(request):
-    """The dashboard's figures as JSON, for the refresh in place (``static/portal/dashboard.js``)."""
+    """The dashboard's figures as JSON (for scripts and monitors; the page refreshes from :func:`dashboard_rows`)."""
     board = Board.build(request, timezone.now(), portal_zone())
     return JsonResponse(board.as_json())
+
+
+# ---------------------------------------------------------------- the refresh in place: changed rows only
+
+# The CSRF token in a row's form is masked anew at every render: it must not count as a change.
+_CSRF_INPUT = re.compile(r'<input type="hidden" name="csrfmiddlewaretoken" value="[^"]*">')
+_DIGEST_PLACEHOLDER = "digest-of-this-row"
+KNOWN_ROWS_HEADER = "X-Dashboard-Rows"  # "pk:digest,pk:digest…": the rows the page holds
+
+
+@dataclass(frozen=True)
+class RenderedRow:
+    pk: int
+    html: SafeString
+    digest: str
+
+
+def render_rows(request, board: Board, dashboard_url: str) -> list[RenderedRow]:
+    """Every row as the page shows it, each marked with a digest of its content."""
+    rendered = []
+    for row in board.rows:
+        context = {"row": row, "dashboard_url": dashboard_url, "digest_placeholder": _DIGEST_PLACEHOLDER}
+        html = render_to_string("monitoring/dashboard/row.html", context, request=request)
+        digest = hashlib.blake2b(_CSRF_INPUT.sub("", html).encode(), digest_size=8).hexdigest()
+        html = html.replace(f'data-digest="{_DIGEST_PLACEHOLDER}"', f'data-digest="{digest}"', 1)
+        rendered.append(RenderedRow(row.pk, mark_safe(html), digest))  # noqa: S308 (rendered by our template)
+    return rendered
+
+
+def known_rows(request) -> dict[int, str]:
+    known = {}
+    for pair in request.headers.get(KNOWN_ROWS_HEADER, "").split(","):
+        pk, _sep, digest = pair.strip().partition(":")
+        if pk.isdigit() and digest:
+            known[int(pk)] = digest
+    return known
+
+
+@require_GET
+def dashboard_rows(request):
+    """The rows that changed since the page's (``X-Dashboard-Rows``), server-rendered, with the summary.
+
+    A poll when nothing changed answers a few hundred bytes, whatever the number of integrations.
+    """
+    now, tz = timezone.now(), portal_zone()
+    board = Board.build(request, now, tz)
+    known = known_rows(request)
+    rows = render_rows(request, board, reverse("admin:index"))
+    context = {
+        "board": board,
+        "ids": ",".join(str(row.pk) for row in rows),
+        "changed": [row for row in rows if known.get(row.pk) != row.digest],
+    }
+    return TemplateResponse(request, "monitoring/dashboard/rows.html", context)

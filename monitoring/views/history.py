@@ -32,8 +32,9 @@ from monitoring.exports import (
     queue_export,
     write_history,
 )
-from monitoring.health import integration_health, portal_zone
+from monitoring.health import portal_zone
 from monitoring.models import ExportJob, ExportStatus
+from monitoring.status import integration_health
 from sync.models import Integration
 
 VIEW_PERMISSION = "sync.view_integration"

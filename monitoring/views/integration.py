@@ -8,7 +8,7 @@ status and waiting work (one query), and one page of the run log with its counts
 from datetime import timedelta
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Func, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -19,23 +19,26 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from monitoring.choices import ErrorStatus, HeldDeleteStatus
+from monitoring.alerts import acknowledge
+from monitoring.choices import UNRESOLVED_ALERT_STATUSES
+from monitoring.cron_words import cron_in_words
 from monitoring.health import (
     HealthFacts,
-    IntegrationHealth,
     Schedule,
     annotate_health,
     annotate_table_health,
     human_duration,
     portal_zone,
 )
-from monitoring.models import HeldDelete, RecordError, RecordEvent, RequestLog, TableRun
+from monitoring.models import Alert, RecordEvent, RequestLog, TableRun
+from monitoring.status import IntegrationHealth, assess
 from sync.choices import DeploymentStatus, ScheduleKind
 from sync.durations import HumanDurationField, short_duration
 from sync.models import Integration, RecordLink, StagedRecord
 from sync.stored_messages import StoredMessageField
 
 from .access import (
+    ACKNOWLEDGE_ALERTS,
     CHANGE_DEPLOYMENT_STATUS,
     CHANGE_INTEGRATION,
     VIEW_INTEGRATION,
@@ -108,6 +111,7 @@ def integration_with_health(pk, now):
 def tab_context(request, integration, tab: str, now) -> dict:
     """What ``monitoring/integration_base.html`` needs, from an integration of :func:`integration_with_health`."""
     return {
+        **admin.site.each_context(request),  # the admin's header on every tab: language, password, log out
         "integration": integration,
         "health": IntegrationHealth.from_row(integration, now, portal_zone()),
         "tab": tab,
@@ -136,7 +140,7 @@ def paginate(request, queryset, per_page: int, param: str = "page"):
 
 
 def schedule_in_words(integration) -> str:
-    """``every 15 minutes``, ``daily at 00:00``, ``cron */15 8-18 * * 1-5``, or ``not scheduled``."""
+    """``every 15 minutes``, ``daily at 00:00``, a cron expression in words, or ``not scheduled``."""
     schedule = Schedule.of(integration)
     if integration.schedule_kind == ScheduleKind.NONE:
         return _("not scheduled")
@@ -154,7 +158,7 @@ def schedule_in_words(integration) -> str:
         return ngettext("every %(count)d minute", "every %(count)d minutes", minutes) % {"count": minutes}
     if integration.schedule_kind == ScheduleKind.DAILY:
         return _("daily at %(time)s") % {"time": integration.schedule_daily_time}
-    return _("cron %(expression)s") % {"expression": schedule.cron}
+    return _("%(words)s (cron %(expression)s)") % {"words": cron_in_words(schedule.cron), "expression": schedule.cron}
 
 
 def data_size(integration) -> int:
@@ -185,11 +189,6 @@ def tables_with_status(integration, facts: HealthFacts, now, tz):
     """
     newest = TableRun.objects.filter(table=OuterRef("pk"), finished_at__isnull=False).order_by("-started_at", "-pk")
     tables = annotate_table_health(integration.tables.all(), now).annotate(
-        pending_deletes=scalar(
-            HeldDelete.objects.filter(table=OuterRef("pk"), status=HeldDeleteStatus.PENDING), Count("pk")
-        ),
-        open_errors=scalar(RecordError.objects.filter(table=OuterRef("pk"), status=ErrorStatus.OPEN), Count("pk")),
-        waiting=scalar(RecordError.objects.filter(table=OuterRef("pk"), status=ErrorStatus.WAITING), Count("pk")),
         last_source_total=Subquery(newest.values("source_total")[:1], output_field=IntegerField()),
         last_read=Subquery(newest.values("read")[:1], output_field=IntegerField()),
         last_target_total=Subquery(newest.values("target_total")[:1], output_field=IntegerField()),
@@ -199,7 +198,8 @@ def tables_with_status(integration, facts: HealthFacts, now, tz):
     )
     tables = list(tables)
     for table in tables:
-        table.status = facts.for_table(table).get_status(now, tz)
+        assessment = assess(facts.for_table(table), now, tz)
+        table.status, table.reason = assessment.status, assessment.reason
     return tables
 
 
@@ -240,6 +240,15 @@ def general_information(request, pk):
                     request, _("The max time without success is now %(value)s.") % {"value": human_duration(value)}
                 )
                 return HttpResponseRedirect(request.get_full_path())
+        elif action == "acknowledge":
+            require(request, ACKNOWLEDGE_ALERTS)
+            alert = get_object_or_404(Alert, pk=request.POST.get("alert", ""), integration=integration)
+            note = request.POST.get("note", "").strip()[:2000]
+            if acknowledge(alert, request.user, note):
+                messages.success(request, _("Alert acknowledged."))
+            else:
+                messages.warning(request, _("This alert is no longer open."))
+            return HttpResponseRedirect(request.get_full_path())
         elif action == "deployment_status":
             require(request, CHANGE_DEPLOYMENT_STATUS)
             deployment_form = DeploymentStatusForm(request.POST)
@@ -278,11 +287,14 @@ def general_context(request, integration, now, max_time_form=None, deployment_fo
             "next_run_due": health.next_run is not None and health.next_run <= now,
             "data_size": size,
             "data_size_words": filesizeformat(size),
-            "success_rate_percent": None if health.success_rate_7d is None else round(health.success_rate_7d * 100),
+            "success_rate_percent": health.success_rate_7d,
             "runs_7d": runs_7d,
             "successes_7d": successes_7d,
             "max_time_words": human_duration(integration.max_time_without_success),
             "tables": tables_with_status(integration, facts, now, tz),
+            "alerts": integration.alerts.filter(status__in=UNRESOLVED_ALERT_STATUSES)
+            .select_related("table", "acknowledged_by")
+            .order_by("-opened_at", "-pk"),
             "runs": run_log(request, integration),
             "max_time_form": max_time_form
             or (

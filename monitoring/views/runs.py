@@ -12,6 +12,7 @@ review-queue reasons) are rendered in the reader's language by the template.
 import json
 import re
 
+from django.contrib import admin
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -82,6 +83,7 @@ def run_detail(request, pk):
         )
 
     context = {
+        **admin.site.each_context(request),  # the admin's header: language, password, log out
         "conflicts": conflicts,
         "run": run,
         "integration": run.integration,

@@ -1,9 +1,11 @@
 /* The dashboard refreshes itself in place: no reload, no library, no network beyond the portal.
  *
- * Every few seconds (data-refresh-seconds) it fetches the JSON at data-refresh-url and updates each
- * row found by data-integration="pk": text through textContent; the status badge, the trend, the
- * progress and the alerts link through fragments the server built and escaped. It pauses while the
- * tab is hidden, and says status changes in a polite live region.
+ * Every few seconds (data-refresh-seconds) it asks data-refresh-url for the rows that changed, telling
+ * the server which rows it holds (each row's data-digest): the server renders the rows as the page
+ * does and sends back only those whose content changed, with the summary line and the workers'
+ * banner — a few hundred bytes when nothing changed. Each changed row replaces the one with the
+ * same data-integration. It pauses while the tab is hidden, and says status changes in a polite
+ * live region.
  */
 (function () {
   "use strict";
@@ -29,7 +31,7 @@
   }
 
   function setHtml(element, html) {
-    // Only for fragments the server built and escaped (badge, trend, progress, alerts link).
+    // Only for fragments the server built and escaped (the summary line).
     if (element && element.innerHTML !== html) {
       element.innerHTML = html;
     }
@@ -67,82 +69,67 @@
     }, 100);
   }
 
-  function updateRow(row, item) {
-    var before = row.getAttribute("data-status");
-    row.setAttribute("data-status", item.status.value);
-    setHtml(field(row, "status"), item.status.html);
-
-    var progress = field(row, "progress");
-    if (progress) {
-      setHtml(progress, item.progress ? item.progress.html : "");
-      progress.hidden = !item.progress;
-    }
-
-    var last = field(row, "last-success");
-    setText(last, item.last_success.text);
-    setAttr(last, "datetime", item.last_success.at);
-
-    var next = field(row, "next-run");
-    setText(next, item.next_run.text);
-    setAttr(next, "datetime", item.next_run.at);
-    setAttr(next, "title", item.next_run.title);
-
-    var average = field(row, "avg-duration");
-    setText(average, item.avg_duration.text);
-    setAttr(average, "title", item.avg_duration.title);
-    var p95 = field(row, "p95");
-    if (p95) {
-      p95.hidden = item.avg_duration.p95_seconds === null;
-    }
-    setText(field(row, "p95-duration"), item.avg_duration.p95_text);
-
-    var rate = field(row, "success-rate");
-    setText(rate, item.success_rate_7d.text);
-    setAttr(rate, "title", item.success_rate_7d.title);
-
-    setHtml(field(row, "trend"), item.trend.html);
-    setHtml(field(row, "alerts"), item.open_alerts.html);
-
-    var button = row.querySelector('[data-action="run-now"]');
-    if (button && item.run_now) {
-      button.disabled = !item.run_now.enabled;
-      setAttr(button, "title", item.run_now.reason);
-    }
-    return before !== item.status.value ? item.name + ": " + item.status.label : null;
+  function knownRows() {
+    // What the page holds, so that the server sends only the rows that changed.
+    var pairs = [];
+    root.querySelectorAll("tr[data-integration][data-digest]").forEach(function (row) {
+      pairs.push(row.getAttribute("data-integration") + ":" + row.getAttribute("data-digest"));
+    });
+    return pairs.join(",");
   }
 
-  function apply(data) {
-    var workers = field(root, "workers");
-    if (workers && data.workers) {
-      setText(workers, data.workers.text);
-      workers.hidden = !data.workers.down;
-    }
-    var summary = field(root, "summary");
-    setHtml(summary, data.summary.html);
-    var generated = field(root, "generated-at");
-    setText(generated, data.generated_at_text);
-    setAttr(generated, "datetime", data.generated_at);
+  function statusWords(row) {
+    var name = field(row, "name");
+    var status = field(row, "status");
+    return (name ? name.textContent.trim() : "") + ": " + (status ? status.textContent.trim() : "");
+  }
 
-    var seen = {};
-    var changed = false;
+  function apply(poll) {
+    var workers = field(root, "workers");
+    var workersPart = poll.querySelector('[data-part="workers"]');
+    if (workers && workersPart) {
+      setText(workers, workersPart.textContent);
+      workers.hidden = workersPart.hidden;
+    }
+    var summaryPart = poll.querySelector('[data-part="summary"]');
+    if (summaryPart) {
+      setHtml(field(root, "summary"), summaryPart.innerHTML);
+    }
+    var generated = field(root, "generated-at");
+    setText(generated, poll.getAttribute("data-generated-at-text"));
+    setAttr(generated, "datetime", poll.getAttribute("data-generated-at"));
+
     var messages = [];
-    data.integrations.forEach(function (item) {
-      var id = String(Number(item.id));
-      seen[id] = true;
+    poll.querySelectorAll("tr[data-integration]").forEach(function (fresh) {
+      var id = String(Number(fresh.getAttribute("data-integration")));
       var row = root.querySelector('tr[data-integration="' + id + '"]');
       if (!row) {
-        changed = true;
         return;
       }
-      var message = updateRow(row, item);
-      if (message) {
-        messages.push(message);
+      var before = row.getAttribute("data-status");
+      var imported = document.importNode(fresh, true);
+      row.replaceWith(imported);
+      if (before !== imported.getAttribute("data-status")) {
+        messages.push(statusWords(imported));
       }
     });
+
+    var seen = {};
+    (poll.getAttribute("data-ids") || "").split(",").forEach(function (id) {
+      if (id) {
+        seen[id] = true;
+      }
+    });
+    var changed = false;
     root.querySelectorAll("tr[data-integration]").forEach(function (row) {
       if (!seen[row.getAttribute("data-integration")]) {
         changed = true;
         row.classList.add("dash-row-gone");
+      }
+    });
+    Object.keys(seen).forEach(function (id) {
+      if (!root.querySelector('tr[data-integration="' + id + '"]')) {
+        changed = true;
       }
     });
     notice(changed ? root.getAttribute("data-text-changed") : "");
@@ -174,12 +161,11 @@
     fetch(url, {
       credentials: "same-origin",
       cache: "no-store",
-      headers: { Accept: "application/json" },
+      headers: { Accept: "text/html", "X-Dashboard-Rows": knownRows() },
       signal: controller ? controller.signal : undefined,
     })
       .then(function (response) {
-        var type = response.headers.get("Content-Type") || "";
-        if (response.redirected || response.status === 401 || response.status === 403 || type.indexOf("json") < 0) {
+        if (response.redirected || response.status === 401 || response.status === 403) {
           // The session ended (the admin sent the login page): stop asking.
           stop(root.getAttribute("data-text-signed-out"));
           return null;
@@ -187,13 +173,22 @@
         if (!response.ok) {
           throw new Error(String(response.status));
         }
-        return response.json();
+        return response.text();
       })
-      .then(function (data) {
-        if (data) {
-          root.classList.remove("dash-stale");
-          apply(data);
+      .then(function (text) {
+        if (text === null) {
+          return;
         }
+        var holder = document.createElement("template");
+        holder.innerHTML = text;
+        var poll = holder.content.querySelector("[data-poll]");
+        if (!poll) {
+          // Not the dashboard's answer (a login page, after a redirect the browser hid): stop asking.
+          stop(root.getAttribute("data-text-signed-out"));
+          return;
+        }
+        root.classList.remove("dash-stale");
+        apply(poll);
       })
       .catch(function (error) {
         if (error && error.name === "AbortError") {

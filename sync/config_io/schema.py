@@ -188,6 +188,7 @@ CONNECTION = {
     "pagination": Key(choice(Pagination)),
     "page_size": Key(integer()),
     "records_path": Key(text()),
+    "test_path": Key(text()),
     "timeout_seconds": Key(integer()),
     "max_retries": Key(integer()),
     "rate_limit_per_minute": Key(integer(null=True)),

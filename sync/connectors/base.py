@@ -50,6 +50,7 @@ class ConnectionConfig:
     pagination: str = "none"  # sync.choices.Pagination value
     page_size: int = 100
     records_path: str = ""
+    test_path: str = ""  # REST: what "test connection" reads, relative to base_url; blank: see test_connection
     timeout_seconds: float = 30
     max_retries: int = 3
     rate_limit_per_minute: int | None = None
@@ -83,6 +84,14 @@ class ReadRequest:
     page_token: str | None = None  # the previous Page.next_token, None for the first page
     incremental_filter: str = ""  # e.g. "$filter=LastUpdateDate gt {cursor}" (REST) or "Last_Date_Modified" filter
     arguments: dict[str, Any] = field(default_factory=dict)  # extra fixed arguments/query parameters
+
+
+@dataclass(frozen=True)
+class SampleRead:
+    """The first read a sync makes from a connection: its first active table reading from it."""
+
+    table: str  # the table's name, for the verdict
+    request: ReadRequest  # its read, without a cursor: the first page
 
 
 @dataclass
@@ -122,15 +131,20 @@ class ConnectorError(Exception):
 
     ``retryable``: trying again later may succeed (timeouts, 429, 5xx, dropped
     connections). ``record_level``: the failure concerns one record (a validation
-    error, a SOAP fault such as UnknownCustomer) and the run can go on.
+    error, a SOAP fault such as UnknownCustomer) and the run can go on. ``detail``: what
+    the remote system itself said (an error body's message, a page's title), redacted,
+    when ``message`` does not already hold it.
     """
 
-    def __init__(self, message: str, *, retryable: bool = False, record_level: bool = False, status_code=None):
+    def __init__(
+        self, message: str, *, retryable: bool = False, record_level: bool = False, status_code=None, detail: str = ""
+    ):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.record_level = record_level
         self.status_code = status_code
+        self.detail = detail
 
     def __str__(self):
         return self.message
@@ -198,8 +212,12 @@ class Connector(ABC):
         """Delete the record ``key``."""
 
     @abstractmethod
-    def test_connection(self) -> Verdict:
-        """Reach the system with the configured auth and say what happened, in words."""
+    def test_connection(self, sample: SampleRead | None = None) -> Verdict:
+        """Authenticate and read as a sync would, once and without retries, and say what happened, in words.
+
+        ``sample`` is the first read a sync makes from this connection, asked here for one record;
+        None when no active table reads from it. Green only when the read answered readable data.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release pooled connections."""

@@ -26,6 +26,8 @@ The shapes read:
   {field: [messages]}}``;
 * ``error_description`` (OAuth2), a plain ``message``, ``error`` as a string, HubSpot's
   ``{"status": "error", "message", "errors": [{"message", "context"}]}``, Omie's ``faultstring``.
+* a web page (a proxy's error page, a sign-in form) where an API answer was expected: its title
+  (:func:`explain_answer`, :mod:`.pages`).
 
 The same words are shown once, and a message that already starts with its field
 (``"Price: must be a number"``) is not prefixed with it again. Every piece is cut to
@@ -41,6 +43,8 @@ import re
 from dataclasses import dataclass
 
 from sync.redaction import MASK, is_secret_name
+
+from . import pages
 
 MAX_VIOLATIONS = 10
 MAX_PIECE = 300  # characters of one message or one field path
@@ -151,6 +155,15 @@ def reason_from_xml(element, limit: int = MAX_VIOLATIONS, *, known=()) -> str | 
     """The readable words in an XML element (a SOAP fault's ``detail``) beyond the ``known`` ones; None when none."""
     reason = explain_xml(element, known=known)
     return reason.text(limit) if reason else None
+
+
+def explain_answer(body: bytes | str, content_type: str = "") -> Reason | None:
+    """The :class:`Reason` in an error answer as received: a web page's title (a proxy's or a server's
+    error page, a sign-in form), else :func:`explain_text`'s; None when it holds neither."""
+    page = pages.web_page(body, content_type)
+    if page is not None:
+        return Reason(message=page.title) if page.title else None
+    return explain_text(body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body)
 
 
 def explain_text(text: str) -> Reason | None:

@@ -57,8 +57,8 @@ from sync import stored_messages as stored
 from sync.choices import AuthKind, Pagination
 from sync.redaction import MASK, redact_headers, redact_text, redact_url, truncate
 
-from . import refusals
-from .base import CallRecord, ConnectionConfig, Connector, ConnectorError, Page, ReadRequest, Verdict
+from . import pages, refusals, verdicts
+from .base import CallRecord, ConnectionConfig, Connector, ConnectorError, Page, ReadRequest, SampleRead, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -245,39 +245,88 @@ class RestConnector(Connector):
             if not (retried and error.status_code == 404):
                 raise
 
-    def test_connection(self, path: str = "") -> Verdict:
-        """GET ``path`` (or the base URL) once, without retries, and say what happened."""
-        url = self._url(path) if path else self.config.base_url
-        shown = urlsplit(url).path or "/"
+    def test_connection(self, sample: SampleRead | None = None) -> Verdict:
+        """GET what a sync would read first, once, without retries, and judge the answer.
+
+        What is asked: the connection's test path; else ``sample`` (the first read of the first active
+        table reading from this connection) for a page of one record; else the base URL. Green only
+        for a 2xx JSON answer that did not land elsewhere (a sign-in page); a table's read must also
+        hold its records where the records path says.
+        """
+        try:
+            url, asked = self._test_request(sample)
+        except ConnectorError as error:
+            return verdicts.failed(error)
         try:
             response = self._call("GET", url, operation="test", retries=0)
-        except _TokenError as error:
-            return Verdict(False, error.message)
         except ConnectorError as error:
-            return Verdict(False, self._refusal(error, shown))
+            if error.status_code and not isinstance(error, _TokenError):
+                return self._status_verdict(error, asked)
+            return verdicts.failed(error)
+        try:
+            data = response.json()
+        except ValueError:
+            return self._not_data(response, url, asked)
+        try:
+            count = len(self._records(data))
+        except ConnectorError as error:
+            if asked.table:  # a sync would stop there too
+                return verdicts.unreadable(asked, error)
+            count = None  # a test path or the base URL answering an object: no records to count
         milliseconds = round(response.elapsed.total_seconds() * 1000)
-        message = stored.gettext(
-            "Connected: GET %(path)s answered %(status)s in %(ms)s ms",
-            path=shown,
-            status=response.status_code,
-            ms=milliseconds,
-        )
-        return Verdict(True, message)
+        return verdicts.connected(asked, response.status_code, milliseconds, count)
+
+    def _test_request(self, sample: SampleRead | None) -> tuple[str, verdicts.Asked]:
+        """The URL "test connection" GETs, and what it is in words."""
+        path = self.config.test_path.strip()
+        if path:
+            if outbound.names_a_server(path):
+                raise self._error(
+                    stored.gettext(
+                        "The test path %(path)s is an address of its own: write it relative to the connection's "
+                        "base URL, e.g. /Contacts?$top=1.",
+                        path=redact_url(path, self._secrets),
+                    )
+                )
+            url = self._url(path)
+            return url, verdicts.of_test_path(self._shown_request(url))
+        if sample is not None:
+            url = self._page_url(sample.request, size=1)
+            return url, verdicts.of_table(self._shown_request(url), sample.table)
+        url = self.config.base_url
+        return url, verdicts.of_base_url(self._shown_request(url))
+
+    def _not_data(self, response, url: str, asked: verdicts.Asked) -> Verdict:
+        """A 2xx-3xx answer that is not JSON: a login page (redirected to, or a password form), a page, or text."""
+        page = pages.web_page(response.content, response.headers.get("Content-Type", ""))
+        redirected = bool(response.history) and _path(response.url) != _path(url)
+        if redirected or (page is not None and page.login):
+            landed = self._at(response.url)["url"] if redirected else ""
+            return verdicts.login_page(asked, self._credential(), landed)
+        if page is not None:
+            return verdicts.web_page(asked, page.title)
+        return verdicts.unreadable(asked, self._not_json(response))
+
+    def _shown_request(self, url: str) -> str:
+        """A URL as "test connection" names it: its path and query, redacted."""
+        parts = urlsplit(url)
+        return redact_url((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), self._secrets)
 
     # --- reading -------------------------------------------------------------------------
 
-    def _page_url(self, request: ReadRequest) -> str:
+    def _page_url(self, request: ReadRequest, size: int | None = None) -> str:
+        """The URL of one page; ``size`` records instead of the connection's page size when given."""
         token = request.page_token
         if token and self.config.pagination in LINK_PAGINATIONS and not token.isdigit():
             return self._checked_link(token)
         params = [(str(name), str(value)) for name, value in request.arguments.items()]
         if request.cursor not in (None, "") and request.incremental_filter:
             params = merge_filters(params, incremental_params(request.incremental_filter, request.cursor))
-        params += self._paging_params(token)
+        params += self._paging_params(token, size)
         return with_query(self._url(request.source_object), params)
 
-    def _paging_params(self, token: str | None) -> list[tuple[str, str]]:
-        size = str(self.config.page_size)
+    def _paging_params(self, token: str | None, size: int | None = None) -> list[tuple[str, str]]:
+        size = str(size or self.config.page_size)
         pagination = self.config.pagination
         if pagination == Pagination.PAGE:
             return [(self.page_param, self._number(token, 1)), (self.size_param, size)]
@@ -614,7 +663,7 @@ class RestConnector(Connector):
                 status=status,
                 reason=_reason(response),
             )
-            return _TokenError(self._scrub(message), status_code=status)
+            return _TokenError(self._scrub(message), status_code=status, detail=self._said(response))
         name = self.config.name or _origin(url)
         call = {"method": method, "path": urlsplit(url).path or "/"}
         if status == 401:
@@ -651,22 +700,18 @@ class RestConnector(Connector):
             message = stored.join(message, stored.gettext("(%(attempts)s attempts)", attempts=attempt))
         # A record the target refuses goes to the review queue; a refused credential stops the run.
         record_level = write and 400 <= status < 500 and status not in (401, 407, 408, 429)
-        return self._error(message, retryable=retryable, record_level=record_level, status_code=status)
+        said = self._said(response) if status in (401, 403, 404) else ""  # the others have it in their message
+        return self._error(message, retryable=retryable, record_level=record_level, status_code=status, detail=said)
 
-    def _refusal(self, error: ConnectorError, path: str) -> str:
-        if error.status_code in (401, 403):
-            reason = http.HTTPStatus(error.status_code).phrase
-            return stored.gettext(
-                "Refused: %(status)s %(reason)s — check the %(credential)s",
-                status=error.status_code,
-                reason=reason,
-                credential=self._credential(),
-            )
-        if error.status_code:
-            return stored.gettext(
-                "Reached the server, but GET %(path)s answered: %(error)s", path=path, error=error.message
-            )
-        return error.message
+    def _status_verdict(self, error: ConnectorError, asked: verdicts.Asked) -> Verdict:
+        """The verdict on an error status: refused credentials, a path not found, or what it said."""
+        status = error.status_code
+        if status in (401, 403):
+            reason = http.HTTPStatus(status).phrase
+            return verdicts.refused(asked, status, reason, self._credential(), error.detail)
+        if status == 404:
+            return verdicts.not_found(asked, error.detail)
+        return verdicts.unreadable(asked, error)
 
     def _credential(self) -> stored.StoredMessage:
         kind = self.config.auth_kind
@@ -681,12 +726,18 @@ class RestConnector(Connector):
         return stored.gettext("authentication settings (none is configured)")
 
     def _detail(self, response) -> str:
-        """The server's own words about an error, its message and every field it refused, short and redacted."""
+        """The server's own words about an error (:meth:`_said`), or that it gave none."""
+        return self._said(response) or stored.gettext("no details given")
+
+    def _said(self, response) -> str:
+        """The server's own words about an error, its message and every field it refused, short and redacted.
+
+        A web page (a proxy's or a server's error page) is named by its title; "" when nothing was said.
+        """
         limit = 500  # characters: a message and several violations fit
-        text = response.text.strip()
-        reason = refusals.explain_text(text)
+        reason = refusals.explain_answer(response.content, response.headers.get("Content-Type", ""))
         if reason is None:
-            return truncate(redact_text(text, self._secrets), limit) or stored.gettext("no details given")
+            return truncate(redact_text(response.text.strip(), self._secrets), limit)
         shown = truncate(redact_text(reason.shown(), self._secrets), limit)
         more = reason.hidden()
         if not more:
@@ -697,10 +748,11 @@ class RestConnector(Connector):
         try:
             return response.json()
         except ValueError:
-            excerpt = truncate(redact_text(response.text.strip(), self._secrets), 200) or stored.gettext(
-                "(an empty body)"
-            )
-            raise self._error(stored.gettext("The response is not JSON: %(excerpt)s", excerpt=excerpt))
+            raise self._not_json(response)
+
+    def _not_json(self, response) -> ConnectorError:
+        excerpt = truncate(redact_text(response.text.strip(), self._secrets), 200) or stored.gettext("(an empty body)")
+        return self._error(stored.gettext("The response is not JSON: %(excerpt)s", excerpt=excerpt))
 
     def _log_call(self, prepared, operation, attempt, started, finished, response, failure, error) -> None:
         headers = redact_headers(prepared.headers, [self.config.api_key_header])
@@ -981,6 +1033,11 @@ def _reason(response) -> str:
         return http.HTTPStatus(response.status_code).phrase
     except ValueError:
         return ""
+
+
+def _path(url: str) -> str:
+    """The path of ``url``, without a trailing slash: ``/login`` and ``/login/`` are one page."""
+    return urlsplit(url).path.rstrip("/")
 
 
 def _origin(url: str) -> str:

@@ -68,8 +68,11 @@ are left out.
   the criteria ``value`` (quoted when it holds filter syntax) and ``setSize`` 1. No answer or
   a "not found" fault means None.
 
-**test_connection** loads the WSDL, then calls ``ReadMultiple`` with ``setSize`` 1 when the
-port has it (nothing else is called: nothing destructive), and says what happened.
+**test_connection** loads the WSDL, then reads as a sync would, once: the read operation of the
+first active table reading from the connection, with its read arguments, or else ``ReadMultiple``,
+asking for one record (``setSize`` 1, ``{page_size}`` 1) where the operation allows it. Nothing
+else is called: nothing destructive. Green only when that read answered; a service that offers
+nothing to read leaves the credentials untested, and says so in red.
 
 **Safety and robustness**:
 
@@ -135,8 +138,8 @@ from sync import stored_messages as stored
 from sync.choices import AuthKind, Pagination
 from sync.redaction import redact_headers, redact_text, redact_url, truncate
 
-from . import refusals
-from .base import CallRecord, ConnectionConfig, Connector, ConnectorError, Page, ReadRequest, Verdict
+from . import pages, refusals, verdicts
+from .base import CallRecord, ConnectionConfig, Connector, ConnectorError, Page, ReadRequest, SampleRead, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -184,13 +187,27 @@ def _require_http(location: str) -> None:
         raise RefusedLocation(str(location))
 
 
-def refuse_dtd(content: bytes) -> bytes:
-    """``content``, unless its prolog declares a DTD: refused before any parser sees it.
+class WebPageAnswer(Exception):
+    """A web page (a sign-in form, a "not found" page) where an XML document was expected, from ``url``."""
 
-    zeep refuses DTDs only after lxml parsed the document (entities, external subsets and
-    all); this keeps them away from the parser altogether. zeep's own check stays as the
-    second line (documents in other encodings).
+    def __init__(self, page: pages.WebPage, url: str = ""):
+        super().__init__(page.title)
+        self.page = page
+        self.url = url
+
+
+def refuse_dtd(content: bytes, url: str = "") -> bytes:
+    """``content``, unless it is a web page or its prolog declares a DTD: refused before any parser sees it.
+
+    A web page (``<!DOCTYPE html>`` without entities, ``<html>``) is what a wrong address or a
+    sign-in answers: :class:`WebPageAnswer` says so, never "DTD". Any other document type is
+    refused as a DTD: zeep refuses DTDs only after lxml parsed the document (entities, external
+    subsets and all); this keeps them away from the parser altogether. zeep's own check stays as
+    the second line (documents in other encodings).
     """
+    page = pages.web_page(content)
+    if page is not None:
+        raise WebPageAnswer(page, url)
     if _DOCTYPE_IN_PROLOG.match(content[:PROLOG_BYTES]):
         raise zeep_errors.DTDForbidden("", None, None)
     return content
@@ -203,6 +220,7 @@ class Exchange:
     request_headers: dict = field(default_factory=dict)
     request_body: bytes = b""
     status_code: int | None = None
+    reason: str = ""  # the HTTP reason phrase
     response_headers: dict = field(default_factory=dict)
     response_body: bytes = b""
 
@@ -259,7 +277,7 @@ class SafeTransport(Transport):
             load.status_code = response.status_code
             with closing(response):
                 response.raise_for_status()
-                return refuse_dtd(response.content)
+                return refuse_dtd(response.content, url)
         finally:
             load.finished_at = _now()
 
@@ -270,10 +288,11 @@ class SafeTransport(Transport):
         exchange.request_headers = {**self.session.headers, **headers}
         response = self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout)
         exchange.status_code = response.status_code
+        exchange.reason = response.reason or ""
         exchange.request_headers = dict(response.request.headers)
         exchange.response_headers = dict(response.headers)
         exchange.response_body = response.content
-        refuse_dtd(response.content)
+        refuse_dtd(response.content)  # a web page is judged by its status (SoapConnector._failure)
         return response
 
     def begin(self) -> Exchange:
@@ -665,25 +684,40 @@ class SoapConnector(Connector):
     def delete(self, target_object: str, key: str) -> None:
         self._with_retries(lambda attempt: self._delete_once(target_object, key, attempt))
 
-    def test_connection(self) -> Verdict:
+    def test_connection(self, sample: SampleRead | None = None) -> Verdict:
         try:
             operations = self._operation_names()
-            if "ReadMultiple" not in operations or "setSize" not in self._input_names("ReadMultiple"):
-                return Verdict(True, self._connected_message(operations))
-            body = self._call_once("ReadMultiple", {"setSize": 1}, attempt=1)  # one attempt: answer fast
+            read = self._test_read(sample, operations)
+            if read is None:
+                return verdicts.soap_nothing_read(self._port_name, len(operations))
+            operation, arguments, why = read
+            started = time.monotonic()
+            body = self._call_once(operation, arguments, attempt=1)  # one attempt: answer fast
+            milliseconds = round((time.monotonic() - started) * 1000)
+            count = len(self._records(operation, body))
         except Failure as failure:
-            return Verdict(False, failure.error.message)
+            return verdicts.failed(failure.error)
         except ConnectorError as exc:
-            return Verdict(False, exc.message)
-        count = len(records_from(descend(body)))
-        return Verdict(
-            True,
-            stored.gettext(
-                "%(connected)s ReadMultiple answered with %(count)s record(s).",
-                connected=self._connected_message(operations),
-                count=count,
-            ),
-        )
+            return verdicts.failed(exc)
+        address = redact_url(self._address, self.config.secrets())
+        return verdicts.soap_connected(address, self._port_name, operation, why, milliseconds, count)
+
+    def _test_read(self, sample: SampleRead | None, operations: list[str]):
+        """(operation, arguments, why) of the read "test connection" calls, asking for one record where the
+        operation allows it: the first table's read, else ReadMultiple; None when there is neither."""
+        if sample is not None:
+            operation = sample.request.source_object
+            pagination = self.config.pagination or Pagination.NONE
+            token = self._first_token(pagination, None)
+            arguments = self._read_arguments(sample.request, pagination, token, page_size=1)
+            why = verdicts.table_read(sample.table)
+        elif "ReadMultiple" in operations and "setSize" in self._input_names("ReadMultiple"):
+            operation, arguments, why = "ReadMultiple", {}, verdicts.no_table_read("ReadMultiple")
+        else:
+            return None
+        if "setSize" in self._input_names(operation) and "setSize" not in arguments:
+            arguments = {**arguments, "setSize": 1}
+        return operation, arguments, why
 
     # The client, the port, the operations -----------------------------------------------
 
@@ -755,14 +789,6 @@ class SoapConnector(Connector):
 
     def _input_names(self, name: str) -> list[str]:
         return [element_name for element_name, _element in self._input_elements(name)]
-
-    def _connected_message(self, operations: list[str]) -> stored.StoredMessage:
-        return stored.gettext(
-            "Connected to %(address)s: %(port)s offers %(count)s operations.",
-            address=redact_url(self._address, self.config.secrets()),
-            port=self._port_name,
-            count=len(operations),
-        )
 
     # One call ------------------------------------------------------------------------------
 
@@ -865,6 +891,8 @@ class SoapConnector(Connector):
             return self._unreadable(exc.__context__, words, status)
         if isinstance(exc, zeep_errors.TransportError):
             return self._http_failure(exc.status_code or status, exchange, words)
+        if isinstance(exc, WebPageAnswer):
+            return self._http_failure(status, exchange, words, page=exc.page)
         if isinstance(exc, zeep_errors.DTDForbidden | zeep_errors.EntitiesForbidden):
             message = stored.gettext(
                 "%(url)s answered %(operation)s with a DTD or XML entities, which are refused.", **words
@@ -901,16 +929,52 @@ class SoapConnector(Connector):
         )
         return Failure(ConnectorError(message, status_code=status))
 
-    def _http_failure(self, status: int | None, exchange: Exchange | None, words: dict) -> Failure:
+    def _http_failure(
+        self, status: int | None, exchange: Exchange | None, words: dict, page: pages.WebPage | None = None
+    ) -> Failure:
+        """An answer that is no SOAP envelope, judged by its status (``page``: the web page it was)."""
+        said = self._said(exchange.response_body, exchange.reason) if exchange else ""
         if status in (401, 403):
             message = stored.gettext(
                 "%(url)s refused the credentials (HTTP %(status)s) calling %(operation)s.", status=status, **words
             )
-            return Failure(ConnectorError(message, status_code=status))
+            return Failure(ConnectorError(message, status_code=status, detail=said))
+        if status == 404:
+            message = stored.gettext(
+                "The SOAP endpoint %(url)s was not found (HTTP 404) calling %(operation)s: check the endpoint URL.",
+                **words,
+            )
+            return Failure(ConnectorError(message, status_code=status, detail=said))
+        if page is not None and status is not None and status < 400:
+            return Failure(ConnectorError(self._page_instead_of_soap(page, words), status_code=status))
         retryable = status is None or status == 429 or status >= 500
         message = stored.gettext("%(url)s answered HTTP %(status)s calling %(operation)s.", status=status, **words)
         retry_after = self._retry_after(exchange) if retryable else None
-        return Failure(ConnectorError(message, retryable=retryable, status_code=status), retry_after)
+        return Failure(ConnectorError(message, retryable=retryable, status_code=status, detail=said), retry_after)
+
+    def _page_instead_of_soap(self, page: pages.WebPage, words: dict) -> stored.StoredMessage:
+        if page.login:
+            return stored.gettext(
+                "%(url)s answered %(operation)s with a login page instead of SOAP: check the endpoint URL "
+                "and the credentials.",
+                **words,
+            )
+        if page.title:
+            return stored.gettext(
+                "%(url)s answered %(operation)s with a web page (“%(title)s”) instead of SOAP: check the endpoint URL.",
+                title=page.title,
+                **words,
+            )
+        return stored.gettext(
+            "%(url)s answered %(operation)s with a web page instead of SOAP: check the endpoint URL.", **words
+        )
+
+    def _said(self, body: bytes, reason: str) -> str:
+        """What a server said in an answer that is no SOAP envelope: a page's title, an error's words, or
+        the HTTP reason phrase; short and redacted."""
+        said = refusals.explain_answer(body or b"")
+        text = said.text() if said else (body or b"").decode("utf-8", errors="replace")
+        return truncate(self._redact(" ".join(text.split()) or reason), 300)
 
     def _retry_after(self, exchange: Exchange | None) -> float | None:
         headers = {key.lower(): value for key, value in (exchange.response_headers if exchange else {}).items()}
@@ -976,6 +1040,8 @@ class SoapConnector(Connector):
         }
         if isinstance(exc, RefusedLocation):
             return self._refused_error(exc)
+        if isinstance(exc, WebPageAnswer):
+            return ConnectorError(self._page_instead_of_wsdl(exc, words))
         if isinstance(exc, outbound.OutboundError):
             return ConnectorError(exc.explain(self._shown(exc.url)))
         if isinstance(exc, requests.exceptions.InvalidSchema):
@@ -996,7 +1062,9 @@ class SoapConnector(Connector):
                 retryable=True,
             )
         if isinstance(exc, requests.HTTPError):
-            status = exc.response.status_code if exc.response is not None else None
+            response = exc.response
+            status = response.status_code if response is not None else None
+            said = self._said(response.content, response.reason or "") if response is not None else ""
             if status in (401, 403):
                 return ConnectorError(
                     stored.gettext(
@@ -1005,7 +1073,10 @@ class SoapConnector(Connector):
                         **words,
                     ),
                     status_code=status,
+                    detail=said,
                 )
+            if status in (404, 410):
+                return ConnectorError(self._document_not_found(response, status, words), status_code=status)
             return ConnectorError(
                 stored.gettext("Could not load the WSDL from %(url)s: HTTP %(status)s.", status=status, **words),
                 retryable=status is not None and (status == 429 or status >= 500),
@@ -1022,6 +1093,35 @@ class SoapConnector(Connector):
             )
         error = self._redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:500]
         return ConnectorError(stored.gettext("The WSDL (%(url)s) could not be read: %(error)s", error=error, **words))
+
+    def _page_instead_of_wsdl(self, exc: WebPageAnswer, words: dict) -> stored.StoredMessage:
+        shown = self._shown(exc.url) if exc.url else words["url"]
+        if exc.page.login:
+            return stored.gettext(
+                "%(url)s answered a login page, not a WSDL: check the WSDL URL and the credentials.", url=shown
+            )
+        if exc.page.title:
+            return stored.gettext(
+                "%(url)s answered a web page (“%(title)s”), not a WSDL: check the WSDL URL.",
+                url=shown,
+                title=exc.page.title,
+            )
+        return stored.gettext("%(url)s answered a web page, not a WSDL: check the WSDL URL.", url=shown)
+
+    def _document_not_found(self, response, status: int, words: dict) -> stored.StoredMessage:
+        """The WSDL itself, or a document it imports, is not where it was looked for."""
+        requested = (response.history[0] if response.history else response).url
+        wsdl_url = requests.Request("GET", self.config.wsdl_url).prepare().url if self.config.wsdl_url else ""
+        if requested == wsdl_url and not self.config.wsdl_document.strip():
+            return stored.gettext(
+                "WSDL not found at %(url)s (HTTP %(status)s): check the WSDL URL.", status=status, **words
+            )
+        return stored.gettext(
+            "The WSDL (%(url)s) imports %(document)s, which was not found (HTTP %(status)s).",
+            document=self._shown(requested),
+            status=status,
+            **words,
+        )
 
     # Call records --------------------------------------------------------------------------
 
@@ -1085,7 +1185,8 @@ class SoapConnector(Connector):
             )
         )
 
-    def _read_arguments(self, request: ReadRequest, pagination: str, token) -> dict:
+    def _read_arguments(self, request: ReadRequest, pagination: str, token, page_size: int | None = None) -> dict:
+        """The operation's arguments for one page; ``page_size`` records instead of the connection's when given."""
         template = dict(request.arguments or {})
         if request.cursor is not None and request.incremental_filter:
             template = merge_arguments(template, incremental_arguments(request.incremental_filter))
@@ -1097,7 +1198,7 @@ class SoapConnector(Connector):
             )
         if pagination == Pagination.BOOKMARK:
             template = self._bookmark_arguments(request.source_object, template)
-        values = {"cursor": request.cursor, "page_token": token, "page_size": self.config.page_size}
+        values = {"cursor": request.cursor, "page_token": token, "page_size": page_size or self.config.page_size}
         return render_template(template, values)
 
     def _bookmark_arguments(self, operation: str, template: dict) -> dict:

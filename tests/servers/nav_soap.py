@@ -424,7 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
         nav = self.server.nav
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         operation = self._operation_name(body)
-        nav.record_request("POST", self.path, operation)
+        nav.record_request("POST", self.path, operation, body)
         if not self._authorized():
             return
         delay = nav.take_delay()
@@ -495,6 +495,7 @@ class Request:
     method: str
     path: str
     operation: str = ""
+    body: bytes = b""
 
 
 class NavSoapServer:
@@ -616,9 +617,9 @@ class NavSoapServer:
 
     # Observations -----------------------------------------------------------------------
 
-    def record_request(self, method: str, path: str, operation: str = ""):
+    def record_request(self, method: str, path: str, operation: str = "", body: bytes = b""):
         with self._knobs_lock:
-            self.requests.append(Request(method, path, operation))
+            self.requests.append(Request(method, path, operation, body))
 
     @property
     def record_count(self) -> int:

@@ -23,11 +23,13 @@ Routes (every one checks the configured auth, except the token endpoint):
 * Other query parameters of a list route filter by equality (``?Email=a@b.c``).
 * ``GET|POST /echo`` → the request's headers and body, as a careless API would.
 * ``POST /oauth/token`` → client-credentials tokens that expire after ``token_lifetime``.
+* ``GET /login`` → an HTML sign-in form (no auth asked), where a gateway sends a caller it does not know.
 
 Fault knobs apply to the next matching requests: :meth:`fail_next` (a status, with
 ``Retry-After``, and the error body an API of another shape would answer: an RFC 7807
-problem, OData details…), :meth:`delay_next`, :meth:`drop_next`, :meth:`malformed_next`,
-:meth:`fail_after_next` (a POST creates the record, then fails).
+problem, OData details…), :meth:`redirect_next` (a 302 elsewhere, e.g. to ``/login``),
+:meth:`delay_next`, :meth:`drop_next`, :meth:`malformed_next`, :meth:`fail_after_next`
+(a POST creates the record, then fails).
 """
 
 from __future__ import annotations
@@ -51,6 +53,16 @@ class PlainText(str):
     """An answer sent as ``text/plain`` rather than JSON."""
 
 
+class HtmlPage(str):
+    """An answer sent as ``text/html``."""
+
+
+LOGIN_PAGE = HtmlPage(
+    "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form method=post action=/login>"
+    '<input name="username"><input name="password" type="password"><button>Sign in</button></form></body></html>'
+)
+
+
 @dataclass
 class Received:
     method: str
@@ -72,6 +84,7 @@ class Fault:
     seconds: float = 0.0
     body: object = None  # the error body (JSON-encoded unless a str); None: {"error": {"message": …}}
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
 
     def matches(self, method: str, path: str) -> bool:
         return (
@@ -165,6 +178,12 @@ class FakeRestApi:
         """The next requests answer ``status``; with ``body`` (an object sent as JSON, or a str sent as is)."""
         content_type = content_type or "application/json"
         self._add_fault(Fault("status", count, method, path, status, retry_after, body=body, content_type=content_type))
+
+    def redirect_next(self, location: str, count=1, status=302, *, method=None, path=None) -> None:
+        """The next requests are redirected to ``location`` (``/login``: the sign-in page), with an empty body."""
+        fault = Fault("status", count, method, path, status, body="", content_type="text/plain")
+        fault.headers["Location"] = location
+        self._add_fault(fault)
 
     def delay_next(self, count=1, seconds=2.0, *, method=None, path=None) -> None:
         self._add_fault(Fault("delay", count, method, path, seconds=seconds))
@@ -347,7 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         elif fault and fault.kind == "status":
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            headers = {**fault.headers, **({"Retry-After": fault.retry_after} if fault.retry_after else {})}
             body = {"error": {"message": f"Injected failure {fault.status}"}} if fault.body is None else fault.body
             raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             self._send_raw(fault.status, raw, fault.content_type, headers)
@@ -366,6 +385,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, payload, headers=None):
         if isinstance(payload, PlainText):
             self._send_raw(status, payload.encode(), "text/plain; charset=utf-8", headers)
+            return
+        if isinstance(payload, HtmlPage):
+            self._send_raw(status, payload.encode(), "text/html; charset=utf-8", headers)
             return
         body = b"" if payload is None else json.dumps(payload).encode()
         self._send_raw(status, body, "application/json", headers)
@@ -387,6 +409,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self):
         if self.route == "/oauth/token" and self.command == "POST":
             return self.api.issue_token(dict(parse_qsl(self.body)), self.headers)
+        if self.route == "/login":
+            return 200, LOGIN_PAGE
         if not self.api.authorized(self.headers):
             presented = self.headers.get(self.api.api_key_header) or self.headers.get("Authorization", "")
             # Like some real APIs, echo what was presented: the connector must redact it.
