@@ -25,6 +25,7 @@ from import_export import fields, resources, widgets
 from .choices import RecordAction
 from .health import portal_zone
 from .models import RecordEvent, RequestLog
+from .templatetags.portal import record_key
 
 HISTORY_COLUMNS = (
     "time",
@@ -123,7 +124,7 @@ class RecordEventResource(HistoryResource):
         return self.run_label(event.run_id)
 
     def dehydrate_record_key(self, event):
-        return event.record_key
+        return record_key(event.record_key)  # a placeholder key in the workbook's language
 
     def dehydrate_target_key(self, event):
         return event.target_key

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from babel.dates import get_timezone, get_timezone_name
 from django.db.models import QuerySet
 from django.utils import formats
 from django.utils.timesince import timesince, timeuntil
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from sync.durations import human_duration
 from sync.models import Integration, SyncTable
@@ -68,6 +69,22 @@ def relative_text(moment: datetime | None, now: datetime) -> str:
     if seconds < 0:
         return _("%(time)s ago") % {"time": timesince(moment, now, depth=1)}
     return _("in %(time)s") % {"time": timeuntil(moment, now, depth=1)}
+
+
+# Django's language → Babel's locale, for the names of time zones.
+_BABEL_LOCALES = {"pt-br": "pt_BR", "pt": "pt_BR"}
+
+
+def zone_in_words(tz: ZoneInfo) -> str:
+    """ "Brasília Time (America/Sao_Paulo)", "Horário de Brasília (America/Sao_Paulo)"; "UTC" for UTC."""
+    if tz.key in ("UTC", "Etc/UTC"):
+        return "UTC"
+    locale = _BABEL_LOCALES.get((get_language() or "en").lower(), "en_US")
+    try:
+        name = get_timezone_name(get_timezone(tz.key), locale=locale)
+    except LookupError:
+        return tz.key
+    return f"{name} ({tz.key})"
 
 
 def moment_text(moment: datetime, now: datetime, tz: ZoneInfo) -> str:

@@ -665,3 +665,11 @@ def test_the_refresh_sends_only_the_rows_that_changed(login_as, make, frozen):
 
     everything = poll(client)  # a page that knows nothing gets every row
     assert len(re.findall(r'<tr class="dash-row"', everything)) == 2
+
+
+def test_the_portal_zone_is_named_in_words(login_as, make):
+    make("Any")
+    client = login_as(SUPERVISOR)
+    assert "Times in Brasilia Time (America/Sao_Paulo)." in " ".join(page(client).split())
+    html = client.get(reverse(DASHBOARD), HTTP_ACCEPT_LANGUAGE="pt-br").content.decode()
+    assert "Horário de Brasília (America/Sao_Paulo)" in html

@@ -296,3 +296,11 @@ def test_the_lists_cost_the_same_queries_for_many_rows(login_as, integration, ta
         RecordError.objects.create(table=table, record_key=f"K{n}", payload={"n": n}, reason="bad")
     assert count_queries() == few
     assert max(few) <= 12
+
+
+def test_a_record_without_a_key_is_listed_in_the_readers_language(login_as, integration, table):
+    RecordError.objects.create(table=table, record_key="(no CNPJ) 3f2a9c1b", payload={"Name": "X"}, reason="no key")
+    client = login_as(SUPERVISOR)
+    assert "(no CNPJ) 3f2a9c1b" in text(client.get(queue_url(integration)))
+    page = text(client.get(queue_url(integration), HTTP_ACCEPT_LANGUAGE="pt-br"))
+    assert "(sem CNPJ) 3f2a9c1b" in page and "(no CNPJ)" not in page

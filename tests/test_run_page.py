@@ -8,10 +8,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from monitoring.choices import ErrorStatus, RecordAction, RunStatus, Trigger
 from monitoring.models import RecordError, RecordEvent, RequestLog, SyncRun, TableRun
 from monitoring.roles import IT, ONBOARDING, SUPERVISOR
+from monitoring.templatetags.portal import record_key
 from monitoring.views.runs import pretty_body
 from sync.models import SyncTable
 from sync.redaction import redact_text
@@ -211,3 +213,11 @@ def test_pretty_body_parses_xml_safely():
     assert pretty_body('{"a": 1, "cut') == '{"a": 1, "cut'  # truncated: shown as stored
     assert pretty_body("plain words") == "plain words"
     assert pretty_body("") == ""
+
+
+def test_a_placeholder_key_reads_in_the_readers_language():
+    assert record_key("(no CNPJ) 3f2a9c1b") == "(no CNPJ) 3f2a9c1b"
+    with translation.override("pt-br"):
+        assert record_key("(no CNPJ) 3f2a9c1b") == "(sem CNPJ) 3f2a9c1b"
+        assert record_key("(no CNPJ)") == "(no CNPJ)"  # a real key that only looks like one stays as it is
+        assert record_key("C000123") == "C000123"

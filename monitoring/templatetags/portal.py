@@ -1,5 +1,7 @@
 """Small template helpers shared by the monitoring screens: status badges, durations, local times."""
 
+import re
+
 from django import template
 from django.utils.formats import number_format
 from django.utils.html import format_html
@@ -25,6 +27,20 @@ def status_badge(status, label=None):
             label = status
     colour = COLOURS.get(status, "grey")
     return format_html('<span class="portal-badge portal-{}" data-status="{}">{}</span>', colour, status, label)
+
+
+# ``sync.engine.bad_record_key``: "(no CNPJ) 3f2a9c1b", kept in the portal's language as a key.
+_PLACEHOLDER_KEY = re.compile(r"^\(no (?P<field>.+)\) (?P<digest>[0-9a-f]{8})$")
+
+
+@register.filter
+def record_key(value):
+    """A record's key; the placeholder of a record without one in the reader's language ("(sem CNPJ) 3f2a9c1b")."""
+    match = _PLACEHOLDER_KEY.match(str(value or ""))
+    if match is None:
+        return value
+    words = _("(no %(field)s)") % {"field": match.group("field")}
+    return f"{words} {match.group('digest')}"
 
 
 @register.filter

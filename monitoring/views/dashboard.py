@@ -42,7 +42,7 @@ from django.views.decorators.http import require_GET
 from monitoring.choices import HealthStatus, RunStatus
 from monitoring.health import FINISHED_RUN_STATUSES, describe_next_run, portal_zone
 from monitoring.models import SyncRun, TableRun
-from monitoring.status import IntegrationHealth, health_of, relative_text
+from monitoring.status import IntegrationHealth, health_of, relative_text, zone_in_words
 from monitoring.templatetags.portal import duration, status_badge
 from monitoring.templatetags.trend import FAILED, PARTIAL, SUCCEEDED, TrendPoint, describe, sparkline_svg
 from monitoring.workers import workers_notice
@@ -567,7 +567,7 @@ def dashboard(request, site, extra_context=None):
         "board": board,
         "rows": board.rows,
         "rendered_rows": render_rows(request, board, dashboard_url),
-        "zone": tz.key,
+        "zone": zone_in_words(tz),
         "dashboard_url": dashboard_url,
         "refresh_url": reverse("admin:dashboard_rows", current_app=site.name),
         "refresh_seconds": REFRESH_SECONDS,

@@ -34,7 +34,7 @@ from monitoring.exports import (
 )
 from monitoring.health import portal_zone
 from monitoring.models import ExportJob, ExportStatus
-from monitoring.status import integration_health
+from monitoring.status import integration_health, zone_in_words
 from sync.models import Integration
 
 VIEW_PERMISSION = "sync.view_integration"
@@ -178,7 +178,7 @@ def history(request, pk):
         "history_days": HISTORY_DAYS,
         "inline_max_rows": inline_max_rows(),
         "recent_exports": recent,
-        "time_zone": str(portal_zone()),
+        "time_zone": zone_in_words(portal_zone()),
     }
     return TemplateResponse(request, "monitoring/history.html", context)
 

@@ -31,7 +31,7 @@ from monitoring.health import (
     portal_zone,
 )
 from monitoring.models import Alert, RecordEvent, RequestLog, TableRun
-from monitoring.status import IntegrationHealth, assess
+from monitoring.status import IntegrationHealth, assess, zone_in_words
 from sync.choices import DeploymentStatus, ScheduleKind
 from sync.durations import HumanDurationField, short_duration
 from sync.models import Integration, RecordLink, StagedRecord
@@ -283,7 +283,7 @@ def general_context(request, integration, now, max_time_form=None, deployment_fo
             "schedule_words": schedule_in_words(integration),
             "is_scheduled": schedule.is_scheduled,
             # Daily and cron schedules follow the wall clock of the portal's time zone.
-            "schedule_zone": tz.key if schedule.cron else "",
+            "schedule_zone": zone_in_words(tz) if schedule.cron else "",
             "next_run_due": health.next_run is not None and health.next_run <= now,
             "data_size": size,
             "data_size_words": filesizeformat(size),
