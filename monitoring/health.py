@@ -365,11 +365,8 @@ class HealthFacts:
         return not ran_since and now > slot + grace_for(period)
 
     def get_status(self, now: datetime, tz: ZoneInfo, stuck: timedelta | None = None) -> HealthStatus:
-        """The status word (:func:`monitoring.status.assess` gives it with its reason)."""
-        return self.status_kind(now, tz, stuck)
-
-    def status_kind(self, now: datetime, tz: ZoneInfo, stuck: timedelta | None = None) -> HealthStatus:
-        """The first status that holds, in the order of the module's rules."""
+        """The first status that holds, in the order of the module's rules (:func:`monitoring.status.assess`
+        gives it with its reason)."""
         if not self.active:
             return HealthStatus.PAUSED
         if not self.active_tables:
@@ -476,23 +473,11 @@ def annotate_health(queryset: QuerySet, now: datetime) -> QuerySet:
         health_active_run_heartbeat_at=Subquery(active.values("heartbeat_at")[:1]),
         health_avg_duration=Subquery(_aggregate(succeeded_7d, Avg(RUN_DURATION)), output_field=DurationField()),
         health_p95_duration=Subquery(p95_ordering(succeeded_7d).values("duration")[:1], output_field=DurationField()),
-        health_runs_7d=Coalesce(Subquery(_aggregate(finished_7d, Count("pk")), output_field=IntegerField()), 0),
-        health_successes_7d=Coalesce(Subquery(_aggregate(succeeded_7d, Count("pk")), output_field=IntegerField()), 0),
-        health_partial_7d=Coalesce(
-            Subquery(
-                _aggregate(succeeded_7d.filter(status=RunStatus.PARTIAL), Count("pk")), output_field=IntegerField()
-            ),
-            0,
-        ),
-        health_open_alerts=Coalesce(
-            Subquery(
-                _aggregate(
-                    Alert.objects.filter(integration=OuterRef("pk"), status__in=UNRESOLVED_ALERT_STATUSES),
-                    Count("pk"),
-                ),
-                output_field=IntegerField(),
-            ),
-            0,
+        health_runs_7d=_count(finished_7d),
+        health_successes_7d=_count(succeeded_7d),
+        health_partial_7d=_count(succeeded_7d.filter(status=RunStatus.PARTIAL)),
+        health_open_alerts=_count(
+            Alert.objects.filter(integration=OuterRef("pk"), status__in=UNRESOLVED_ALERT_STATUSES)
         ),
     )
     # Failed, abandoned or lost runs since the newest success (all of them if none): the failure streak.

@@ -1,7 +1,7 @@
 """One status word per integration (or table), the one line that says why, and what a screen shows.
 
 :func:`assess` is pure: the stored facts (:class:`~monitoring.health.HealthFacts`) and ``now``
-in, an :class:`Assessment` out. The word comes from :meth:`HealthFacts.status_kind` (the
+in, an :class:`Assessment` out. The word comes from :meth:`HealthFacts.get_status` (the
 rules and their order are in :mod:`monitoring.health`); the reason is written here, in the
 active language, from the same facts — "Failing since 10:02: connection refused", "5 records
 in the review queue (Order)", "24 deletes held for approval (Product)".
@@ -204,7 +204,7 @@ def _healthy_reason(facts: HealthFacts, now: datetime, tz: ZoneInfo) -> str:
 
 def assess(facts: HealthFacts, now: datetime, tz: ZoneInfo) -> Assessment:
     """The status word and its reason."""
-    status = facts.status_kind(now, tz)
+    status = facts.get_status(now, tz)
     if status == HealthStatus.PAUSED:
         reason = _("Switched off: nothing runs until it is switched on.")
     elif status == HealthStatus.NOT_CONFIGURED:

@@ -1,13 +1,17 @@
 """Small builders of integrations and runs with known timestamps, for health and alert tests."""
 
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 
 from django.utils import timezone
 
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import SyncRun
+from sync import tasks
 from sync.choices import IntegrationType
 from sync.models import Connection, Integration, SyncTable
+
+from .servers.rest_api import FakeRestApi
 
 
 def build_integration(erp, crm, *, name="Sankhya ↔ Ploomes", activated_at, table="", **fields) -> Integration:
@@ -50,6 +54,17 @@ def make_run(integration, status, *, at, seconds=60, error="", heartbeat=None) -
     )
 
 
+@contextmanager
+def two_rest_apis(api_key: str):
+    """A source and a target ``FakeRestApi`` behind the same ``User-Key``, both stopped on the way out."""
+    with ExitStack() as servers:
+        source = FakeRestApi(auth="api_key", api_key=api_key).start()
+        servers.callback(source.stop)
+        target = FakeRestApi(auth="api_key", api_key=api_key).start()
+        servers.callback(target.stop)
+        yield source, target
+
+
 def rest_to_rest(source, target, *, api_key: str, name: str, **connection_fields) -> Integration:
     """An integration between two local REST servers (``FakeRestApi``), both OData-paged behind a ``User-Key``."""
 
@@ -76,3 +91,15 @@ def rest_to_rest(source, target, *, api_key: str, name: str, **connection_fields
         erp_connection=connection(source_name, source),
         crm_connection=connection(target_name, target),
     )
+
+
+def finish_runs_at_once(monkeypatch) -> None:
+    """Runs that the tasks start succeed at once: for tests about which runs exist, not what they sync."""
+
+    def execute(run_id):
+        run = SyncRun.objects.get(pk=run_id)
+        if run.start():
+            run.finish(RunStatus.SUCCEEDED)
+        return run
+
+    monkeypatch.setattr(tasks, "execute_run", execute)

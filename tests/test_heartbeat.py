@@ -17,9 +17,8 @@ from monitoring.reaper import reap
 from sync.engine import execute_run, queue_run
 from sync.models import FieldMapping, SyncTable
 
-from .builders import rest_to_rest
+from .builders import rest_to_rest, two_rest_apis
 from .processes import wait_until
-from .servers.rest_api import FakeRestApi
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,10 +27,8 @@ KEY = "heartbeat-key-19ab"
 
 @pytest.fixture
 def systems():
-    source, target = FakeRestApi(auth="api_key", api_key=KEY).start(), FakeRestApi(auth="api_key", api_key=KEY).start()
-    yield source, target
-    source.stop()
-    target.stop()
+    with two_rest_apis(KEY) as both:
+        yield both
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from sync.engine import queue_run
 from sync.models import Integration
 from sync.schedules import schedule_name
 
-from .builders import build_integration
+from .builders import build_integration, finish_runs_at_once
 
 pytestmark = pytest.mark.django_db
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")  # the portal's time zone in the tests (UTC-3, no DST)
@@ -86,14 +86,7 @@ def held(monkeypatch):
 def worker(monkeypatch, settings):
     """Runs finish at once, as succeeded: these tests are about which runs exist, not what they sync."""
     settings.QUEUED_RUN_LOST_AFTER = LOST_AFTER
-
-    def execute(run_id):
-        run = SyncRun.objects.get(pk=run_id)
-        if run.start():
-            run.finish(RunStatus.SUCCEEDED)
-        return run
-
-    monkeypatch.setattr(tasks, "execute_run", execute)
+    finish_runs_at_once(monkeypatch)
 
 
 def switch_on(integration, at, **schedule):

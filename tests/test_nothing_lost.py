@@ -21,8 +21,7 @@ from sync.engine import execute_run, queue_run
 from sync.models import Connection, FieldMapping, RecordLink, StagedRecord, SyncTable
 from sync.storable import repaired_text
 
-from .builders import rest_to_rest
-from .servers.rest_api import FakeRestApi
+from .builders import rest_to_rest, two_rest_apis
 
 pytestmark = pytest.mark.django_db
 
@@ -32,10 +31,8 @@ HALF_EMOJI = "\ud83d"  # the first half of 😀, cut off by the source
 
 @pytest.fixture
 def systems():
-    source, target = FakeRestApi(auth="api_key", api_key=KEY).start(), FakeRestApi(auth="api_key", api_key=KEY).start()
-    yield source, target
-    source.stop()
-    target.stop()
+    with two_rest_apis(KEY) as both:
+        yield both
 
 
 @pytest.fixture

@@ -34,9 +34,8 @@ from sync.connectors.soap import SoapConnector
 from sync.engine import execute_run, queue_run
 from sync.models import FieldMapping, RecordLink, SyncTable
 
-from .builders import rest_to_rest
+from .builders import rest_to_rest, two_rest_apis
 from .processes import wait_until
-from .servers.rest_api import FakeRestApi
 from .test_validation import table_post_data
 
 KEY = "count-key-5be2"
@@ -52,10 +51,8 @@ def clock():
 
 @pytest.fixture
 def systems():
-    source, target = FakeRestApi(auth="api_key", api_key=KEY).start(), FakeRestApi(auth="api_key", api_key=KEY).start()
-    yield source, target
-    source.stop()
-    target.stop()
+    with two_rest_apis(KEY) as both:
+        yield both
 
 
 def build(systems, count_query=CUSTOMERS):

@@ -23,7 +23,7 @@ from monitoring.workers import Watchdog, record_beat, watch, workers_state
 from sync import tasks
 from sync.models import Integration
 
-from .builders import build_integration
+from .builders import build_integration, finish_runs_at_once
 from .processes import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -156,15 +156,7 @@ def test_a_running_run_whose_worker_died_is_not_shown_running(integrations, cloc
 
 @pytest.fixture
 def finishing(monkeypatch):
-    """Runs finish at once, as succeeded: these tests are about which runs exist, not what they sync."""
-
-    def execute(run_id):
-        run = SyncRun.objects.get(pk=run_id)
-        if run.start():
-            run.finish(RunStatus.SUCCEEDED)
-        return run
-
-    monkeypatch.setattr(tasks, "execute_run", execute)
+    finish_runs_at_once(monkeypatch)
 
 
 def dead_run(integration, last_beat):

@@ -260,13 +260,11 @@ class DashboardRow:
         progress: Progress | None,
         can_run: bool,
         can_view_alerts: bool,
-        alerts_list_url: str = "",
     ):
         self.health, self.now, self.tz = health, now, tz
         self.integration = health.integration
         self.trend, self.progress = trend, progress
         self.can_run, self.can_view_alerts = can_run, can_view_alerts
-        self.alerts_list_url = alerts_list_url or reverse("admin:monitoring_alert_changelist")
 
     @property
     def pk(self) -> int:
@@ -491,7 +489,6 @@ class Board:
         healths = health_of(integrations, now, tz) if can_view else []
         trends = recent_durations(integrations, now) if healths else {}
         progress = progress_of(healths)
-        alerts_list_url = reverse("admin:monitoring_alert_changelist")
         rows = [
             DashboardRow(
                 health,
@@ -501,7 +498,6 @@ class Board:
                 progress=progress.get(health.integration.pk),
                 can_run=can_run,
                 can_view_alerts=can_view_alerts,
-                alerts_list_url=alerts_list_url,
             )
             for health in healths
         ]

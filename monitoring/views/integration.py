@@ -277,7 +277,6 @@ def general_context(request, integration, now, max_time_form=None, deployment_fo
     abilities = context["abilities"]
     size = data_size(integration)
     schedule = Schedule.of(integration)
-    runs_7d, successes_7d = integration.health_runs_7d, integration.health_successes_7d
     context.update(
         {
             "schedule_words": schedule_in_words(integration),
@@ -287,9 +286,6 @@ def general_context(request, integration, now, max_time_form=None, deployment_fo
             "next_run_due": health.next_run is not None and health.next_run <= now,
             "data_size": size,
             "data_size_words": filesizeformat(size),
-            "success_rate_percent": health.success_rate_7d,
-            "runs_7d": runs_7d,
-            "successes_7d": successes_7d,
             "max_time_words": human_duration(integration.max_time_without_success),
             "tables": tables_with_status(integration, facts, now, tz),
             "alerts": integration.alerts.filter(status__in=UNRESOLVED_ALERT_STATUSES)
