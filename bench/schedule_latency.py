@@ -27,7 +27,7 @@ from datetime import timedelta
 from django.utils import timezone
 from django_q.models import Schedule
 from sync.models import Connection, Integration
-from sync.schedules import schedule_name
+from sync.slots import schedule_name
 
 erp = Connection.objects.create(name="ERP", kind="rest", base_url="http://127.0.0.1:9/erp", timeout_seconds=1,
                                 max_retries=0)

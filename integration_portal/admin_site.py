@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 SCREENS = [
     ("dashboard_data", "dashboard.json", "monitoring.views.dashboard.dashboard_data"),
     ("dashboard_rows", "dashboard/rows/", "monitoring.views.dashboard.dashboard_rows"),
+    ("dashboard_acknowledge", "dashboard/acknowledge/<int:pk>/", "monitoring.views.dashboard.acknowledge_alerts"),
     ("integration", "integrations/<int:pk>/", "monitoring.views.integration.general_information"),
     ("integration_history", "integrations/<int:pk>/history/", "monitoring.views.history.history"),
     ("integration_deletes", "integrations/<int:pk>/deletes/", "monitoring.views.deletes.excessive_deletes"),

@@ -175,7 +175,7 @@ class RecordErrorAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Ignore the selected records"), permissions=["retry"])
     def ignore(self, request, queryset):
-        count = queryset.filter(status=ErrorStatus.OPEN).update(
+        count = queryset.filter(status=ErrorStatus.OPEN).change(
             status=ErrorStatus.IGNORED, closed_at=timezone.now(), closed_by=request.user
         )
         self.message_user(

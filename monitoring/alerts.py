@@ -45,11 +45,11 @@ from .choices import UNRESOLVED_ALERT_STATUSES, AlertKind, AlertStatus, HeldDele
 from .health import (
     FAILED_RUN_STATUSES,
     HealthFacts,
-    annotate_health,
     annotate_table_health,
     format_local,
     portal_zone,
     stuck_after,
+    with_state,
 )
 from .models import Alert, AlertEvent, HeldDelete
 from .notifications import deliver_due
@@ -113,9 +113,14 @@ def _resolve(alert: Alert, now, note: str = "") -> Alert | None:
     return alert
 
 
+ACKNOWLEDGEMENT_NOTE_LIMIT = 2000  # characters of a note kept
+
+
 def acknowledge(alert: Alert, user, note: str = "", now=None) -> bool:
-    """Acknowledge an open alert with a note; False when it was not open any more."""
+    """Acknowledge an open alert with a note (trimmed, at most ``ACKNOWLEDGEMENT_NOTE_LIMIT`` characters);
+    False when it was not open any more."""
     now = now or timezone.now()
+    note = note.strip()[:ACKNOWLEDGEMENT_NOTE_LIMIT]
     with transaction.atomic():
         done = Alert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(
             status=AlertStatus.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=user, acknowledgement_note=note
@@ -221,7 +226,7 @@ class Wanted:
 
 
 def wanted_alerts(integration, tables, now, tz) -> list[Wanted]:
-    """What should be open for one integration annotated by ``annotate_health`` (no query)."""
+    """What should be open for one integration read with its state (:func:`~monitoring.health.with_state`; no query)."""
     if not integration.active:
         paused = stored.gettext("The integration was paused.")
         return [Wanted(None, kind, resolve_note=paused) for kind in EVALUATED_KINDS]
@@ -234,7 +239,7 @@ def wanted_alerts(integration, tables, now, tz) -> list[Wanted]:
     else:
         wanted.append(Wanted(None, AlertKind.NO_SUCCESS, resolve_note=recovered))
 
-    streak = integration.health_failure_streak
+    streak = facts.failure_streak
     if streak >= consecutive_failures_threshold():
         wanted.append(Wanted(None, AlertKind.CONSECUTIVE_FAILURES, lambda: _failures_message(integration, streak, tz)))
     else:
@@ -349,12 +354,12 @@ def evaluate_all(now=None) -> EvaluationSummary:
     for alert in Alert.objects.filter(status__in=UNRESOLVED_ALERT_STATUSES):
         unresolved[alert.integration_id][(alert.table_id, alert.kind)] = alert
     overriding = annotate_table_health(
-        SyncTable.objects.filter(active=True, integration__active=True, max_time_without_success__isnull=False), now
+        SyncTable.objects.filter(active=True, integration__active=True, max_time_without_success__isnull=False)
     )
     tables = defaultdict(list)
     for table in overriding:
         tables[table.integration_id].append(table)
-    integrations = annotate_health(Integration.objects.order_by("pk"), now)
+    integrations = with_state(Integration.objects.order_by("pk"))
     for integration in integrations:
         summary.integrations += 1
         evaluate_integration(integration, tables[integration.pk], unresolved[integration.pk], now, tz, summary)

@@ -18,6 +18,10 @@ class RunStatus(models.TextChoices):
 
 ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 TERMINAL_RUN_STATUSES = tuple(status for status in RunStatus if status not in ACTIVE_RUN_STATUSES)
+SUCCESS_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
+FAILED_RUN_STATUSES = (RunStatus.FAILED, RunStatus.ABANDONED, RunStatus.LOST)
+# Runs that count as attempts (for "never run", the newest outcome and the success rate).
+FINISHED_RUN_STATUSES = (*SUCCESS_RUN_STATUSES, *FAILED_RUN_STATUSES)
 
 RUN_STATUS_COLOURS = {
     RunStatus.QUEUED: "grey",

@@ -15,13 +15,8 @@ running run whose heartbeat is older than ``RUN_HEARTBEAT_STALE_AFTER`` becomes
 the integration's lock (the one-active-run constraint); the next run resumes from
 the last committed page.
 
-A slot's task can also vanish before it made any run (a cluster prefetches tasks; one
-killed holding them loses them on Redis). So for each scheduled integration, the newest
-slot django-q2 has sent (:func:`sync.schedules.sent_slot`) is checked once it is older
-than ``QUEUED_RUN_LOST_AFTER`` (plus the scheduler's wake-up period): when no run is
-for that slot, none was queued since it and none was active at it, the slot is queued
-once, as a reaper run that names the slot. Only the newest slot, and only one sent
-since the schedule was made or last retimed: after downtime an integration runs once.
+A schedule slot whose wake-up vanished is not the reaper's business: the slot stays due on
+the integration's state until a claimer takes it (:mod:`sync.slots`).
 """
 
 from dataclasses import dataclass, field
@@ -29,19 +24,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Q, Subquery
-from django_q.models import Schedule
 
 from sync import stored_messages as stored
-from sync.models import Integration
-from sync.schedules import RUN_SCHEDULED, integration_id_of, sent_slot
 
 from .choices import RunStatus, Trigger
-from .health import SLOT_TOLERANCE, heartbeat_stale_after, portal_zone
+from .health import heartbeat_stale_after
 from .models import SyncRun
-
-# django-q2's scheduler wakes every 30 seconds: a slot's task is sent up to that long after the slot.
-SCHEDULER_WAKE = timedelta(seconds=30)
 
 
 @dataclass
@@ -49,7 +37,6 @@ class ReapResult:
     abandoned: list[int] = field(default_factory=list)
     lost: list[int] = field(default_factory=list)
     requeued: list[int] = field(default_factory=list)
-    lost_slots: list[int] = field(default_factory=list)  # runs queued for slots whose task vanished
     skipped_slots: list[int] = field(default_factory=list)  # runs queued for slots skipped because of a dead run
 
 
@@ -89,7 +76,6 @@ def reap(now, requeue) -> ReapResult:
             continue  # something else queued it meanwhile
         requeue(again)
         result.requeued.append(again.pk)
-    result.lost_slots = run_lost_slots(now, requeue)
     return result
 
 
@@ -130,47 +116,3 @@ def rerun_skipped_slot(dead: SyncRun, now, requeue) -> SyncRun | None:
         return None  # something else queued a run meanwhile
     requeue(again)
     return again
-
-
-def run_lost_slots(now, requeue) -> list[int]:
-    """Queue, once, the newest sent slot of each scheduled integration that made no run; their pks."""
-    sent = {}
-    for schedule in Schedule.objects.filter(func=RUN_SCHEDULED, task__isnull=False).exclude(task=""):
-        integration_id = integration_id_of(schedule.name)
-        if integration_id is not None:
-            sent[integration_id] = schedule
-    newest_queued = SyncRun.objects.filter(integration=OuterRef("pk")).order_by("-queued_at").values("queued_at")[:1]
-    integrations = Integration.objects.filter(pk__in=sent, active=True).annotate(last_queued_at=Subquery(newest_queued))
-    judged_before, tz = now - lost_after() - SCHEDULER_WAKE, portal_zone()
-    queued = []
-    for integration in integrations:
-        slot = sent_slot(sent[integration.pk], tz)
-        if slot is None or slot > judged_before:
-            continue
-        if integration.activated_at is not None and slot < integration.activated_at:
-            continue
-        if integration.last_queued_at is not None and integration.last_queued_at >= slot - SLOT_TOLERANCE:
-            continue  # the usual case: a run was queued for it or since
-        if slot_is_covered(integration, slot):
-            continue
-        try:
-            with transaction.atomic():
-                run = SyncRun.objects.create(
-                    integration=integration, trigger=Trigger.REAPER, queued_at=now, scheduled_for=slot
-                )
-        except IntegrityError:
-            continue  # a run was queued meanwhile: the next minute looks again
-        requeue(run)
-        queued.append(run.pk)
-    return queued
-
-
-def slot_is_covered(integration, slot) -> bool:
-    """A run is for the slot, was queued since it, or was active at it (the slot would have been skipped)."""
-    active_at_slot = Q(finished_at__isnull=True) | Q(finished_at__gt=slot)
-    runs = SyncRun.objects.filter(integration=integration)
-    return runs.filter(
-        Q(scheduled_for=slot)
-        | Q(queued_at__gte=slot - SLOT_TOLERANCE)
-        | (active_at_slot & ~Q(status=RunStatus.SKIPPED))
-    ).exists()

@@ -19,7 +19,7 @@ from sync.connectors.base import CallRecord
 from sync.models import RecordLink, StagedRecord, SyncTable
 
 from .choices import OUTCOME_ACTIONS, PENDING_ERROR_STATUSES, ErrorStatus, HeldDeleteStatus, RecordAction
-from .models import FieldConflict, HeldDelete, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
+from .models import FieldConflict, HeldDelete, IntegrationState, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
 
 REPAIRED = stored.gettext_noop(
     "Its text was made storable: NUL characters removed, broken characters (lone UTF-16 halves) replaced by �."
@@ -161,6 +161,8 @@ class PageLog:
             self._write_held()
             FieldConflict.objects.bulk_create(self.conflicts, batch_size=200)
             self._write_counts()
+            if self.failures or self.succeeded_keys or self.held:
+                IntegrationState.recount_queue(self.table.integration_id, [self.table.pk])
             if resume_token is not None:
                 SyncTable.objects.filter(pk=self.table.pk).update(
                     resume_token=resume_token, resume_cursor=resume_cursor or ""

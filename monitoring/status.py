@@ -31,9 +31,7 @@ from .health import (
     Pending,
     annotate_health,
     annotate_table_health,
-    grace_for,
     heartbeat_stale_after,
-    next_run,
     portal_zone,
 )
 
@@ -180,10 +178,10 @@ def _failing_reason(facts: HealthFacts, now: datetime, tz: ZoneInfo) -> str:
 
 
 def _late_reason(facts: HealthFacts, now: datetime, tz: ZoneInfo) -> str:
-    slot, period = facts.schedule.expected_slot(now, tz, facts.last_run_at, facts.activated_at)
+    slot, grace = facts.late_slot(now, tz)
     return _("The run due at %(time)s has not started (grace %(grace)s).") % {
         "time": moment_text(slot, now, tz),
-        "grace": human_duration(grace_for(period)),
+        "grace": human_duration(grace),
     }
 
 
@@ -292,7 +290,7 @@ class IntegrationHealth:
             reason=assessment.reason,
             acknowledged_alerts=integration.health_open_alerts - facts.unacknowledged_alerts,
             last_success=facts.last_success,
-            next_run=next_run(integration, now, tz, facts.last_run_at),
+            next_run=facts.next_run_at,
             avg_duration=integration.health_avg_duration,
             p95_duration=integration.health_p95_duration,
             success_rate_7d=integration.health_successes_7d / runs_7d if runs_7d else None,
@@ -300,7 +298,7 @@ class IntegrationHealth:
             running_run=facts.active_run,
             last_run_status=facts.last_finished_status,
             alert_after=facts.alert_after if facts.active else None,
-            failure_streak=integration.health_failure_streak,
+            failure_streak=facts.failure_streak,
             runs_7d=runs_7d,
             successes_7d=integration.health_successes_7d,
             partial_7d=integration.health_partial_7d,
@@ -322,5 +320,5 @@ def table_health(table, now: datetime, tz: ZoneInfo | None = None) -> HealthStat
     """The status of one table: the integration's facts with the table's successes and max time."""
     tz = tz or portal_zone()
     integration = annotate_health(Integration.objects.filter(pk=table.integration_id), now).get()
-    annotated = annotate_table_health(SyncTable.objects.filter(pk=table.pk), now).get()
+    annotated = annotate_table_health(SyncTable.objects.filter(pk=table.pk)).get()
     return HealthFacts.from_row(integration).for_table(annotated).get_status(now, tz)

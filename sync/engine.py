@@ -204,7 +204,9 @@ class IntegrationSync:
         plan = TablePlan.load(table)
         interrupted = TableRun.objects.filter(table=table, finished_at__isnull=True).exclude(run=self.run)
         resuming = bool(table.resume_token) or interrupted.exists()
-        interrupted.update(status=RunStatus.ABANDONED, finished_at=timezone.now())
+        for stopped in interrupted:
+            stopped.status, stopped.finished_at = RunStatus.ABANDONED, timezone.now()
+            stopped.save(update_fields=["status", "finished_at"])
         table_run = TableRun.objects.create(run=self.run, table=table, cursor_before=table.cursor_value)
         self.page_log = PageLog(self.run, table, table_run)
         page_token = table.resume_token or None

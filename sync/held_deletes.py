@@ -145,7 +145,7 @@ def _received_since_held(table, batch) -> dict[int, str]:
 def _decide(held: HeldDelete, status, user, now, *, unlink=False) -> bool:
     """Claim the decision (only a pending delete can be decided) and, for an approval, forget the record."""
     with transaction.atomic():
-        claimed = HeldDelete.objects.filter(pk=held.pk, status=HeldDeleteStatus.PENDING).update(
+        claimed = HeldDelete.objects.filter(pk=held.pk, status=HeldDeleteStatus.PENDING).change(
             status=status, decided_by=user, decided_at=now
         )
         if not claimed:

@@ -1,138 +1,117 @@
-"""Keeps each integration's django-q2 ``Schedule`` in step with its configuration.
+"""Schedule arithmetic: when an integration runs, in the portal's time zone and DST-safe. Pure.
 
-One schedule per integration, named ``integration:<pk>``, calling
-``sync.tasks.run_scheduled`` with the integration's primary key only. Daily
-runs are cron schedules (``MM HH * * *``), evaluated by django-q2 in the portal's
-time zone, so they stay at the same wall-clock time across DST changes. An
-inactive or unscheduled integration has no schedule. Missed slots are not
-replayed (``catch_up`` is off): after downtime an integration runs once.
+*Daily at HH:MM* is the cron expression ``MM HH * * *``; cron expressions are evaluated by
+croniter on local wall time. A wall time that does not exist (spring forward) runs at the
+first instant after the gap; one that occurs twice (fall back) runs once, at its first
+occurrence, when the expression names a fixed minute and hour (as Vixie cron does);
+expressions with ``*`` in the minute or hour field keep running in real time through the
+repeated hour. *Every N minutes* counts from its first slot (when it was switched on or
+rescheduled), arithmetic in UTC.
 
-Each task names its slot: django-q2 passes the schedule's ``next_run`` at the moment it
-sends the task as ``scheduled_for`` (``intended_date_kwarg``), an ISO 8601 string, and
-the run keeps it. A schedule's ``task`` (the last task django-q2 sent from it) is cleared
-whenever the schedule is made or its timing changes, so :func:`sent_slot` knows whether a
-slot has been sent since, and which.
+The slot due next is stored on the integration's state and claimed by whoever moves it on
+(:mod:`sync.slots`); this module only says which slot follows which.
 """
 
-from datetime import datetime, timedelta
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-from django_q.models import Schedule
+from croniter import croniter
 
 from .choices import ScheduleKind
-from .validators import check_cron, check_daily_time
+from .validators import DAILY_TIME, check_cron
 
-RUN_SCHEDULED = "sync.tasks.run_scheduled"
-MAINTENANCE = "sync.tasks.maintenance"
-MAINTENANCE_NAME = "portal:maintenance"
-SLOT_KWARG = "scheduled_for"
-_NAME_PREFIX = "integration:"
+MIN_GRACE, MAX_GRACE = timedelta(minutes=5), timedelta(hours=1)
 
 
-def schedule_name(integration_id: int) -> str:
-    return f"{_NAME_PREFIX}{integration_id}"
+def grace_for(period: timedelta) -> timedelta:
+    """How long a due slot may wait before the integration is *late*: 10 % of the period, 5 min to 1 h."""
+    return min(max(period / 10, MIN_GRACE), MAX_GRACE)
 
 
-def integration_id_of(name: str) -> int | None:
-    """The integration a schedule name belongs to, or None for any other schedule."""
-    prefix, _sep, pk = name.partition(_NAME_PREFIX)
-    return int(pk) if not prefix and pk.isdigit() else None
+def is_fixed_time(cron: str) -> bool:
+    minute, hour = cron.split()[:2]
+    return not minute.startswith("*") and not hour.startswith("*")
 
 
-def schedule_fields(integration) -> dict | None:
-    """What the integration's Schedule must hold, or None when it must not exist."""
-    if not integration.active or integration.schedule_kind == ScheduleKind.NONE:
+def _cron_step(cron: str, start: datetime, tz: ZoneInfo, *, forward: bool) -> datetime | None:
+    """The slot after (or before) ``start``, in UTC, with the fall-back rule of fixed-time expressions."""
+    try:
+        slots = croniter(cron, start.astimezone(tz))
+        skip_repeats = is_fixed_time(cron)
+        for _attempt in range(4):
+            slot = (slots.get_next if forward else slots.get_prev)(datetime).astimezone(UTC)
+            # ``fold`` is 1 only for the second occurrence of a repeated wall time.
+            if not (skip_repeats and slot.astimezone(tz).fold == 1):
+                return slot
+    except (ValueError, KeyError, OverflowError):  # croniter's errors are ValueErrors
         return None
-    if integration.schedule_kind == ScheduleKind.CRON and check_cron(integration.schedule_cron):
-        return None  # an invalid expression (saved around the form's validation) schedules nothing
-    if integration.schedule_kind == ScheduleKind.DAILY and check_daily_time(integration.schedule_daily_time):
-        return None
-    fields = {
-        "func": RUN_SCHEDULED,
-        "args": repr((integration.pk,)),
-        "kwargs": "",
-        "intended_date_kwarg": SLOT_KWARG,
-        "repeats": -1,
-        "minutes": None,
-    }
-    if integration.schedule_kind == ScheduleKind.INTERVAL:
-        fields.update(schedule_type=Schedule.MINUTES, minutes=integration.schedule_interval_minutes, cron=None)
-    elif integration.schedule_kind == ScheduleKind.DAILY:
-        hours, minutes = integration.schedule_daily_time.split(":")
-        fields.update(schedule_type=Schedule.CRON, cron=f"{int(minutes)} {int(hours)} * * *")
-    else:
-        fields.update(schedule_type=Schedule.CRON, cron=integration.schedule_cron.strip())
-    return fields
-
-
-def first_run(integration, now=None):
-    from monitoring.health import next_run
-
-    now = now or timezone.now()
-    return next_run(integration, now, ZoneInfo(settings.TIME_ZONE)) or now
-
-
-def keep_in_step(integration, now=None) -> Schedule | None:
-    """Create, change or remove the integration's Schedule; returns it (None when removed)."""
-    name = schedule_name(integration.pk)
-    wanted = schedule_fields(integration)
-    if wanted is None:
-        Schedule.objects.filter(name=name).delete()
-        return None
-    schedule = Schedule.objects.filter(name=name).first()
-    if schedule is None:
-        return Schedule.objects.create(name=name, next_run=first_run(integration, now), **wanted)
-    timing_changed = any(getattr(schedule, key) != wanted[key] for key in ("schedule_type", "minutes", "cron"))
-    for key, value in wanted.items():
-        setattr(schedule, key, value)
-    if timing_changed:
-        schedule.next_run = first_run(integration, now)
-        schedule.task = None  # no slot of the new timing has been sent yet
-    schedule.save()
-    return schedule
-
-
-def slot_of(value) -> datetime | None:
-    """The slot a scheduled task names (django-q2 sends an ISO 8601 string), aware; None when it names none."""
-    if value is None or value == "":
-        return None
-    moment = value if isinstance(value, datetime) else parse_datetime(value)
-    if moment is None:
-        raise ValueError(f"not a schedule slot: {value!r}")
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, ZoneInfo(settings.TIME_ZONE))
-
-
-def sent_slot(schedule: Schedule, tz: ZoneInfo) -> datetime | None:
-    """The newest slot django-q2 has sent a task for since the schedule was made or retimed (UTC), or None.
-
-    When it sends a slot's task, django-q2 records the task on the schedule and moves
-    ``next_run`` past the present (``catch_up`` is off), so the slot before ``next_run`` is the
-    one it sent or, after downtime, a later one it skipped on purpose: either way the run it
-    sent is queued after that slot.
-    """
-    from monitoring.health import Schedule as Timing
-
-    if not schedule.task or schedule.next_run is None:
-        return None
-    if schedule.schedule_type == Schedule.MINUTES:
-        return schedule.next_run - timedelta(minutes=schedule.minutes or 1)
-    if schedule.schedule_type == Schedule.CRON and schedule.cron:
-        before = Timing(ScheduleKind.CRON, cron=schedule.cron).expected_slot(schedule.next_run, tz, None, None)
-        return before[0] if before else None
     return None
 
 
-def remove(integration_id: int) -> None:
-    Schedule.objects.filter(name=schedule_name(integration_id)).delete()
+@dataclass(frozen=True)
+class Timing:
+    """When an integration runs: nothing, every ``interval``, or a cron expression (daily included)."""
 
+    kind: str = ScheduleKind.NONE
+    interval: timedelta | None = None
+    cron: str = ""
 
-def ensure_maintenance_schedule() -> Schedule:
-    """The minute-by-minute housekeeping: reap dead runs, evaluate alerts."""
-    schedule, _created = Schedule.objects.update_or_create(
-        name=MAINTENANCE_NAME,
-        defaults={"func": MAINTENANCE, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1, "args": ""},
-    )
-    return schedule
+    @classmethod
+    def of(cls, integration) -> Timing:
+        """The integration's timing; an incomplete or invalid one counts as none."""
+        kind = integration.schedule_kind
+        if kind == ScheduleKind.INTERVAL and integration.schedule_interval_minutes:
+            return cls(kind, interval=timedelta(minutes=integration.schedule_interval_minutes))
+        if kind == ScheduleKind.DAILY:
+            match = DAILY_TIME.match(integration.schedule_daily_time or "")
+            if match:
+                hour, minute = (int(part) for part in match.groups())
+                return cls(kind, cron=f"{minute} {hour} * * *")
+        if kind == ScheduleKind.CRON and not check_cron(integration.schedule_cron):
+            return cls(kind, cron=integration.schedule_cron.strip())
+        return cls()
+
+    @property
+    def is_scheduled(self) -> bool:
+        return bool(self.interval or self.cron)
+
+    def first_slot(self, now: datetime, tz: ZoneInfo, last_queued_at: datetime | None = None) -> datetime | None:
+        """The first slot of a timing set now: the next cron slot; for an interval, now, or one
+        interval after the newest run when that is later. ``None`` when not scheduled."""
+        if self.interval:
+            if last_queued_at is None:
+                return now
+            return max(last_queued_at.astimezone(UTC) + self.interval, now)
+        if self.cron:
+            return _cron_step(self.cron, now, tz, forward=True)
+        return None
+
+    def newest_slot(self, due: datetime, now: datetime, tz: ZoneInfo) -> datetime:
+        """The newest slot at or before ``now``, counting from ``due`` (the slot not claimed yet, ``due <= now``).
+
+        After downtime several slots have passed: they run once, named after the newest.
+        """
+        if self.interval:
+            return due + self.interval * ((now - due) // self.interval)
+        if self.cron:
+            newest = _cron_step(self.cron, now + timedelta(seconds=1), tz, forward=False)
+            return max(newest, due) if newest is not None else due
+        return due
+
+    def slot_after(self, slot: datetime, now: datetime, tz: ZoneInfo) -> datetime | None:
+        """The slot due once ``slot`` is claimed at ``now``: the first one after both."""
+        if self.interval:
+            return slot + self.interval * ((max(now, slot) - slot) // self.interval + 1)
+        if self.cron:
+            return _cron_step(self.cron, max(now, slot), tz, forward=True)
+        return None
+
+    def period_at(self, slot: datetime, tz: ZoneInfo) -> timedelta:
+        """The time from ``slot`` to the slot after it: what the grace of a late run is measured on."""
+        if self.interval:
+            return self.interval
+        following = _cron_step(self.cron, slot, tz, forward=True) if self.cron else None
+        return following - slot if following is not None else timedelta(days=1)

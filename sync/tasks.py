@@ -3,24 +3,19 @@
 Retries belong to the connectors, never to the queue (``max_attempts`` 1).
 """
 
-from datetime import timedelta
-
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from monitoring.choices import RunStatus, Trigger
-from monitoring.health import is_fixed_time
 from monitoring.models import SyncRun
 from monitoring.reaper import abandon_if_dead, reap
 from monitoring.workers import record_beat, watch
 
 from . import stored_messages as stored
-from .choices import ScheduleKind
 from .engine import AlreadyRunning, execute_run, queue_run
 from .models import Integration
-from .schedules import slot_of
+from .slots import claim_due, due_integrations
 
 
 def enqueue(run: SyncRun) -> SyncRun:
@@ -66,66 +61,38 @@ def run_queued(run_id: int) -> str:
     return run.status
 
 
-# On the night clocks go back an hour, django-q2 fires a fixed-time cron slot twice.
-REPEATED_SLOT_WINDOW = timedelta(minutes=70)
-
-
-def repeats_the_last_slot(integration: Integration, now) -> bool:
-    """A fixed-time schedule (daily at 01:30) that already ran within the last hour and ten minutes.
-
-    Runs of a slot count whoever queued them: the schedule, or the reaper when the slot's task was lost.
-    """
-    fixed = integration.schedule_kind == ScheduleKind.DAILY or (
-        integration.schedule_kind == ScheduleKind.CRON and is_fixed_time(integration.schedule_cron)
-    )
-    if not fixed:
-        return False
-    recent = SyncRun.objects.filter(
-        Q(trigger=Trigger.SCHEDULE) | Q(scheduled_for__isnull=False),
-        integration=integration,
-        queued_at__gte=now - REPEATED_SLOT_WINDOW,
-    )
-    return recent.exclude(status=RunStatus.SKIPPED).exists()
-
-
+NOTHING_DUE = "nothing due"
+SLOT_COVERED = "covered by a run queued since the slot"
 SLOT_ALREADY_RUN = "already ran for this slot"
 
 
 def run_scheduled(integration_id: int, scheduled_for=None) -> str:
-    """The task of one schedule slot; ``scheduled_for`` names the slot (django-q2 sends it as ISO 8601)."""
-    slot = slot_of(scheduled_for)
-    integration = Integration.objects.filter(pk=integration_id).first()
-    if integration is None or not integration.active:
-        return "inactive"
-    earlier = run_of_slot(integration, slot)
-    if earlier is not None:
-        return delivered_again(earlier)
-    if repeats_the_last_slot(integration, timezone.now()):
-        return SLOT_ALREADY_RUN
-    try:
-        run = queue_unless_held(integration, Trigger.SCHEDULE, scheduled_for=slot)
-    except AlreadyRunning as exc:
-        earlier = run_of_slot(integration, slot)  # the same slot, delivered twice at once
-        return delivered_again(earlier) if earlier is not None else skip(integration, slot, exc)
-    return execute_run(run.pk).status
+    """django-q2's wake-up at one of the integration's times: claim the due slot and run it here.
 
-
-def run_of_slot(integration: Integration, slot) -> SyncRun | None:
-    if slot is None:
-        return None
-    return SyncRun.objects.filter(integration=integration, scheduled_for=slot).first()
-
-
-def delivered_again(earlier: SyncRun) -> str:
-    """A slot that already has a run runs once: a second delivery of its task adds no run.
-
-    A task can arrive twice (the ORM broker re-delivers one its worker did not finish), or after
-    the reaper re-queued its slot because it seemed lost. If the slot's run still waits to start,
-    this delivery starts it (claiming a run is atomic: it still runs once); otherwise it is ignored.
+    ``scheduled_for`` is what schedules made by earlier versions still send; the stored slot decides.
     """
-    if earlier.status == RunStatus.QUEUED:
-        return execute_run(earlier.pk).status
-    return SLOT_ALREADY_RUN
+    outcome, run = queue_due_slot(integration_id, timezone.now())
+    return execute_run(run.pk).status if run is not None else outcome
+
+
+def queue_due_slot(integration_id: int, now) -> tuple[str, SyncRun | None]:
+    """Claim the integration's due slot and queue its run, in one transaction: ``(outcome, run)``.
+
+    A slot that comes while a run is active is recorded as skipped, with the reason (a run whose
+    worker died is abandoned first, and the slot runs). No run when nothing was due, another
+    claimer won the slot, or a run queued since the slot covers it.
+    """
+    with transaction.atomic():
+        claim = claim_due(integration_id, now)
+        if claim is None:
+            return NOTHING_DUE, None
+        if claim.covered:
+            return SLOT_COVERED, None
+        try:
+            run = queue_unless_held(claim.integration, Trigger.SCHEDULE, scheduled_for=claim.slot)
+        except AlreadyRunning as exc:
+            return skip(claim.integration, claim.slot, exc), None
+    return RunStatus.QUEUED, run
 
 
 def skip(integration: Integration, slot, refusal: AlreadyRunning) -> str:
@@ -143,17 +110,26 @@ def skip(integration: Integration, slot, refusal: AlreadyRunning) -> str:
                 error=stored.gettext("Scheduled run skipped: %(reason)s", reason=refusal.message),
             )
     except IntegrityError:
-        return SLOT_ALREADY_RUN  # the same slot, delivered twice at once
+        return SLOT_ALREADY_RUN  # the slot has a run already (its timing was set back to it)
     return RunStatus.SKIPPED
 
 
+def claim_overdue_slots(now) -> list[int]:
+    """The minute's make-up: claim every slot due and not claimed (its wake-up lost, or the workers were
+    down) and send its run to the workers; the runs' pks."""
+    runs = [queue_due_slot(integration_id, now)[1] for integration_id in due_integrations(now)]
+    return [enqueue(run).pk for run in runs if run is not None]
+
+
 def maintenance() -> dict:
-    """Every minute: say the workers are alive, mark dead runs (re-queueing lost ones once), evaluate alerts."""
+    """Every minute: say the workers are alive, claim overdue slots, mark dead runs (re-queueing lost ones once),
+    evaluate alerts."""
     from monitoring.alerts import evaluate_all
     from monitoring.exports import delete_expired_exports
 
     now = timezone.now()
     record_beat(now)
+    claimed = claim_overdue_slots(now)
     reaped = reap(now, requeue=enqueue)
     workers = watch(now)
     alerts = evaluate_all(now)
@@ -161,7 +137,7 @@ def maintenance() -> dict:
         "abandoned": reaped.abandoned,
         "lost": reaped.lost,
         "requeued": reaped.requeued,
-        "lost_slots": reaped.lost_slots,
+        "claimed_slots": claimed,
         "skipped_slots": reaped.skipped_slots,
         "workers_alerts_resolved": workers.resolved,
         "alerts": str(alerts),

@@ -6,9 +6,9 @@ from datetime import timedelta
 from django.utils import timezone
 
 from monitoring.choices import RunStatus, Trigger
-from monitoring.models import SyncRun
+from monitoring.models import IntegrationState, SyncRun
 from sync import tasks
-from sync.choices import IntegrationType
+from sync.choices import IntegrationType, ScheduleKind
 from sync.models import Connection, Integration, SyncTable
 
 from .servers.rest_api import FakeRestApi
@@ -31,6 +31,14 @@ def build_integration(erp, crm, *, name="Sankhya ↔ Ploomes", activated_at, tab
             integration=integration, name=table, source_object="Customers", target_object="/Contacts", record_key="Id"
         )
     return integration
+
+
+def slot_due(integration, at) -> None:
+    """The integration's slot at ``at`` is due: nobody has claimed it yet (an unscheduled one runs hourly first)."""
+    if integration.schedule_kind == ScheduleKind.NONE:
+        integration.schedule_kind, integration.schedule_interval_minutes = ScheduleKind.INTERVAL, 60
+        integration.save()
+    IntegrationState.objects.filter(pk=integration.pk).update(next_run_at=at)
 
 
 def make_run(integration, status, *, at, seconds=60, error="", heartbeat=None) -> SyncRun:

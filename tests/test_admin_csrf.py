@@ -448,6 +448,13 @@ CUSTOM_CASES = [
         allowed=IT,
     ),
     Case(
+        "admin:dashboard_acknowledge",
+        "",
+        _admin_url("dashboard_acknowledge", lambda w: w.integration.pk),
+        data=lambda w: {"note": "looking"},
+        allowed=IT,
+    ),
+    Case(
         "admin:integration",
         "max time",
         _admin_url("integration", lambda w: w.integration.pk),

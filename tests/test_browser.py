@@ -191,3 +191,46 @@ def test_the_onboarding_lead_downloads_the_history(login, tmp_path):
     assert len(rows) > 2  # a header and the demo's record events and requests
     header = [str(cell).lower() for cell in rows[0] if cell]
     assert any("record key" in cell for cell in header) and any("time" in cell for cell in header)
+
+
+OPEN_DELETES_ALERT = """
+from monitoring.alerts import open_alert
+from monitoring.choices import AlertKind
+from monitoring.models import HeldDelete
+from sync.models import SyncTable
+table = SyncTable.objects.get(integration__name=PARAMS["integration"], name="Product")
+HeldDelete.objects.create(table=table, source_key="P99999", target_key="99999")
+alert, opened = open_alert(table.integration, AlertKind.DELETES_HELD, "1 delete held in Product", table=table)
+result(alert.pk)
+"""
+RELEASE_DELETES = """
+from django.utils import timezone
+from monitoring.alerts import resolve_released_deletes
+from monitoring.models import HeldDelete
+HeldDelete.objects.filter(source_key="P99999").delete()
+result(len(resolve_released_deletes(timezone.now())))
+"""
+
+
+def test_it_acknowledges_an_alert_from_the_dashboard_and_the_row_says_so(login, portal):
+    page = login("it")
+    row = demo_row(page)
+    expect(row).to_be_visible()
+    alert = portal.script(OPEN_DELETES_ALERT, integration=DEMO)
+    try:
+        # The refresh brings the alert and its control into the open page, no reload.
+        control = row.locator('[data-action="acknowledge"]')
+        expect(control).to_be_visible(timeout=30_000)
+        expect(row.locator('[data-field="alerts"]')).to_have_text("1 open")
+        control.locator("summary").click()
+        control.get_by_label("Note (what is being done about it)").fill("Checking the product deletes")
+        control.get_by_role("button", name="Acknowledge 1 alert").click()
+
+        expect(page.locator(".messagelist")).to_contain_text(f"{DEMO}: 1 alert acknowledged.")
+        row = demo_row(page)
+        expect(row.locator('[data-field="alerts"]')).to_have_text("1 acknowledged")
+        expect(row.locator('[data-action="acknowledge"]')).to_have_count(0)
+        stored = portal.sql("select status, acknowledgement_note from monitoring_alert where id = ?", (alert,))
+        assert stored == [("acknowledged", "Checking the product deletes")]
+    finally:
+        portal.script(RELEASE_DELETES)

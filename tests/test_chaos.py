@@ -34,7 +34,8 @@ from sync.sandbox.crm_schema import RESOURCES
 from sync.sandbox.demo import configure_demo
 from sync.sandbox.erp_service import contact_record, customer_record, product_record
 from sync.sandbox.models import CrmOrder, ErpContact, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
-from sync.tasks import run_scheduled
+from sync.tasks import NOTHING_DUE, run_scheduled
+from tests.builders import slot_due
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -387,7 +388,8 @@ def test_an_order_table_stopped_mid_way_by_a_throttled_erp_goes_on_at_the_next_r
     assert integration.tables.get(name="Order").resume_token  # it stopped after its first page
 
     erp_knobs(throttle_rate=0)
-    run_scheduled(integration.pk)
+    slot_due(integration, timezone.now())
+    assert run_scheduled(integration.pk) != NOTHING_DUE
     next_run = SyncRun.objects.filter(integration=integration).latest("pk")
     assert next_run.status != RunStatus.FAILED, f"the run after the stop failed too: {next_run.error}"
     assert_orders_reached_the_erp_once(integration, waiting_orders, erp_orders_before)

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from monitoring.alerts import acknowledge
 from monitoring.choices import AlertKind, HealthStatus, RecordAction, RunStatus, Trigger
-from monitoring.models import Alert, HeldDelete, RecordError, RecordEvent, SyncRun, TableRun
+from monitoring.models import Alert, HeldDelete, IntegrationState, RecordError, RecordEvent, SyncRun, TableRun
 from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.templatetags.trend import FAILED, PARTIAL, SUCCEEDED, TrendPoint, sparkline_svg
 from monitoring.views.dashboard import TREND_RUNS
@@ -50,9 +50,8 @@ def make(erp_connection, crm_connection):
             "schedule_interval_minutes": 60,
             "max_time_without_success": timedelta(hours=24),
         }
-        integration = Integration.objects.create(name=name, **{**values, **fields})
-        if integration.active:
-            Integration.objects.filter(pk=integration.pk).update(activated_at=NOW - activated)
+        with time_machine.travel(NOW - activated, tick=False):  # switched on then: its first slot was due then
+            integration = Integration.objects.create(name=name, **{**values, **fields})
         if table:
             made = SyncTable.objects.create(
                 integration=integration, name=table, source_object="/c", target_object="/c", record_key="id"
@@ -68,6 +67,10 @@ def run(integration, status, *, minutes_ago, seconds=60, trigger=Trigger.SCHEDUL
     """A run queued and started ``minutes_ago``; finished ``seconds`` later unless active (a running run beats now)."""
     at = NOW - timedelta(minutes=minutes_ago)
     active = status in (RunStatus.QUEUED, RunStatus.RUNNING)
+    if trigger == Trigger.SCHEDULE:  # the hourly schedule claimed this slot: the next is an hour later
+        state = IntegrationState.objects.get(pk=integration.pk)
+        if state.next_run_at is not None and state.next_run_at < at + timedelta(hours=1):
+            IntegrationState.objects.filter(pk=integration.pk).update(next_run_at=at + timedelta(hours=1))
     return SyncRun.objects.create(
         integration=integration,
         trigger=trigger,
@@ -563,7 +566,9 @@ def test_without_a_running_sync_the_progress_query_is_not_made(login_as, make):
 
 def test_each_status_says_why_in_one_line(login_as, every_status):
     failing = every_status[HealthStatus.FAILING]
-    failing.runs.filter(status=RunStatus.FAILED).update(error="Sankhya: connection refused (127.0.0.1:9)")
+    for failed in failing.runs.filter(status=RunStatus.FAILED):
+        failed.error = "Sankhya: connection refused (127.0.0.1:9)"
+        failed.save()
     client = login_as(SUPERVISOR)
     html = page(client)
     reasons = {status: field(row_html(html, integration), "reason") for status, integration in every_status.items()}
@@ -596,9 +601,8 @@ def test_an_open_alert_is_alert_until_acknowledged_then_the_facts_speak(login_as
     alert = Alert.objects.create(
         integration=integration, table=table, kind=AlertKind.DELETES_HELD, message="24 deletes held in Customers"
     )
-    HeldDelete.objects.bulk_create(
-        HeldDelete(table=table, source_key=str(number), target_key=str(number)) for number in range(24)
-    )
+    for number in range(24):
+        HeldDelete.objects.create(table=table, source_key=str(number), target_key=str(number))
     client = login_as(IT)
     row = row_html(page(client), integration)
     assert (row_status(row), field(row, "reason")) == ("alert", "24 deletes held in Customers")

@@ -13,21 +13,19 @@ from monitoring.health import (
     ActiveRun,
     HealthFacts,
     Pending,
-    Schedule,
     annotate_health,
     average_duration,
     describe_next_run,
-    grace_for,
     human_duration,
-    next_run,
     p95_duration,
     portal_zone,
     succeeded_in_window,
 )
-from monitoring.models import TableRun
+from monitoring.models import IntegrationState, TableRun
 from monitoring.status import health_of, integration_health, table_health
 from sync.choices import ScheduleKind
 from sync.models import Integration, SyncTable
+from sync.schedules import Timing, grace_for
 from tests.builders import build_integration, make_run
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -52,6 +50,11 @@ def scheduled(kind=ScheduleKind.NONE, *, active=True, every=None, daily="", cron
         schedule_daily_time=daily,
         schedule_cron=cron,
     )
+
+
+def next_run(integration, now, tz, last_run_at=None):
+    """The first slot of the integration's timing when it is set at ``now``: None when inactive or unscheduled."""
+    return Timing.of(integration).first_slot(now, tz, last_run_at) if integration.active else None
 
 
 def daily(hhmm):
@@ -221,21 +224,26 @@ def test_the_dashboard_row_of_an_unscheduled_integration_has_no_next_run(erp_con
 # ---------------------------------------------------------------- status: pure, from facts
 
 NOW = utc(2026, 3, 10, 12, 0)
-DAILY_MIDNIGHT = Schedule(ScheduleKind.DAILY, cron="0 0 * * *")
-EVERY_15 = Schedule(ScheduleKind.INTERVAL, interval=timedelta(minutes=15))
+DAILY_MIDNIGHT = Timing(ScheduleKind.DAILY, cron="0 0 * * *")
+EVERY_15 = Timing(ScheduleKind.INTERVAL, interval=timedelta(minutes=15))
 
 
 def facts(**overrides) -> HealthFacts:
+    """Stored facts; ``alert_after`` is what the state holds for them (the later of last success and activation,
+    plus the max time)."""
     values = {
         "active": True,
         "activated_at": NOW - timedelta(days=30),
         "max_time_without_success": timedelta(hours=24),
-        "schedule": Schedule(),
+        "schedule": Timing(),
         "last_success": NOW - timedelta(hours=1),
         "last_finished_status": RunStatus.SUCCEEDED,
-        "last_run_at": NOW - timedelta(hours=1, minutes=5),
+        **overrides,
     }
-    return HealthFacts(**{**values, **overrides})
+    if "alert_after" not in values:
+        start = max(moment for moment in (values["last_success"], values["activated_at"]) if moment is not None)
+        values["alert_after"] = start + values["max_time_without_success"]
+    return HealthFacts(**values)
 
 
 def status(tz=NEW_YORK, now=NOW, **overrides) -> HealthStatus:
@@ -343,74 +351,84 @@ def test_late_when_the_daily_slot_passed_the_grace_without_a_run():
     yesterday = midnight - timedelta(days=1) + timedelta(seconds=31)
     common = {
         "schedule": DAILY_MIDNIGHT,
-        "last_run_at": yesterday,
         "last_success": yesterday + timedelta(minutes=2),
         "max_time_without_success": timedelta(hours=48),
     }
-    assert status(now=midnight + timedelta(minutes=59), **common) == HealthStatus.HEALTHY
-    assert status(now=midnight + timedelta(minutes=61), **common) == HealthStatus.LATE
-    ran = {**common, "last_run_at": midnight + timedelta(seconds=31)}
-    assert status(now=midnight + timedelta(hours=3), **ran) == HealthStatus.HEALTHY
+    due = {**common, "next_run_at": midnight}  # nobody claimed the midnight slot
+    assert status(now=midnight + timedelta(minutes=59), **due) == HealthStatus.HEALTHY
+    assert status(now=midnight + timedelta(minutes=61), **due) == HealthStatus.LATE
+    claimed = {**common, "next_run_at": midnight + timedelta(days=1)}
+    assert status(now=midnight + timedelta(hours=3), **claimed) == HealthStatus.HEALTHY
 
 
 def test_late_for_an_interval_uses_a_grace_of_at_least_five_minutes():
     assert grace_for(timedelta(minutes=15)) == timedelta(minutes=5)
     assert grace_for(timedelta(hours=2)) == timedelta(minutes=12)
     common = {"schedule": EVERY_15, "last_success": NOW - timedelta(minutes=19)}
-    assert status(last_run_at=NOW - timedelta(minutes=19), **common) == HealthStatus.HEALTHY
-    assert status(last_run_at=NOW - timedelta(minutes=21), **common) == HealthStatus.LATE
+    assert status(next_run_at=NOW - timedelta(minutes=4), **common) == HealthStatus.HEALTHY
+    assert status(next_run_at=NOW - timedelta(minutes=6), **common) == HealthStatus.LATE
 
 
 def test_no_slot_before_the_activation_is_expected():
     switched_on = local(NEW_YORK, 2026, 3, 10, 0, 30)  # after the midnight slot
-    assert (
-        status(
-            now=switched_on + timedelta(hours=3),
-            schedule=DAILY_MIDNIGHT,
-            activated_at=switched_on,
-            last_success=None,
-            last_finished_status=None,
-            last_run_at=None,
-        )
-        == HealthStatus.NEVER_RUN
-    )
+    first = Timing.first_slot(DAILY_MIDNIGHT, switched_on, NEW_YORK)
+    assert first == local(NEW_YORK, 2026, 3, 11, 0, 0)
+    never = {"last_success": None, "last_finished_status": None, "schedule": DAILY_MIDNIGHT, "next_run_at": first}
+    assert status(now=switched_on + timedelta(hours=3), activated_at=switched_on, **never) == HealthStatus.NEVER_RUN
 
 
 def test_never_run_then_late_when_its_first_slot_is_missed():
+    never = {"schedule": EVERY_15, "last_success": None, "last_finished_status": None}
+    # Every 15 minutes is due as soon as it is switched on.
     switched_on = NOW - timedelta(minutes=3)
-    never = {"schedule": EVERY_15, "last_success": None, "last_finished_status": None, "last_run_at": None}
-    assert status(activated_at=switched_on, **never) == HealthStatus.NEVER_RUN
-    assert status(activated_at=NOW - timedelta(minutes=6), **never) == HealthStatus.LATE
+    assert status(activated_at=switched_on, next_run_at=switched_on, **never) == HealthStatus.NEVER_RUN
+    switched_on = NOW - timedelta(minutes=6)
+    assert status(activated_at=switched_on, next_run_at=switched_on, **never) == HealthStatus.LATE
 
 
 def test_failing_wins_over_late():
     assert (
-        status(schedule=EVERY_15, last_run_at=NOW - timedelta(hours=1), last_finished_status=RunStatus.FAILED)
+        status(schedule=EVERY_15, next_run_at=NOW - timedelta(hours=1), last_finished_status=RunStatus.FAILED)
         == HealthStatus.FAILING
     )
 
 
 def test_late_across_spring_forward_uses_the_real_slot():
-    # Daily at 02:30 (New York): on 2026-03-08 the slot is 03:00 EDT; a run queued at 03:00:31 is on time.
+    # Daily at 02:30 (New York): on 2026-03-08 the slot is 03:00 EDT, and its grace is measured from there.
+    timing = Timing(ScheduleKind.DAILY, cron="30 2 * * *")
     slot = utc(2026, 3, 8, 7, 0)
-    on_time = {"schedule": Schedule(ScheduleKind.DAILY, cron="30 2 * * *"), "last_success": slot}
-    assert status(now=slot + timedelta(hours=2), last_run_at=slot + timedelta(seconds=31), **on_time) == (
-        HealthStatus.HEALTHY
-    )
-    assert status(now=slot + timedelta(hours=2), last_run_at=slot - timedelta(hours=23), **on_time) == (
-        HealthStatus.LATE
-    )
+    assert timing.first_slot(utc(2026, 3, 7, 12, 0), NEW_YORK) == slot
+    on_time = {"schedule": timing, "last_success": slot - timedelta(hours=22)}
+    assert status(now=slot + timedelta(minutes=59), next_run_at=slot, **on_time) == HealthStatus.HEALTHY
+    assert status(now=slot + timedelta(minutes=61), next_run_at=slot, **on_time) == HealthStatus.LATE
+    claimed = timing.slot_after(slot, slot + timedelta(seconds=31), NEW_YORK)
+    assert claimed == local(NEW_YORK, 2026, 3, 9, 2, 30)
+    assert status(now=slot + timedelta(hours=2), next_run_at=claimed, **on_time) == HealthStatus.HEALTHY
 
 
 def test_late_across_fall_back_expects_only_the_first_occurrence():
     # Daily at 01:30 (New York) on 2026-11-01: the slot is 01:30 EDT (05:30Z), not again at 01:30 EST (06:30Z).
     first = utc(2026, 11, 1, 5, 30)
-    schedule = Schedule(ScheduleKind.DAILY, cron="30 1 * * *")
-    assert schedule.expected_slot(utc(2026, 11, 1, 7, 45), NEW_YORK, None, None)[0] == first
-    on_time = {"schedule": schedule, "last_success": first + timedelta(minutes=2)}
-    assert status(now=utc(2026, 11, 1, 7, 45), last_run_at=first + timedelta(seconds=31), **on_time) == (
-        HealthStatus.HEALTHY
-    )
+    timing = Timing(ScheduleKind.DAILY, cron="30 1 * * *")
+    assert timing.first_slot(utc(2026, 10, 31, 12, 0), NEW_YORK) == first
+    following = timing.slot_after(first, first + timedelta(seconds=31), NEW_YORK)
+    assert following == utc(2026, 11, 2, 6, 30)
+    on_time = {"schedule": timing, "last_success": first + timedelta(minutes=2), "next_run_at": following}
+    assert status(now=utc(2026, 11, 1, 7, 45), **on_time) == HealthStatus.HEALTHY
+
+
+def test_after_downtime_the_slots_that_passed_run_once_named_after_the_newest():
+    every_15 = EVERY_15
+    due = utc(2026, 3, 10, 10, 0)
+    now = utc(2026, 3, 10, 10, 42)
+    assert every_15.newest_slot(due, now, NEW_YORK) == utc(2026, 3, 10, 10, 30)
+    assert every_15.slot_after(utc(2026, 3, 10, 10, 30), now, NEW_YORK) == utc(2026, 3, 10, 10, 45)
+    daily = Timing(ScheduleKind.DAILY, cron="0 2 * * *")
+    due, now = local(SAO_PAULO, 2026, 12, 1, 2, 0), local(SAO_PAULO, 2026, 12, 3, 9, 0)
+    assert daily.newest_slot(due, now, SAO_PAULO) == local(SAO_PAULO, 2026, 12, 3, 2, 0)
+    assert daily.slot_after(local(SAO_PAULO, 2026, 12, 3, 2, 0), now, SAO_PAULO) == local(SAO_PAULO, 2026, 12, 4, 2)
+    # A slot due exactly now is the newest.
+    assert daily.newest_slot(due, due, SAO_PAULO) == due
 
 
 def test_every_status_has_a_colour_and_a_label():
@@ -460,10 +478,12 @@ def test_each_status_from_stored_runs(pair, case):
     runs, fields, expected = STORED_CASES[case]
     with time_machine.travel(NOW - timedelta(days=40), tick=False):
         integration = make_integration(*pair, **fields)
-    if fields.get("activated_at"):
-        Integration.objects.filter(pk=integration.pk).update(activated_at=fields["activated_at"])
-    for run_status, minutes_ago in runs:
-        make_run(integration, run_status, at=NOW - timedelta(minutes=minutes_ago))
+    queued = [
+        make_run(integration, run_status, at=NOW - timedelta(minutes=minutes_ago)) for run_status, minutes_ago in runs
+    ]
+    # The hourly schedule claimed the slot of its newest run; without runs, it was due at the activation.
+    due = queued[-1].queued_at + timedelta(hours=1) if queued else integration.activated_at
+    IntegrationState.objects.filter(pk=integration.pk).update(next_run_at=due if integration.active else None)
     health = integration_health(integration, NOW, NEW_YORK)
     assert health.status == expected
     assert health.colour == HEALTH_STATUS_COLOURS[expected]
@@ -473,6 +493,7 @@ def test_the_dashboard_row_carries_the_running_run_and_the_next_run(pair):
     integration = make_integration(*pair)
     make_run(integration, RunStatus.SUCCEEDED, at=NOW - timedelta(minutes=50))
     running = make_run(integration, RunStatus.RUNNING, at=NOW - timedelta(minutes=2))
+    IntegrationState.objects.filter(pk=integration.pk).update(next_run_at=running.queued_at + timedelta(hours=1))
     health = integration_health(integration, NOW, NEW_YORK)
     assert health.status == HealthStatus.RUNNING
     assert health.running_run.pk == running.pk and health.running_run.started_at == running.started_at

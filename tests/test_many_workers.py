@@ -58,17 +58,23 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
-from monitoring.models import SyncRun, TableRun
+from monitoring.models import IntegrationState, SyncRun, TableRun
 from sync.choices import ScheduleKind
 from sync.models import Connection, Integration, RecordLink
 from sync.sandbox.choices import SandboxSystem
 from sync.sandbox.demo import DEMO_NAME, TABLES, configure_table
 from sync.sandbox.models import CrmContact, ErpContact, ErpCustomer, SandboxKnobs
-from sync.schedules import schedule_name
+from sync.slots import schedule_name
 
 CONTACT_TABLE = next(table for table in TABLES if table["name"] == "Contact")
 # Alone in an integration, people have no Company table to find their company through.
 CONTACT_TABLE = {**CONTACT_TABLE, "mappings": [m for m in CONTACT_TABLE["mappings"] if m[2] != "lookup"]}
+
+
+def set_due(ids, moment):
+    # The slot due of these integrations (their state) and their django-q2 wake-up, at ``moment``.
+    IntegrationState.objects.filter(pk__in=ids).update(next_run_at=moment)
+    return Schedule.objects.filter(name__in=[schedule_name(pk) for pk in ids]).update(next_run=moment)
 
 
 def contacts_integration(name, demo, customer_code):
@@ -128,9 +134,7 @@ with transaction.atomic():
         integration, _table, emails = contacts_integration(f"Contacts of {code}", demo, code)
         expected[integration.pk] = emails
     # Held until the three clusters are up; the test then sets the first slot.
-    held = Schedule.objects.filter(name__in=[schedule_name(pk) for pk in expected]).update(
-        next_run=timezone.now() + timedelta(hours=1)
-    )
+    held = set_due(list(expected), timezone.now() + timedelta(hours=1))
 schedules = Schedule.objects.filter(name__in=[schedule_name(pk) for pk in expected])
 result({
     "expected": expected,
@@ -149,23 +153,21 @@ FIRST_SLOT = (
     COMMON
     + """
 first = timezone.now().replace(microsecond=0) + timedelta(seconds=2)
-updated = Schedule.objects.filter(name__in=[schedule_name(pk) for pk in PARAMS["ids"]]).update(next_run=first)
+updated = set_due(PARAMS["ids"], first)
 result({"first": first.isoformat(), "updated": updated})
 """
 )
 
-# Ends the window: every schedule must still wait for the slot after the window (none ran early or late).
+# Ends the window: every integration must still wait for the slot after the window (none ran early or late).
 END_WINDOW = (
     COMMON
     + """
 with transaction.atomic():
-    schedules = list(
-        Schedule.objects.select_for_update().filter(name__in=[schedule_name(pk) for pk in PARAMS["ids"]])
-    )
+    states = list(IntegrationState.objects.select_for_update().filter(pk__in=PARAMS["ids"]))
     now = timezone.now()
-    waiting_for = sorted({schedule.next_run.isoformat() for schedule in schedules})
-    Schedule.objects.filter(pk__in=[schedule.pk for schedule in schedules]).update(next_run=now + timedelta(days=1))
-result({"at": now.isoformat(), "waiting_for": waiting_for, "schedules": len(schedules)})
+    waiting_for = sorted({state.next_run_at.isoformat() for state in states})
+    set_due(PARAMS["ids"], now + timedelta(days=1))
+result({"at": now.isoformat(), "waiting_for": waiting_for, "schedules": len(states)})
 """
 )
 
@@ -203,7 +205,7 @@ ErpContact.objects.bulk_create(
 with transaction.atomic():
     integration, table, expected = contacts_integration(f"Contacts of {customer.code}", demo, customer.code)
     # Due at the next scheduler wake, then every minute.
-    Schedule.objects.filter(name=schedule_name(integration.pk)).update(next_run=timezone.now())
+    set_due([integration.pk], timezone.now())
 result({
     "integration": integration.pk,
     "table": table.pk,
@@ -292,8 +294,8 @@ def test_three_clusters_on_redis_run_every_slot_once_and_recover_a_killed_sync(t
         names = [f"integration:{pk}" for pk in ids]
 
         def waiting_for_the_slot_after_the_window():
-            rows = portal.sql("SELECT name, next_run FROM django_q_schedule WHERE func = 'sync.tasks.run_scheduled'")
-            return sorted(name for name, next_run in rows if next_run == after_window) == sorted(names)
+            rows = portal.sql("SELECT integration_id, next_run_at FROM monitoring_integrationstate")
+            return sorted(pk for pk, next_run_at in rows if next_run_at == after_window) == ids
 
         wait_until(
             waiting_for_the_slot_after_the_window,
@@ -405,7 +407,7 @@ def test_three_clusters_on_redis_run_every_slot_once_and_recover_a_killed_sync(t
         f"workers, slots {slots[0]:%H:%M:%S}–{slots[-1]:%H:%M:%S}: "
         f"slots scheduled: {len(scheduled)}, slots run: {len(ran_once & scheduled)}"
     )
-    # A slot whose task waited too long may be run by the reaper instead: still once, for that slot.
+    # A slot whose wake-up came late may be claimed by the minute's housekeeping instead: still once, for that slot.
     assert all(run["trigger"] in ("schedule", "reaper") for run in runs)
     assert all(at(run["scheduled_for"]) == slots[slot_of[run["id"]]] for run in runs if slot_of[run["id"]] is not None)
     assert [run for run in runs if slot_of[run["id"]] is None] == [], "runs outside the window's slots"

@@ -64,5 +64,5 @@ def test_the_minute_maintenance_reaps_evaluates_alerts_and_cleans_exports(integr
     summary = maintenance()
     assert summary["abandoned"] == [run.pk]
     assert summary["requeued"] == [] and summary["exports_deleted"] == 0
-    assert summary["lost_slots"] == []  # no slot was sent: nothing to recover (tests/test_lost_slots.py)
+    assert summary["claimed_slots"] == []  # no slot was due (tests/test_slot_claims.py)
     assert "integrations" in summary["alerts"]

@@ -1,13 +1,13 @@
-"""Each integration's django-q2 Schedule follows its configuration."""
+"""Each integration's django-q2 wake-up Schedule follows its configuration."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django_q.models import Schedule
 
-from sync.schedules import MAINTENANCE_NAME, schedule_name
+from sync.slots import MAINTENANCE_NAME, schedule_name
 
 pytestmark = pytest.mark.django_db
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -29,7 +29,6 @@ def test_a_daily_integration_gets_a_cron_schedule_at_its_local_time(monday_morni
     assert schedule.schedule_type == Schedule.CRON and schedule.cron == "0 0 * * *"
     assert schedule.func == "sync.tasks.run_scheduled"
     assert schedule.args == f"({integration.pk},)"  # the primary key only
-    assert schedule.intended_date_kwarg == "scheduled_for"  # and the slot it is sent for
     assert schedule.next_run == datetime(2026, 11, 24, 0, 0, tzinfo=SAO_PAULO)
 
 
@@ -62,54 +61,6 @@ def test_deleting_an_integration_removes_its_schedule(integration):
 def test_the_maintenance_schedule_runs_every_minute():
     schedule = Schedule.objects.get(name=MAINTENANCE_NAME)
     assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("sync.tasks.maintenance", "I", 1)
-
-
-NEW_YORK = ZoneInfo("America/New_York")
-
-
-def test_a_daily_slot_fired_twice_when_clocks_go_back_runs_once(integration, settings, monkeypatch):
-    from monitoring.models import SyncRun
-    from sync import tasks
-
-    monkeypatch.setattr(tasks, "execute_run", lambda run_id: SyncRun.objects.get(pk=run_id))
-    integration.schedule_daily_time = "01:30"
-    integration.save()
-    first_0130 = datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK)  # EDT
-    with time_machine.travel(first_0130, tick=False):
-        tasks.run_scheduled(integration.pk)
-    SyncRun.objects.update(status="succeeded")
-    second_0130 = datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NEW_YORK)  # EST, one hour later
-    with time_machine.travel(second_0130, tick=False):
-        assert tasks.run_scheduled(integration.pk) == "already ran for this slot"
-    assert SyncRun.objects.count() == 1
-    with time_machine.travel(datetime(2026, 11, 2, 1, 30, tzinfo=NEW_YORK), tick=False):
-        tasks.run_scheduled(integration.pk)
-    assert SyncRun.objects.count() == 2
-
-
-def test_the_second_0130_slot_of_the_night_clocks_go_back_runs_nothing_after_a_recovered_first(
-    integration, monkeypatch
-):
-    """The first 01:30 slot's task was lost and the reaper ran it: the repeated 01:30 still runs nothing."""
-    from monitoring.choices import Trigger
-    from monitoring.models import SyncRun
-    from sync import tasks
-
-    monkeypatch.setattr(tasks, "execute_run", lambda run_id: SyncRun.objects.get(pk=run_id))
-    integration.schedule_daily_time = "01:30"
-    integration.save()
-    first_0130 = datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK)
-    SyncRun.objects.create(
-        integration=integration,
-        trigger=Trigger.REAPER,
-        status="succeeded",
-        queued_at=first_0130 + timedelta(minutes=11),
-        scheduled_for=first_0130,
-    )
-    second_0130 = datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NEW_YORK)
-    with time_machine.travel(second_0130 + timedelta(seconds=31), tick=False):
-        assert tasks.run_scheduled(integration.pk, scheduled_for=second_0130.isoformat()) == "already ran for this slot"
-    assert SyncRun.objects.count() == 1
 
 
 def test_an_invalid_cron_saved_around_the_form_schedules_nothing(integration):

@@ -52,7 +52,7 @@ from sync.redaction import truncate
 from sync.stored_messages import StoredMessage
 from sync.tasks import run_scheduled
 
-from .builders import build_integration, make_run
+from .builders import build_integration, make_run, slot_due
 from .conftest import CRM_API_KEY, ERP_PASSWORD
 from .memory_connector import MemoryConnector, MemorySystem
 from .processes import free_port
@@ -372,7 +372,8 @@ def test_an_abandoned_runs_reason_reads_in_each_persons_language(reader, integra
 
 
 def test_a_skipped_scheduled_run_translates_its_reason_and_the_reason_within(reader, integration):
-    queue_run(integration, Trigger.MANUAL)  # already queued: the schedule's trigger is skipped
+    queue_run(integration, Trigger.MANUAL)  # already queued: the schedule's slot is skipped
+    slot_due(integration, timezone.now())
     assert run_scheduled(integration.pk) == RunStatus.SKIPPED
     skipped = SyncRun.objects.get(status=RunStatus.SKIPPED)
     assert skipped.error == "Scheduled run skipped: Sankhya ↔ Ploomes is already queued or running."

@@ -36,17 +36,23 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from monitoring.choices import RunStatus, Trigger
-from monitoring.models import SyncRun, TableRun
+from monitoring.models import IntegrationState, SyncRun, TableRun
 from sync.choices import ScheduleKind
 from sync.models import Connection, Integration, RecordLink, SyncTable
 from sync.sandbox.choices import SandboxSystem
 from sync.sandbox.demo import DEMO_NAME, TABLES, configure_table
 from sync.sandbox.models import CrmContact, ErpContact, SandboxKnobs
-from sync.schedules import MAINTENANCE_NAME, schedule_name
+from sync.slots import MAINTENANCE_NAME, schedule_name
 
 CONTACT_TABLE = next(table for table in TABLES if table["name"] == "Contact")
 # Alone in an integration, people have no Company table to find their company through.
 CONTACT_TABLE = {**CONTACT_TABLE, "mappings": [m for m in CONTACT_TABLE["mappings"] if m[2] != "lookup"]}
+
+
+def set_due(ids, moment):
+    # The slot due of these integrations (their state) and their django-q2 wake-up, at ``moment``.
+    IntegrationState.objects.filter(pk__in=ids).update(next_run_at=moment)
+    return Schedule.objects.filter(name__in=[schedule_name(pk) for pk in ids]).update(next_run=moment)
 
 
 def new_integration(name, demo, **fields):
@@ -93,9 +99,8 @@ for n in range(1, PARAMS["count"] + 1):
     expected[integration.pk] = sorted(
         email.lower() for email in ErpContact.objects.filter(customer__code=code).values_list("email", flat=True)
     )
-names = [schedule_name(pk) for pk in expected]
 # An interval schedule is first due at once; hold them until the clusters are up.
-held = Schedule.objects.filter(name__in=names).update(next_run=timezone.now() + timedelta(hours=1))
+held = set_due(list(expected), timezone.now() + timedelta(hours=1))
 result({
     "expected": expected,
     "held": held,
@@ -112,7 +117,7 @@ MAKE_DUE = (
     COMMON
     + """
 now = timezone.now()
-due = Schedule.objects.filter(name__in=[schedule_name(pk) for pk in PARAMS["ids"]]).update(next_run=now)
+due = set_due(PARAMS["ids"], now)
 result({"due": now.isoformat(), "updated": due})
 """
 )
@@ -151,7 +156,7 @@ result({
     "crm_contacts": CrmContact.objects.count(),
     "links": len(links),
     "linked_twice": [key for key, count in links.items() if count > 1],
-    "next_runs": [s.next_run.isoformat() for s in Schedule.objects.filter(name__in=[schedule_name(pk) for pk in ids])],
+    "next_runs": [state.next_run_at.isoformat() for state in IntegrationState.objects.filter(pk__in=ids)],
 })
 """
 )

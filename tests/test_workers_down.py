@@ -23,7 +23,7 @@ from monitoring.workers import Watchdog, record_beat, watch, workers_state
 from sync import tasks
 from sync.models import Integration
 
-from .builders import build_integration, finish_runs_at_once
+from .builders import build_integration, finish_runs_at_once, slot_due
 from .processes import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -169,9 +169,9 @@ def dead_run(integration, last_beat):
 def test_a_slot_that_finds_its_integration_held_by_a_dead_run_abandons_it_and_runs(integrations, clock, finishing):
     orders = integrations[0]
     dead = dead_run(orders, last_beat=NOW - timedelta(minutes=3))  # the cluster died at 10:27, restarted since
-    slot = NOW.isoformat()
+    slot_due(orders, NOW)
 
-    assert tasks.run_scheduled(orders.pk, slot) == RunStatus.SUCCEEDED
+    assert tasks.run_scheduled(orders.pk) == RunStatus.SUCCEEDED
 
     dead.refresh_from_db()
     assert dead.status == RunStatus.ABANDONED and "No heartbeat since" in dead.error
@@ -183,7 +183,8 @@ def test_a_slot_that_finds_its_integration_held_by_a_dead_run_abandons_it_and_ru
 def test_a_slot_beside_a_living_run_is_still_skipped(integrations, clock, finishing):
     orders = integrations[0]
     living = dead_run(orders, last_beat=NOW - timedelta(seconds=20))
-    assert tasks.run_scheduled(orders.pk, NOW.isoformat()) == RunStatus.SKIPPED
+    slot_due(orders, NOW)
+    assert tasks.run_scheduled(orders.pk) == RunStatus.SKIPPED
     living.refresh_from_db()
     assert living.status == RunStatus.RUNNING
 
@@ -204,7 +205,8 @@ def test_a_slot_skipped_because_of_a_run_found_dead_later_is_run_once(integratio
     settings.RUN_HEARTBEAT_STALE_AFTER = 120
     orders = integrations[0]
     dead = dead_run(orders, last_beat=NOW - timedelta(seconds=60))  # looked alive when the slot came
-    tasks.run_scheduled(orders.pk, NOW.isoformat())
+    slot_due(orders, NOW)
+    tasks.run_scheduled(orders.pk)
     skipped = SyncRun.objects.get(status=RunStatus.SKIPPED)
     assert skipped.scheduled_for == NOW
 

@@ -1,14 +1,25 @@
-"""Small template helpers shared by the monitoring screens: status badges, durations, local times."""
+"""Small template helpers shared by the monitoring screens: status badges, durations, local times.
+
+Every moment a page shows goes through :func:`moment` (or :func:`moment_text` inside a sentence or an
+attribute): the language's short date and time, in the portal's time zone, the same on every page
+(``11/14/2024 9:04 a.m.`` in English, ``14/11/2024 09:04`` in Portuguese); with seconds on the pages
+that log events one after another; with the words a person compares with now ("2 hours ago") beside it.
+"""
 
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django import template
-from django.utils.formats import number_format
+from django.utils import timezone
+from django.utils.formats import date_format, get_format, number_format
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from monitoring.choices import ALERT_STATUS_COLOURS, HEALTH_STATUS_COLOURS, RUN_STATUS_COLOURS, HealthStatus, RunStatus
 from monitoring.health import human_duration
+from monitoring.status import relative_text
 
 register = template.Library()
 
@@ -55,3 +66,54 @@ def duration(value):
         minutes, rest = divmod(int(seconds), 60)
         return _("%(minutes)d min %(seconds)d s") % {"minutes": minutes, "seconds": rest}
     return human_duration(value)
+
+
+# ---------------------------------------------------------------- moments
+
+
+def with_seconds(time_format: str) -> str:
+    """The time format with seconds, which Django's formats lack: ``P`` → ``g:i:s a``, ``H:i`` → ``H:i:s``."""
+    if "s" in time_format:
+        return time_format
+    if "P" in time_format:
+        return time_format.replace("P", "g:i:s a")
+    return time_format.replace("i", "i:s")
+
+
+def moment_format(*, seconds: bool = False) -> str:
+    """The active language's one date-time format: its short date and its time, with seconds if asked."""
+    if not seconds:
+        return get_format("SHORT_DATETIME_FORMAT")
+    return f"{get_format('SHORT_DATE_FORMAT')} {with_seconds(get_format('TIME_FORMAT'))}"
+
+
+def moment_text(value: datetime, *, seconds: bool = False, tz: ZoneInfo | None = None) -> str:
+    """``value`` in the portal's time zone (``tz``, else the active one), in the language's one date-time format."""
+    return date_format(timezone.localtime(value, tz), moment_format(seconds=seconds))
+
+
+@register.simple_tag
+def moment(value, seconds=False, relative_to=None) -> SafeString | str:
+    """``<time datetime="ISO">`` with the moment in words; ``relative_to`` (now) adds "(2 hours ago)" beside it.
+
+    ``{% moment run.finished_at seconds=True %}``, ``{% moment health.last_success relative_to=now %}``; "" for None.
+    """
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    element = format_html('<time datetime="{}">{}</time>', local.isoformat(), moment_text(local, seconds=seconds))
+    if relative_to is None:
+        return element
+    return format_html('{} <span class="portal-ago">({})</span>', element, relative_text(value, relative_to))
+
+
+@register.filter(name="moment_text")
+def moment_text_filter(value, seconds=False) -> str:
+    """:func:`moment_text` in a sentence or an attribute: ``{{ when|moment_text }}`` (``:True`` adds seconds)."""
+    return "" if value is None else moment_text(value, seconds=bool(seconds))
+
+
+@register.filter
+def relative_to(value, now) -> str:
+    """ "in 3 hours", "2 hours ago", "just now": how far ``value`` is from ``now`` (``{{ when|relative_to:now }}``)."""
+    return relative_text(value, now)

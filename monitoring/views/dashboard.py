@@ -13,7 +13,8 @@ Queries: a constant number, whatever the number of integrations, runs and record
 3. the per-table progress of every running sync, as one query (only when a sync is running).
 
 The page and the JSON are built from the same :class:`DashboardRow` objects, so the refresh
-shows exactly what a reload would.
+shows exactly what a reload would. IT acknowledges a row's open alerts in place
+(:func:`acknowledge_alerts`); the row's digest changes with its alerts, so the refresh replaces it.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
+from django.contrib import messages
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -37,16 +40,19 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from monitoring.choices import HealthStatus, RunStatus
+from monitoring.alerts import acknowledge
+from monitoring.choices import AlertStatus, HealthStatus, RunStatus
 from monitoring.health import FINISHED_RUN_STATUSES, describe_next_run, portal_zone
 from monitoring.models import SyncRun, TableRun
 from monitoring.status import IntegrationHealth, health_of, relative_text, zone_in_words
-from monitoring.templatetags.portal import duration, status_badge
+from monitoring.templatetags.portal import duration, moment_text, status_badge
 from monitoring.templatetags.trend import FAILED, PARTIAL, SUCCEEDED, TrendPoint, describe, sparkline_svg
 from monitoring.workers import workers_notice
 from sync.models import Integration, SyncTable
+
+from .access import ACKNOWLEDGE_ALERTS, VIEW_INTEGRATION, require
 
 # Problems first, then what needs no attention.
 PROBLEMS_FIRST = (
@@ -76,8 +82,8 @@ _TREND_OUTCOMES = {RunStatus.SUCCEEDED: SUCCEEDED, RunStatus.PARTIAL: PARTIAL}
 
 
 def local_datetime(moment: datetime, tz: ZoneInfo) -> str:
-    """A moment in the portal's time zone, in the user's language's short date-time format."""
-    return formats.date_format(moment.astimezone(tz), "SHORT_DATETIME_FORMAT")
+    """A moment in the portal's time zone, in the user's language's one date-time format (as on every page)."""
+    return moment_text(moment, tz=tz)
 
 
 def next_run_text(moment: datetime | None, now: datetime, tz: ZoneInfo) -> str:
@@ -260,11 +266,12 @@ class DashboardRow:
         progress: Progress | None,
         can_run: bool,
         can_view_alerts: bool,
+        can_acknowledge: bool = False,
     ):
         self.health, self.now, self.tz = health, now, tz
         self.integration = health.integration
         self.trend, self.progress = trend, progress
-        self.can_run, self.can_view_alerts = can_run, can_view_alerts
+        self.can_run, self.can_view_alerts, self.can_acknowledge = can_run, can_view_alerts, can_acknowledge
 
     @property
     def pk(self) -> int:
@@ -307,13 +314,17 @@ class DashboardRow:
 
     @property
     def last_success_iso(self) -> str | None:
-        return _iso(self.health.last_success)
+        return self._local_iso(self.health.last_success)
 
     @property
     def next_run_iso(self) -> str | None:
         """The moment of a future run; none when it is due now (that moment is "now", new at every render)."""
         moment = self.health.next_run
-        return _iso(moment) if moment is not None and moment > self.now else None
+        return self._local_iso(moment) if moment is not None and moment > self.now else None
+
+    def _local_iso(self, moment: datetime | None) -> str | None:
+        """For ``<time datetime>``: in the portal's time zone, as every page writes it."""
+        return moment.astimezone(self.tz).isoformat() if moment is not None else None
 
     @cached_property
     def next_run_text(self) -> str:
@@ -321,7 +332,10 @@ class DashboardRow:
 
     @cached_property
     def next_run_title(self) -> str:
-        return describe_next_run(self.health.next_run, self.now, self.tz)
+        """The words of :attr:`next_run_text` with the zone they are in, for the tooltip."""
+        if self.next_run_iso is None:
+            return describe_next_run(self.health.next_run, self.now, self.tz)
+        return f"{self.next_run_text} ({self.tz.key})"
 
     # durations
     @cached_property
@@ -373,11 +387,25 @@ class DashboardRow:
         """The alerts section of the integration's General tab, where IT acknowledges them."""
         return f"{self.url}#portal-alerts-title"
 
+    @property
+    def unacknowledged_alerts(self) -> int:
+        """Open alerts nobody has acknowledged yet (``open_alerts`` counts the acknowledged ones too)."""
+        return self.health.open_alerts - self.health.acknowledged_alerts
+
+    @property
+    def acknowledge_enabled(self) -> bool:
+        """Whether the row offers to acknowledge its alerts: to IT, while some wait for a person."""
+        return self.can_acknowledge and self.unacknowledged_alerts > 0
+
+    @cached_property
+    def acknowledge_url(self) -> str:
+        return reverse("admin:dashboard_acknowledge", args=[self.pk])
+
     @cached_property
     def alerts_html(self) -> SafeString:
         """ "2 open · 1 acknowledged"; a link to the integration's alerts, where IT acknowledges them."""
         acknowledged = self.health.acknowledged_alerts
-        unacknowledged = self.health.open_alerts - acknowledged
+        unacknowledged = self.unacknowledged_alerts
         if not self.health.open_alerts:
             return format_html('<span class="dash-alerts-none">{}</span>', _("none"))
         parts = []
@@ -485,6 +513,7 @@ class Board:
         can_view = user.has_perm("sync.view_integration")
         can_run = user.has_perm("sync.run_integration")
         can_view_alerts = user.has_perm("monitoring.view_alert")
+        can_acknowledge = user.has_perm(ACKNOWLEDGE_ALERTS)
         integrations = Integration.objects.all() if can_view else Integration.objects.none()
         healths = health_of(integrations, now, tz) if can_view else []
         trends = recent_durations(integrations, now) if healths else {}
@@ -498,6 +527,7 @@ class Board:
                 progress=progress.get(health.integration.pk),
                 can_run=can_run,
                 can_view_alerts=can_view_alerts,
+                can_acknowledge=can_acknowledge,
             )
             for health in healths
         ]
@@ -632,3 +662,25 @@ def dashboard_rows(request):
         "changed": [row for row in rows if known.get(row.pk) != row.digest],
     }
     return TemplateResponse(request, "monitoring/dashboard/rows.html", context)
+
+
+# ---------------------------------------------------------------- acknowledging from the dashboard
+
+
+@require_POST
+def acknowledge_alerts(request, pk):
+    """Acknowledge every open alert of integration ``pk`` with the note, by the user, now; back to the dashboard."""
+    require(request, VIEW_INTEGRATION, ACKNOWLEDGE_ALERTS)
+    integration = get_object_or_404(Integration, pk=pk)
+    note = request.POST.get("note", "")
+    now = timezone.now()
+    waiting = integration.alerts.filter(status=AlertStatus.OPEN).order_by("pk")
+    acknowledged = sum(acknowledge(alert, request.user, note, now) for alert in waiting)
+    if acknowledged:
+        words = ngettext(
+            "%(name)s: %(count)d alert acknowledged.", "%(name)s: %(count)d alerts acknowledged.", acknowledged
+        )
+        messages.success(request, words % {"name": integration.name, "count": acknowledged})
+    else:
+        messages.warning(request, _("%(name)s has no open alert any more.") % {"name": integration.name})
+    return HttpResponseRedirect(reverse("admin:index"))

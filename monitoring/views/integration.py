@@ -24,7 +24,6 @@ from monitoring.choices import UNRESOLVED_ALERT_STATUSES
 from monitoring.cron_words import cron_in_words
 from monitoring.health import (
     HealthFacts,
-    Schedule,
     annotate_health,
     annotate_table_health,
     human_duration,
@@ -35,6 +34,7 @@ from monitoring.status import IntegrationHealth, assess, zone_in_words
 from sync.choices import DeploymentStatus, ScheduleKind
 from sync.durations import HumanDurationField, short_duration
 from sync.models import Integration, RecordLink, StagedRecord
+from sync.schedules import Timing
 from sync.stored_messages import StoredMessageField
 
 from .access import (
@@ -141,7 +141,7 @@ def paginate(request, queryset, per_page: int, param: str = "page"):
 
 def schedule_in_words(integration) -> str:
     """``every 15 minutes``, ``daily at 00:00``, a cron expression in words, or ``not scheduled``."""
-    schedule = Schedule.of(integration)
+    schedule = Timing.of(integration)
     if integration.schedule_kind == ScheduleKind.NONE:
         return _("not scheduled")
     if not schedule.is_scheduled:
@@ -188,7 +188,7 @@ def tables_with_status(integration, facts: HealthFacts, now, tz):
     and ``linked`` (what the portal believes is in the target now) — one query.
     """
     newest = TableRun.objects.filter(table=OuterRef("pk"), finished_at__isnull=False).order_by("-started_at", "-pk")
-    tables = annotate_table_health(integration.tables.all(), now).annotate(
+    tables = annotate_table_health(integration.tables.all()).annotate(
         last_source_total=Subquery(newest.values("source_total")[:1], output_field=IntegerField()),
         last_read=Subquery(newest.values("read")[:1], output_field=IntegerField()),
         last_target_total=Subquery(newest.values("target_total")[:1], output_field=IntegerField()),
@@ -243,8 +243,7 @@ def general_information(request, pk):
         elif action == "acknowledge":
             require(request, ACKNOWLEDGE_ALERTS)
             alert = get_object_or_404(Alert, pk=request.POST.get("alert", ""), integration=integration)
-            note = request.POST.get("note", "").strip()[:2000]
-            if acknowledge(alert, request.user, note):
+            if acknowledge(alert, request.user, request.POST.get("note", "")):
                 messages.success(request, _("Alert acknowledged."))
             else:
                 messages.warning(request, _("This alert is no longer open."))
@@ -276,7 +275,7 @@ def general_context(request, integration, now, max_time_form=None, deployment_fo
     facts = HealthFacts.from_row(integration)
     abilities = context["abilities"]
     size = data_size(integration)
-    schedule = Schedule.of(integration)
+    schedule = Timing.of(integration)
     context.update(
         {
             "schedule_words": schedule_in_words(integration),

@@ -90,7 +90,7 @@ def _act(request, integration):
 
 def _ignore(request, chosen) -> None:
     pending = RecordError.objects.filter(pk__in=[error.pk for error in chosen], status__in=PENDING_ERROR_STATUSES)
-    count = pending.update(status=ErrorStatus.IGNORED, closed_at=timezone.now(), closed_by=request.user)
+    count = pending.change(status=ErrorStatus.IGNORED, closed_at=timezone.now(), closed_by=request.user)
     messages.success(
         request,
         ngettext(

@@ -4,8 +4,8 @@
  * the server which rows it holds (each row's data-digest): the server renders the rows as the page
  * does and sends back only those whose content changed, with the summary line and the workers'
  * banner — a few hundred bytes when nothing changed. Each changed row replaces the one with the
- * same data-integration. It pauses while the tab is hidden, and says status changes in a polite
- * live region.
+ * same data-integration, unless the person is using it (an acknowledge form open). It pauses while
+ * the tab is hidden, and says status changes in a polite live region.
  */
 (function () {
   "use strict";
@@ -78,6 +78,11 @@
     return pairs.join(",");
   }
 
+  function inUse(row) {
+    // A row whose acknowledge form is open keeps its note; its old digest brings it back at a later poll.
+    return Boolean(row.querySelector("details[open]"));
+  }
+
   function statusWords(row) {
     var name = field(row, "name");
     var status = field(row, "status");
@@ -103,7 +108,7 @@
     poll.querySelectorAll("tr[data-integration]").forEach(function (fresh) {
       var id = String(Number(fresh.getAttribute("data-integration")));
       var row = root.querySelector('tr[data-integration="' + id + '"]');
-      if (!row) {
+      if (!row || inUse(row)) {
         return;
       }
       var before = row.getAttribute("data-status");

@@ -3,11 +3,19 @@
 Company, Contact and Product flow ERP → CRM; Order flows CRM → ERP (created in the
 ERP once); Order status flows back ERP → CRM (updating the CRM's orders only). After each
 run, Company and Product count their records in the CRM against the portal's links.
+
+The words people read in the portal (the description, the business rule, the tables'
+descriptions, the filter rules' names) are stored as an IT person would have typed them, in
+one language: the one the demo is set up in (``settings.LANGUAGE_CODE`` unless told).
+Names stay names (the integration, its systems and tables are looked up by them).
 """
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from sync.choices import (
     AuthKind,
@@ -28,7 +36,8 @@ from .choices import SandboxSystem
 from .seed import ensure_knobs
 
 DEMO_NAME = "Demo ERP ↔ Demo CRM"
-BUSINESS_RULE = (
+DESCRIPTION = _("The demo ERP (SOAP) and demo CRM (Ploomes-shaped REST) served by this portal.")
+BUSINESS_RULE = _(
     "ERP → CRM: customers with approved credit that are active become CRM companies (matched by CNPJ with the "
     "companies already in the CRM; the ERP code is kept in the custom field contact_ERP_CODE); ERP contacts become "
     "people under their company (a person whose company is not synced waits for it, 30 days at most); active "
@@ -48,7 +57,7 @@ ERP_CODE_SET = "OtherProperties/any(o: o/FieldKey eq 'contact_ERP_CODE')"
 TABLES = [
     {
         "name": "Company",
-        "description": "ERP customers with approved credit become CRM companies, their ERP code in a custom field",
+        "description": _("ERP customers with approved credit become CRM companies, their ERP code in a custom field"),
         "source_object": "ListCustomers",
         "read_arguments": ERP_PAGING,
         "incremental_filter": ERP_SINCE,
@@ -61,8 +70,8 @@ TABLES = [
         # The CRM's companies that carry an ERP code: the portal's, not the salespeople's leads.
         "target_count_query": f"/Contacts?$filter=TypeId eq 1 and {ERP_CODE_SET}&$count=true&$top=0",
         "filter_rules": [
-            {"name": "approved credit", "field": "credit_status", "op": "eq", "value": "approved"},
-            {"name": "active customers", "field": "active", "op": "eq", "value": True},
+            {"name": _("approved credit"), "field": "credit_status", "op": "eq", "value": "approved"},
+            {"name": _("active customers"), "field": "active", "op": "eq", "value": True},
         ],
         "mappings": [
             ("code", ERP_CODE, "", {}, {"value_type": ValueType.TEXT}),
@@ -78,7 +87,7 @@ TABLES = [
     },
     {
         "name": "Contact",
-        "description": "ERP contacts become CRM people, each under its company",
+        "description": _("ERP contacts become CRM people, each under its company"),
         "source_object": "ListContacts",
         "read_arguments": ERP_PAGING,
         "incremental_filter": ERP_SINCE,
@@ -98,7 +107,7 @@ TABLES = [
     },
     {
         "name": "Product",
-        "description": "Active ERP products and their prices",
+        "description": _("Active ERP products and their prices"),
         "source_object": "ListProducts",
         "read_arguments": ERP_PAGING,
         "incremental_filter": ERP_SINCE,
@@ -107,7 +116,7 @@ TABLES = [
         "update_object": "/Products({id})",
         "record_key": "code",
         "update_changed_fields_only": True,
-        "filter_rules": [{"name": "active products", "field": "active", "op": "eq", "value": True}],
+        "filter_rules": [{"name": _("active products"), "field": "active", "op": "eq", "value": True}],
         "mappings": [
             ("code", "Code", "trim", {}, {"send_on": SendOn.CREATE}),
             ("description", "Name", "trim", {}, {}),
@@ -117,7 +126,7 @@ TABLES = [
     },
     {
         "name": "Order",
-        "description": "CRM orders are created in the ERP once, with the ERP's customer code and SKUs",
+        "description": _("CRM orders are created in the ERP once, with the ERP's customer code and SKUs"),
         "direction": Direction.CRM_TO_ERP,
         "source_object": "/Orders",
         "read_arguments": {},
@@ -138,7 +147,7 @@ TABLES = [
     },
     {
         "name": "Order status",
-        "description": "The ERP's number and status of each order go back to the CRM order, one order at a time",
+        "description": _("The ERP's number and status of each order go back to the CRM order, one order at a time"),
         "source_object": "GetOrderStatus",
         "read_per_link_of": "Order",
         "read_arguments": {"order_number": "{key}"},
@@ -168,10 +177,17 @@ TABLES = [
 ]
 
 
-@transaction.atomic
-def configure_demo(origin: str, *, schedule_minutes: int = 5) -> Integration:
-    """Create or refresh the demo connections, integration, tables and mappings; returns the integration."""
-    origin = origin.rstrip("/")
+def configure_demo(origin: str, *, schedule_minutes: int = 5, language: str | None = None) -> Integration:
+    """Create or refresh the demo connections, integration, tables and mappings; returns the integration.
+
+    Its texts are written in ``language`` (default ``settings.LANGUAGE_CODE``); configuring it again in
+    another language rewrites them in that one.
+    """
+    with translation.override(language or settings.LANGUAGE_CODE), transaction.atomic():
+        return _configure(origin.rstrip("/"), schedule_minutes)
+
+
+def _configure(origin: str, schedule_minutes: int) -> Integration:
     knobs = ensure_knobs()
     erp_knobs, crm_knobs = knobs[SandboxSystem.ERP], knobs[SandboxSystem.CRM]
     erp, _ = Connection.objects.update_or_create(
@@ -205,7 +221,7 @@ def configure_demo(origin: str, *, schedule_minutes: int = 5) -> Integration:
     integration, _ = Integration.objects.update_or_create(
         name=DEMO_NAME,
         defaults={
-            "description": "The demo ERP (SOAP) and demo CRM (Ploomes-shaped REST) served by this portal.",
+            "description": str(DESCRIPTION),
             "integration_type": IntegrationType.SOAP,
             "erp_name": "Demo ERP",
             "erp_version": "1.0",
@@ -214,14 +230,22 @@ def configure_demo(origin: str, *, schedule_minutes: int = 5) -> Integration:
             "crm_connection": crm,
             "deployment_status": DeploymentStatus.IN_PROGRESS,
             "active": True,
-            "business_rule": BUSINESS_RULE,
+            "business_rule": str(BUSINESS_RULE),
             "schedule_kind": ScheduleKind.INTERVAL,
             "schedule_interval_minutes": schedule_minutes,
         },
     )
     for order, spec in enumerate(TABLES, start=1):
-        configure_table(integration, order, dict(spec))
+        configure_table(integration, order, in_active_language(spec))
     return integration
+
+
+def in_active_language(spec: dict) -> dict:
+    """A copy of a table's spec whose words (description, filter rules' names) are text in the active language."""
+    words = {"description": str(spec.get("description", ""))}
+    if "filter_rules" in spec:
+        words["filter_rules"] = [{**rule, "name": str(rule["name"])} for rule in spec["filter_rules"]]
+    return {**spec, **words}
 
 
 def configure_table(integration: Integration, order: int, spec: dict) -> SyncTable:
