@@ -41,9 +41,8 @@ from sync.models import SECRET_FIELDS, Integration, SyncTable
 from sync.redaction import redact_text
 from sync.stored_messages import StoredMessage
 
-from .choices import UNRESOLVED_ALERT_STATUSES, AlertKind, AlertStatus, HeldDeleteStatus, RunStatus
+from .choices import FAILED_RUN_STATUSES, UNRESOLVED_ALERT_STATUSES, AlertKind, AlertStatus, HeldDeleteStatus, RunStatus
 from .health import (
-    FAILED_RUN_STATUSES,
     HealthFacts,
     annotate_table_health,
     format_local,

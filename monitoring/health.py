@@ -113,10 +113,21 @@ def format_local(moment: datetime, tz: ZoneInfo, *, with_zone: bool = True) -> s
     return f"{local:%Y-%m-%d %H:%M} ({tz.key})" if with_zone else f"{local:%Y-%m-%d %H:%M}"
 
 
+# A slot due this recently waits for its claimer (its wake-up, or the next minute's housekeeping).
+DUE_NOW = timedelta(minutes=2)
+
+
+def is_overdue(moment: datetime | None, now: datetime) -> bool:
+    return moment is not None and now - moment > DUE_NOW
+
+
 def describe_next_run(moment: datetime | None, now: datetime, tz: ZoneInfo) -> str:
-    """Words for a next run: a local date and time, "due now", or "not scheduled" (never an epoch date)."""
+    """Words for a next run: a local date and time, "due now", "overdue since …" or "not scheduled" (never an
+    epoch date)."""
     if moment is None:
         return _("not scheduled")
+    if is_overdue(moment, now):
+        return _("overdue since %(time)s") % {"time": format_local(moment, tz)}
     if moment <= now:
         return _("due now")
     return format_local(moment, tz)

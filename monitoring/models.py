@@ -672,7 +672,31 @@ def _window_end(last_success, activated_at, max_time):
     return max(moments) + max_time if moments and max_time else None
 
 
-class IntegrationState(models.Model):
+class StoredOutcome(models.Model):
+    """What the health of an integration and of a table share: the newest outcome, the last success,
+    what waits for a person and when the time without success runs out."""
+
+    last_finished_at = models.DateTimeField(_("last finished"), null=True, blank=True)
+    last_finished_status = models.CharField(
+        _("last finished status"), max_length=10, choices=RunStatus.choices, blank=True
+    )
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
+    review_records = models.PositiveIntegerField(_("records in the review queue"), default=0)
+    held_deletes = models.PositiveIntegerField(_("deletes held for approval"), default=0)
+    waiting_records = models.PositiveIntegerField(_("records waiting for a referenced record"), default=0)
+    alert_after = models.DateTimeField(
+        _("alert after"),
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text=_("When the max time without success runs out"),
+    )
+
+    class Meta:
+        abstract = True
+
+
+class IntegrationState(StoredOutcome):
     """The stored facts an integration's health is computed from, one row per integration.
 
     Written only in the transactions that queue, start and finish runs (:meth:`record_run`),
@@ -694,31 +718,16 @@ class IntegrationState(models.Model):
     last_finished_run = models.ForeignKey(
         SyncRun, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("last finished run")
     )
-    last_finished_at = models.DateTimeField(_("last finished"), null=True, blank=True)
-    last_finished_status = models.CharField(
-        _("last finished status"), max_length=10, choices=RunStatus.choices, blank=True
-    )
     last_error = StoredMessageField(_("last error"), blank=True)
-    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
     failure_streak = models.PositiveIntegerField(_("failed runs since the last success"), default=0)
     failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
-    review_records = models.PositiveIntegerField(_("records in the review queue"), default=0)
     review_tables = models.PositiveIntegerField(_("tables with records in the review queue"), default=0)
     review_table = models.ForeignKey(
         SyncTable, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("review queue table")
     )
-    held_deletes = models.PositiveIntegerField(_("deletes held for approval"), default=0)
     held_tables = models.PositiveIntegerField(_("tables with deletes held"), default=0)
     held_table = models.ForeignKey(
         SyncTable, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("held deletes table")
-    )
-    waiting_records = models.PositiveIntegerField(_("records waiting for a referenced record"), default=0)
-    alert_after = models.DateTimeField(
-        _("alert after"),
-        null=True,
-        blank=True,
-        db_index=True,
-        help_text=_("When the max time without success runs out"),
     )
 
     class Meta:
@@ -825,7 +834,7 @@ class IntegrationState(models.Model):
             )
 
 
-class TableState(models.Model):
+class TableState(StoredOutcome):
     """The stored facts of one table's health: its table runs' outcomes and what waits for a person."""
 
     table = models.OneToOneField(
@@ -836,21 +845,6 @@ class TableState(models.Model):
     )
     last_finished_run = models.ForeignKey(
         TableRun, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("last finished table run")
-    )
-    last_finished_at = models.DateTimeField(_("last finished"), null=True, blank=True)
-    last_finished_status = models.CharField(
-        _("last finished status"), max_length=10, choices=RunStatus.choices, blank=True
-    )
-    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
-    review_records = models.PositiveIntegerField(_("records in the review queue"), default=0)
-    waiting_records = models.PositiveIntegerField(_("records waiting for a referenced record"), default=0)
-    held_deletes = models.PositiveIntegerField(_("deletes held for approval"), default=0)
-    alert_after = models.DateTimeField(
-        _("alert after"),
-        null=True,
-        blank=True,
-        db_index=True,
-        help_text=_("When the max time without success runs out"),
     )
 
     class Meta:

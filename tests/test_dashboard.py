@@ -677,3 +677,17 @@ def test_the_portal_zone_is_named_in_words(login_as, make):
     assert "Times in Brasilia Time (America/Sao_Paulo)." in " ".join(page(client).split())
     html = client.get(reverse(DASHBOARD), HTTP_ACCEPT_LANGUAGE="pt-br").content.decode()
     assert "Horário de Brasília (America/Sao_Paulo)" in html
+
+
+def test_a_slot_nobody_claimed_reads_overdue_since_its_time(login_as, every_status):
+    client = login_as(SUPERVISOR)
+    late = row_html(page(client), every_status[HealthStatus.LATE])
+    assert field(late, "next-run") == "overdue since 03/10/2026 11:50 a.m."  # the hourly slot after 10:50
+    assert field(late, "next-run-in") == "10 minutes ago"
+    assert 'datetime="2026-03-10T11:50:00-03:00"' in late
+    # Just switched on, every N minutes is due at once: it waits a minute at most for its claimer.
+    never = row_html(page(client), every_status[HealthStatus.NEVER_RUN])
+    assert field(never, "next-run") == "due now"
+    general = client.get(reverse("admin:integration", args=[every_status[HealthStatus.LATE].pk])).content.decode()
+    next_run = " ".join(general.split('data-fact="next-run">')[1].split("</dd>")[0].split())
+    assert next_run.startswith("overdue since <time") and "03/10/2026 11:50 a.m." in next_run

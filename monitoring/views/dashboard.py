@@ -43,8 +43,8 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from monitoring.alerts import acknowledge
-from monitoring.choices import AlertStatus, HealthStatus, RunStatus
-from monitoring.health import FINISHED_RUN_STATUSES, describe_next_run, portal_zone
+from monitoring.choices import FINISHED_RUN_STATUSES, AlertStatus, HealthStatus, RunStatus
+from monitoring.health import describe_next_run, is_overdue, portal_zone
 from monitoring.models import SyncRun, TableRun
 from monitoring.status import IntegrationHealth, health_of, relative_text, zone_in_words
 from monitoring.templatetags.portal import duration, moment_text, status_badge
@@ -87,7 +87,9 @@ def local_datetime(moment: datetime, tz: ZoneInfo) -> str:
 
 
 def next_run_text(moment: datetime | None, now: datetime, tz: ZoneInfo) -> str:
-    """``describe_next_run``'s words ("not scheduled", "due now"); a date in the user's format otherwise."""
+    """``describe_next_run``'s words ("not scheduled", "due now"), "overdue since" or a date in the user's format."""
+    if is_overdue(moment, now):
+        return _("overdue since %(time)s") % {"time": local_datetime(moment, tz)}
     if moment is None or moment <= now:
         return describe_next_run(moment, now, tz)
     return local_datetime(moment, tz)
@@ -310,7 +312,11 @@ class DashboardRow:
     @cached_property
     def next_run_in(self) -> str:
         moment = self.health.next_run
-        return relative_text(moment, self.now) if moment is not None and moment > self.now else ""
+        return relative_text(moment, self.now) if moment is not None and (moment > self.now or self.overdue) else ""
+
+    @property
+    def overdue(self) -> bool:
+        return is_overdue(self.health.next_run, self.now)
 
     @property
     def last_success_iso(self) -> str | None:
@@ -318,9 +324,9 @@ class DashboardRow:
 
     @property
     def next_run_iso(self) -> str | None:
-        """The moment of a future run; none when it is due now (that moment is "now", new at every render)."""
+        """The moment of a future or overdue run; none when due now (that moment is "now", new at every render)."""
         moment = self.health.next_run
-        return self._local_iso(moment) if moment is not None and moment > self.now else None
+        return self._local_iso(moment) if moment is not None and (moment > self.now or self.overdue) else None
 
     def _local_iso(self, moment: datetime | None) -> str | None:
         """For ``<time datetime>``: in the portal's time zone, as every page writes it."""

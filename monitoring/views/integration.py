@@ -27,6 +27,7 @@ from monitoring.health import (
     annotate_health,
     annotate_table_health,
     human_duration,
+    is_overdue,
     portal_zone,
 )
 from monitoring.models import Alert, RecordEvent, RequestLog, TableRun
@@ -283,6 +284,7 @@ def general_context(request, integration, now, max_time_form=None, deployment_fo
             # Daily and cron schedules follow the wall clock of the portal's time zone.
             "schedule_zone": zone_in_words(tz) if schedule.cron else "",
             "next_run_due": health.next_run is not None and health.next_run <= now,
+            "next_run_overdue": is_overdue(health.next_run, now),
             "data_size": size,
             "data_size_words": filesizeformat(size),
             "max_time_words": human_duration(integration.max_time_without_success),
