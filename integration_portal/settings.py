@@ -5,8 +5,10 @@ insecure default: ``DEBUG`` is off unless set, and with ``DEBUG`` off the
 portal refuses to start without ``SECRET_KEY`` and ``FIELD_ENCRYPTION_KEYS``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 from . import env
@@ -31,6 +33,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "import_export",
+    "axes",
+    "csp",
     "sync",
     "monitoring",
     "sync.sandbox",
@@ -38,6 +42,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "integration_portal.security.PermissionsPolicyMiddleware",
     # Static files straight from the WSGI process, before anything else runs.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -45,9 +51,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "integration_portal.security.SessionLimitsMiddleware",
     "integration_portal.language.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "integration_portal.security.ForbiddenLogMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "integration_portal.urls"
@@ -98,10 +108,31 @@ ALERT_NOTIFICATION_MAX_ATTEMPTS = env.get_int("ALERT_NOTIFICATION_MAX_ATTEMPTS",
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.get_int("PASSWORD_MIN_LENGTH", default=12, minimum=12)},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "integration_portal.passwords.ProductWordsValidator"},
 ]
+
+# Logins: django-axes refuses every attempt, the right password included, for LOGIN_LOCKOUT_MINUTES after
+# LOGIN_FAILURE_LIMIT failures for one user name or from one address; IT unlocks from the admin's
+# "Access attempts" or with `manage.py axes_reset_username NAME`.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.get_int("LOGIN_FAILURE_LIMIT", default=10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.get_int("LOGIN_LOCKOUT_MINUTES", default=15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "integration_portal.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "integration_portal.security.client_address"
+AXES_VERBOSE = False  # the portal.security logger says it once, in words
+
+# Sessions end after SESSION_IDLE_MINUTES without a person's request and SESSION_MAX_HOURS after the login.
+SESSION_IDLE_MINUTES = env.get_int("SESSION_IDLE_MINUTES", default=30, minimum=1)
+SESSION_MAX_HOURS = env.get_int("SESSION_MAX_HOURS", default=12, minimum=1)
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("pt-br", _("Brazilian Portuguese"))]
@@ -128,6 +159,7 @@ if not HASHED_STATIC_FILES:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise looks there even before any collectstatic
 
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
 FORMS_URLFIELD_ASSUME_HTTPS = True
 
 # Email: alerts go to each integration's recipients.
@@ -178,6 +210,27 @@ if not SECURE_HSTS_PRELOAD:
     # Asking browsers to preload HSTS is the domain owner's decision, not the portal's.
     SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
+# Content-Security-Policy (django-csp): scripts, styles, fonts and calls from the portal itself only; no inline
+# script, style or handler anywhere; no frames, plugins or forms posting elsewhere.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Browser features the portal never uses, switched off for its pages (Permissions-Policy).
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()"
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -188,5 +241,9 @@ LOGGING = {
         # zeep's transport logs whole envelopes (WS-Security passwords included) at DEBUG.
         "zeep.transports": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # Failed logins, lockouts and refused pages, with the user name and the address (django-axes' own
+        # words only when something goes wrong).
+        "portal.security": {"level": "INFO"},
+        "axes": {"level": "WARNING"},
     },
 }

@@ -27,6 +27,8 @@ def _view(models):
 # records) for IT only.
 VIEW_HEALTH = _view(CONFIGURATION_MODELS + HISTORY_MODELS)
 VIEW_EVERYTHING = [*VIEW_HEALTH, *_view(RECORD_MODELS + QUEUE_MODELS)]
+# Login lockouts (django-axes): IT sees the failed attempts and unlocks an account by deleting its attempts.
+LOGIN_LOCKOUTS = ["axes.view_accessattempt", "axes.delete_accessattempt", "axes.view_accessfailurelog"]
 # The demo systems' knobs (the README's way to show failures), where the demo is installed.
 DEMO_KNOBS = ["sandbox.view_sandboxknobs", "sandbox.change_sandboxknobs"]
 
@@ -52,6 +54,7 @@ ROLE_PERMISSIONS = {
         "monitoring.change_alert",
         "monitoring.change_helddelete",
         *DEMO_KNOBS,
+        *LOGIN_LOCKOUTS,
     ],
 }
 

@@ -24,6 +24,7 @@ from datetime import timedelta
 
 import lxml.html
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog
 from django.contrib import admin
 from django.contrib.auth.models import Group, User
 from django.db import connection
@@ -45,7 +46,8 @@ SUPERUSER = "superuser"
 ANONYMOUS = "anonymous"
 CSRF_SECRET = "a" * 16 + "B" * 16  # a well-formed CSRF secret (32 characters), set as the cookie and sent back
 CSRF_REFUSED = "CSRF verification failed"
-NOT_SNAPSHOTTED = {"django_session"}  # signing in and out changes sessions, nothing else
+# Signing in and out changes sessions and django-axes' log of them, nothing else.
+NOT_SNAPSHOTTED = {"django_session", "axes_accesslog"}
 
 
 # ---------------------------------------------------------------- the world the requests act on
@@ -169,6 +171,11 @@ def world(db, settings, tmp_path):
     FieldMapping.objects.create(table=spare_table, position=1, source_path="Id", target_field="ErpId")
     spare_user = User.objects.create_user(username="spare", password="pw")
     spare_group = Group.objects.create(name="Spare")
+    # A lockout, and the failures that made it.
+    AccessAttempt.objects.create(
+        username="spare", ip_address="203.0.113.7", failures_since_start=10, user_agent="test", path_info="/login/"
+    )
+    AccessFailureLog.objects.create(username="spare", ip_address="203.0.113.7", user_agent="test", path_info="/login/")
     return World(
         users=users,
         connection=erp,
@@ -381,6 +388,7 @@ ACTION_ROLES = {
     ("sync.integration", "run_now"): IT,
     ("monitoring.recorderror", "retry"): IT,
     ("monitoring.recorderror", "ignore"): IT,
+    ("axes.accessattempt", "delete_selected"): IT,  # unlocking an account
 }
 NOT_OFFERED = (403, 302, 200)  # an action the user may not run is not offered: the list comes back, nothing happens
 

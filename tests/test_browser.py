@@ -234,3 +234,72 @@ def test_it_acknowledges_an_alert_from_the_dashboard_and_the_row_says_so(login, 
         assert stored == [("acknowledged", "Checking the product deletes")]
     finally:
         portal.script(RELEASE_DELETES)
+
+
+CSP_WATCH = """
+window.portalCspViolations = [];
+document.addEventListener("securitypolicyviolation", function (event) {
+  window.portalCspViolations.push(event.violatedDirective + " " + (event.blockedURI || "inline") + " at " +
+    (event.sourceFile || document.location.pathname) + ":" + event.lineNumber);
+});
+"""
+
+
+def test_no_screen_breaks_the_content_security_policy(portal, browser):
+    """Every screen IT opens runs under a CSP without 'unsafe-inline', and nothing on it is refused."""
+    ids = {
+        "integration": portal.value("select min(id) from sync_integration"),
+        "connection": portal.value("select min(id) from sync_connection"),
+        "table": portal.value("select min(id) from sync_synctable"),
+        "run": portal.value("select max(id) from monitoring_syncrun"),
+    }
+    screens = [
+        "/",
+        f"/integrations/{ids['integration']}/",
+        f"/integrations/{ids['integration']}/history/",
+        f"/integrations/{ids['integration']}/deletes/",
+        f"/integrations/{ids['integration']}/queue/",
+        f"/runs/{ids['run']}/",
+        "/sync/integration/",
+        f"/sync/integration/{ids['integration']}/change/",
+        "/sync/connection/",
+        f"/sync/connection/{ids['connection']}/change/",
+        "/sync/connection/add/",
+        f"/sync/synctable/{ids['table']}/change/",
+        "/monitoring/syncrun/",
+        "/monitoring/alert/",
+        "/monitoring/recorderror/",
+        "/django_q/schedule/",
+        "/axes/accessattempt/",
+        "/password_change/",
+    ]
+    context = browser.new_context(locale="en-US")
+    context.add_init_script(CSP_WATCH)
+    console = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda message: console.append(message.text) if "Content Security" in message.text else None)
+        login_page = page.goto(f"{portal.origin}/login/")
+        assert "unsafe-inline" not in login_page.headers["content-security-policy"]
+        page.fill("#id_username", "it")
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        expect(page.locator("#user-tools")).to_contain_text("it")
+        refused = {}
+        for path in screens:
+            answer = page.goto(f"{portal.origin}{path}")
+            assert answer.status == 200, path
+            assert "script-src 'self'" in answer.headers["content-security-policy"], path
+            page.wait_for_load_state("load")
+            found = page.evaluate("window.portalCspViolations")
+            if found:
+                refused[path] = found
+        # The language chooser works without an inline handler.
+        page.goto(f"{portal.origin}/")
+        page.select_option("#portal-language", "pt-br")
+        expect(page.locator("#site-name")).to_contain_text("Portal de Integrações")
+        page.select_option("#portal-language", "en")  # IT's choice is kept: back to English for the other tests
+        expect(page.locator("#site-name")).to_contain_text("Integration Portal")
+        assert refused == {} and console == [], (refused, console)
+    finally:
+        context.close()

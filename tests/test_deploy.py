@@ -165,6 +165,10 @@ def test_gunicorn_serves_the_portal_with_hashed_static_files_and_security_header
         assert headers["X-Frame-Options"] == "DENY"
         assert headers["Referrer-Policy"] == "same-origin"
         assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+        policy = headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "script-src 'self'" in policy and "style-src 'self'" in policy
+        assert "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+        assert "camera=()" in headers["Permissions-Policy"]
         csrf_cookie = next(cookie for cookie in login.cookies if cookie.name == "csrftoken")
         assert csrf_cookie.secure
 

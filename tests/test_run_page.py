@@ -132,8 +132,8 @@ def test_the_run_page_tells_the_whole_story(login_as, run, integration):
     assert '<td class="number" data-count="read">2</td>' in page
     assert page.count('data-check="ok"') == 2 and 'data-check="mismatch"' not in page
     # The timeline: Company takes the first 60 % of the run, Contact the rest.
-    assert "left: 0.00%; width: 60.00%" in page
-    assert "left: 60.00%; width: 40.00%" in page
+    assert 'x="0.00" y="0" width="60.00"' in page
+    assert 'x="60.00" y="0" width="40.00"' in page
     # Record events.
     assert "11222333000181" in page and "CNPJ 12345678000100 is invalid" in page and "ana@example.com" in page
     # Request logs: method, URL, status, duration; bodies pretty-printed and still redacted.
