@@ -1,9 +1,17 @@
-"""Database and task-broker settings from ``DATABASE_URL`` and ``REDIS_URL``."""
+"""Database and task-broker settings from ``DATABASE_URL`` and ``REDIS_URL``.
 
+A SQLite database holds everything the portal keeps (request bodies, payloads, encrypted secrets):
+its file and its ``-wal``/``-shm`` files are made readable by their owner only (0600) as soon as a
+connection opens them (:func:`private_sqlite_files`, on ``connection_created``).
+"""
+
+import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 
 from sync.stored_messages import gettext_noop
 
@@ -16,6 +24,8 @@ SQLITE_OPTIONS = {
 }
 
 SUPPORTED_ENGINES = ("django.db.backends.sqlite3", "django.db.backends.postgresql")
+PRIVATE_FILE = 0o600
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 
 
 def database_settings(database_url: str | None, data_dir: Path) -> dict:
@@ -65,3 +75,24 @@ def q_cluster_settings(redis_url: str | None, workers: int, task_timeout: int) -
         config["orm"] = "default"
         config["poll"] = 1
     return config
+
+
+@receiver(connection_created, dispatch_uid="integration_portal.private_sqlite_files")
+def private_sqlite_files(sender, connection, **kwargs) -> None:
+    """Make a SQLite database file and its companions readable by their owner only (0600).
+
+    SQLite creates a new database file (and its ``-wal``/``-shm`` files, which take the database
+    file's mode) under the process's umask, usually 0644. Called as each connection opens (after the
+    ``init_command`` switched to WAL), so a file made now, or by an earlier version, is private
+    before anything is written to it.
+    """
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+        return
+    database = str(connection.settings_dict["NAME"])
+    for suffix in SQLITE_COMPANIONS:
+        path = database + suffix
+        try:
+            if os.stat(path).st_mode & 0o777 != PRIVATE_FILE:
+                os.chmod(path, PRIVATE_FILE)
+        except (FileNotFoundError, PermissionError):
+            continue  # not there (yet), or another user's file: its owner's connections make it private

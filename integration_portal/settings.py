@@ -186,6 +186,19 @@ OUTBOUND_ALLOW_LOOPBACK = env.get_bool("OUTBOUND_ALLOW_LOOPBACK", default=SANDBO
 # Answers larger than this are refused while they arrive (memory stays bounded).
 OUTBOUND_MAX_RESPONSE_BYTES = env.get_int("OUTBOUND_MAX_RESPONSE_MB", default=20, minimum=1) * 1024 * 1024
 
+# The integration import (YAML) reads files up to this size.
+CONFIG_IMPORT_MAX_BYTES = env.get_int("CONFIG_IMPORT_MAX_MB", default=5, minimum=1) * 1024 * 1024
+
+# History exports: how many one user may have queued or being written at once (the same request again reuses its job).
+EXPORT_MAX_ACTIVE_PER_USER = env.get_int("EXPORT_MAX_ACTIVE_PER_USER", default=2, minimum=1)
+# Retention: record events and request logs are kept this many days (never less than the History tab exports), runs
+# and their table runs this many (never less than the events); deleted by the minute's maintenance in batches of
+# RETENTION_BATCH rows, for at most RETENTION_BUDGET_SECONDS per minute.
+RETENTION_EVENTS_DAYS = env.get_int("RETENTION_EVENTS_DAYS", default=7, minimum=1)
+RETENTION_RUNS_DAYS = env.get_int("RETENTION_RUNS_DAYS", default=90, minimum=1)
+RETENTION_BATCH = env.get_int("RETENTION_BATCH", default=5000, minimum=100)
+RETENTION_BUDGET_SECONDS = env.get_int("RETENTION_BUDGET_SECONDS", default=20, minimum=1)
+
 # Request logs: bodies are redacted, then cut to this many characters.
 REQUEST_LOG_BODY_LIMIT = env.get_int("REQUEST_LOG_BODY_LIMIT", default=20_000, minimum=0)
 

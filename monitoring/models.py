@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -550,7 +550,12 @@ class ExportJob(models.Model):
     """A history workbook too large to build inside a request: written in the background, kept for a while.
 
     The file lives in ``settings.DATA_DIR / "exports"`` under ``file_name``; only the user who asked
-    (or a superuser) may download it.
+    (or a superuser) may download it. The constraints hold what an export may take from the portal:
+
+    - one active job per (user, integration, selection): the same request again reuses it;
+    - a user's active jobs each hold one of their ``slot`` numbers (1…N): at most N at a time;
+    - one job being written at a time across the portal, so exports never take more than one
+      worker from the syncs (a second waits, queued, and is sent when the first ends).
     """
 
     integration = models.ForeignKey(
@@ -569,14 +574,37 @@ class ExportJob(models.Model):
     size_bytes = models.PositiveBigIntegerField(_("size (bytes)"), null=True, blank=True)
     error = StoredMessageField(_("error"), blank=True)
     task_id = models.CharField(_("background task"), max_length=64, blank=True)
+    selection_key = models.CharField(
+        _("selection"), max_length=200, blank=True, help_text=_("Days, tables and language, as one key")
+    )
+    slot = models.PositiveSmallIntegerField(
+        _("slot"), null=True, blank=True, help_text=_("Which of the user's concurrent exports this is")
+    )
     created_at = models.DateTimeField(_("requested"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent to the workers"), null=True, blank=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         verbose_name = _("history export")
         verbose_name_plural = _("history exports")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requested_by", "integration", "selection_key"],
+                condition=Q(status__in=ACTIVE_EXPORT_STATUSES),
+                name="export_job_one_active_per_selection",
+            ),
+            models.UniqueConstraint(
+                fields=["requested_by", "slot"],
+                condition=Q(status__in=ACTIVE_EXPORT_STATUSES),
+                name="export_job_user_slots",
+            ),
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status=ExportStatus.RUNNING), name="export_job_one_running"
+            ),
+        ]
         indexes = [
             models.Index(fields=["status", "finished_at"], name="export_job_status_finished"),
             models.Index(fields=["integration", "requested_by", "-created_at"], name="export_job_integration_user"),
@@ -600,13 +628,18 @@ class ExportJob(models.Model):
         return user.is_superuser or (self.requested_by_id is not None and self.requested_by_id == user.pk)
 
     def start(self, now=None) -> bool:
-        """Claim a queued job; False when another worker got it first (or it is no longer queued)."""
+        """Claim a queued job; False when another worker got it first, it is no longer queued, or another
+        export is being written (this one stays queued and waits its turn)."""
         now = now or timezone.now()
-        claimed = ExportJob.objects.filter(pk=self.pk, status=ExportStatus.QUEUED).update(
-            status=ExportStatus.RUNNING, started_at=now
-        )
+        try:
+            with transaction.atomic():
+                claimed = ExportJob.objects.filter(pk=self.pk, status=ExportStatus.QUEUED).update(
+                    status=ExportStatus.RUNNING, started_at=now, heartbeat_at=now
+                )
+        except IntegrityError:
+            return False  # export_job_one_running
         if claimed:
-            self.status, self.started_at = ExportStatus.RUNNING, now
+            self.status, self.started_at, self.heartbeat_at = ExportStatus.RUNNING, now, now
         return bool(claimed)
 
     def finish(self, status: ExportStatus, *, rows=None, size_bytes=None, file_name="", error="", now=None) -> bool:

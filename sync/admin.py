@@ -20,6 +20,7 @@ from monitoring.choices import RunStatus, Trigger
 from .choices import Reprocess
 from .connection_check import verdict_for
 from .forms import ConnectionForm, IntegrationForm, SyncTableForm, human_duration_formfield
+from .json_input import JSONInputField
 from .models import SECRET_FIELDS, Connection, FieldMapping, Integration, RecordLink, StagedRecord, SyncTable
 from .tasks import trigger
 
@@ -31,6 +32,10 @@ class HumanDurationsMixin:
         if isinstance(db_field, models.DurationField):
             return human_duration_formfield(db_field)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+# JSON typed in a form is read within limits: deep nesting, NaN or a huge number is a form error, never a 500.
+JSON_INPUT = {models.JSONField: {"form_class": JSONInputField}}
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -270,6 +275,7 @@ class FieldMappingFormSet(BaseInlineFormSet):
 class FieldMappingInline(admin.TabularInline):
     model = FieldMapping
     formset = FieldMappingFormSet
+    formfield_overrides = JSON_INPUT
     extra = 1
     fields = [
         "position",
@@ -289,6 +295,7 @@ class FieldMappingInline(admin.TabularInline):
 @admin.register(SyncTable)
 class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
     form = SyncTableForm
+    formfield_overrides = JSON_INPUT
     actions = ["reprocess_every_staged_record", "reprocess_the_failed_records", "read_again_from_the_beginning"]
     list_display = ["name", "integration", "direction", "order", "active", "record_key", "delete_policy"]
     list_filter = ["integration", "direction", "active"]

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -41,6 +40,13 @@ SECRET_FIELDS = ("password", "token", "api_key", "client_secret")
 # The addresses a connection calls: each must pass the outbound policy (sync.outbound).
 OUTBOUND_URL_FIELDS = ("base_url", "wsdl_url", "endpoint_url", "oauth_token_url")
 
+# The longest interval schedule: a week (django-q2 keeps a schedule's minutes in a small integer).
+LONGEST_INTERVAL_MINUTES = 7 * 24 * 60
+LONGEST_MAX_TIME_WITHOUT_SUCCESS = timedelta(days=365)  # as the integration page allows
+LONGEST_WAIT_FOR_PARENT = timedelta(days=90)
+TIMEOUT_SECONDS = (1, 3600)  # of one call
+RETRIES = (0, 10)
+
 
 def _clean_fields_with_outbound_urls(instance, url_fields, exclude, clean_other_fields) -> None:
     """Check ``url_fields`` against the outbound policy, then the other fields as Django does.
@@ -62,6 +68,12 @@ def _clean_fields_with_outbound_urls(instance, url_fields, exclude, clean_other_
         errors = exc.update_error_dict(errors)
     if errors:
         raise ValidationError(errors)
+
+
+def _in_range(value, bounds: tuple[int, int]) -> bool:
+    """Whether ``value`` is a whole number within ``bounds`` (outside, the field's own range check speaks)."""
+    low, high = bounds
+    return isinstance(value, int) and low <= value <= high
 
 
 def _errors(field_messages: dict) -> None:
@@ -106,7 +118,7 @@ class Connection(models.Model):
     oauth_scope = models.CharField(_("OAuth2 scope"), max_length=200, blank=True)
 
     pagination = models.CharField(_("pagination"), max_length=10, choices=Pagination.choices, default=Pagination.NONE)
-    page_size = models.PositiveIntegerField(_("page size"), default=100, validators=[MinValueValidator(1)])
+    page_size = models.PositiveIntegerField(_("page size"), default=100, validators=validators.number_range(1, 10_000))
     records_path = models.CharField(
         _("records path"),
         max_length=200,
@@ -124,13 +136,19 @@ class Connection(models.Model):
         ),
     )
     timeout_seconds = models.PositiveIntegerField(
-        _("timeout (seconds)"), default=30, validators=[MinValueValidator(1)], help_text=_("For every call")
+        _("timeout (seconds)"),
+        default=30,
+        validators=validators.number_range(*TIMEOUT_SECONDS),
+        help_text=_("For every call"),
     )
     max_retries = models.PositiveIntegerField(
-        _("retries"), default=3, help_text=_("For timeouts, 429 and 5xx answers, with backoff")
+        _("retries"),
+        default=3,
+        validators=validators.number_range(*RETRIES),
+        help_text=_("For timeouts, 429 and 5xx answers, with backoff"),
     )
     rate_limit_per_minute = models.PositiveIntegerField(
-        _("rate limit (calls per minute)"), null=True, blank=True, validators=[MinValueValidator(1)]
+        _("rate limit (calls per minute)"), null=True, blank=True, validators=validators.number_range(1, 60_000)
     )
     verify_tls = models.BooleanField(_("verify TLS certificates"), default=True)
 
@@ -181,10 +199,11 @@ class Connection(models.Model):
                     _("%(auth)s authentication needs the %(field)s.")
                     % {"auth": AuthKind(self.auth_kind).label, "field": label}
                 )
-        task_timeout = settings.Q_CLUSTER.get("timeout") or 3600
-        worst_case = validators.check_call_worst_case(self.timeout_seconds, self.max_retries, task_timeout)
-        if worst_case:
-            errors.setdefault("max_retries", []).extend(worst_case)
+        if _in_range(self.timeout_seconds, TIMEOUT_SECONDS) and _in_range(self.max_retries, RETRIES):
+            task_timeout = settings.Q_CLUSTER.get("timeout") or 3600
+            worst_case = validators.check_call_worst_case(self.timeout_seconds, self.max_retries, task_timeout)
+            if worst_case:
+                errors.setdefault("max_retries", []).extend(worst_case)
         _errors(errors)
 
     def secrets_set(self) -> list[str]:
@@ -239,7 +258,13 @@ class Integration(models.Model):
         _("schedule"), max_length=10, choices=ScheduleKind.choices, default=ScheduleKind.NONE
     )
     schedule_interval_minutes = models.PositiveIntegerField(
-        _("every (minutes)"), null=True, blank=True, validators=[MinValueValidator(1)]
+        _("every (minutes)"),
+        null=True,
+        blank=True,
+        validators=[
+            validators.NotBelow(1, low=1, high=LONGEST_INTERVAL_MINUTES),
+            validators.IntervalNotAbove(LONGEST_INTERVAL_MINUTES, low=1, high=LONGEST_INTERVAL_MINUTES),
+        ],
     )
     schedule_daily_time = models.CharField(_("daily at (HH:MM)"), max_length=5, blank=True)
     schedule_cron = models.CharField(
@@ -248,6 +273,7 @@ class Integration(models.Model):
     max_time_without_success = models.DurationField(
         _("max time without success"),
         default=timedelta(hours=24),
+        validators=[validators.DurationNotAbove(LONGEST_MAX_TIME_WITHOUT_SUCCESS)],
         help_text=_("Alert when no run has succeeded for this long, e.g. 24h"),
     )
     alert_emails = models.TextField(
@@ -317,7 +343,10 @@ class SyncTable(models.Model):
     description = models.CharField(_("description"), max_length=200, blank=True)
     direction = models.CharField(_("direction"), max_length=12, choices=Direction.choices, default=Direction.ERP_TO_CRM)
     order = models.PositiveIntegerField(
-        _("order"), default=0, help_text=_("Lower runs first (companies before contacts)")
+        _("order"),
+        default=0,
+        validators=validators.number_range(0, 10_000),
+        help_text=_("Lower runs first (companies before contacts)"),
     )
     active = models.BooleanField(_("active"), default=True)
     source_object = models.CharField(
@@ -385,6 +414,7 @@ class SyncTable(models.Model):
     max_wait_for_parent = models.DurationField(
         _("max wait for a referenced record"),
         default=timedelta(hours=24),
+        validators=[validators.DurationNotAbove(LONGEST_WAIT_FOR_PARENT)],
         help_text=_(
             "A record whose lookup finds no link yet (an order whose customer is not synced) waits and is "
             "retried by every run; after this long it goes to the review queue"
@@ -422,12 +452,14 @@ class SyncTable(models.Model):
     delete_threshold = models.PositiveIntegerField(
         _("excessive-delete threshold"),
         default=50,
+        validators=validators.number_range(0, 1_000_000),
         help_text=_("More deletes than this in one run are held for approval instead of applied"),
     )
     max_time_without_success = models.DurationField(
         _("max time without success (override)"),
         null=True,
         blank=True,
+        validators=[validators.DurationNotAbove(LONGEST_MAX_TIME_WITHOUT_SUCCESS)],
         help_text=_("Blank: the integration's"),
     )
     target_count_query = models.CharField(
@@ -522,7 +554,7 @@ class FieldMapping(models.Model):
     """Source path → target field, with an optional transform."""
 
     table = models.ForeignKey(SyncTable, models.CASCADE, related_name="mappings", verbose_name=_("table"))
-    position = models.PositiveIntegerField(_("position"), default=0)
+    position = models.PositiveIntegerField(_("position"), default=0, validators=validators.number_range(0, 10_000))
     source_path = models.CharField(
         _("source path"), max_length=200, blank=True, help_text=_("e.g. CNPJ or Address.City; blank for a constant")
     )

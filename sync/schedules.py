@@ -24,6 +24,9 @@ from .choices import ScheduleKind
 from .validators import DAILY_TIME, check_cron
 
 MIN_GRACE, MAX_GRACE = timedelta(minutes=5), timedelta(hours=1)
+# An interval stored before intervals had a range (up to 10^12 minutes): past a century, slot
+# arithmetic would leave the calendar (OverflowError), so such an interval counts as no schedule.
+LONGEST_USABLE_INTERVAL_MINUTES = 100 * 366 * 24 * 60
 
 
 def grace_for(period: timedelta) -> timedelta:
@@ -63,8 +66,9 @@ class Timing:
     def of(cls, integration) -> Timing:
         """The integration's timing; an incomplete or invalid one counts as none."""
         kind = integration.schedule_kind
-        if kind == ScheduleKind.INTERVAL and integration.schedule_interval_minutes:
-            return cls(kind, interval=timedelta(minutes=integration.schedule_interval_minutes))
+        minutes = integration.schedule_interval_minutes
+        if kind == ScheduleKind.INTERVAL and minutes and minutes <= LONGEST_USABLE_INTERVAL_MINUTES:
+            return cls(kind, interval=timedelta(minutes=minutes))
         if kind == ScheduleKind.DAILY:
             match = DAILY_TIME.match(integration.schedule_daily_time or "")
             if match:

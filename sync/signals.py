@@ -1,5 +1,7 @@
 """An integration's stored state and django-q2 wake-up follow the integration (in the same transaction)."""
 
+from django.db import transaction
+
 from monitoring import state
 from monitoring.models import IntegrationState, TableState
 
@@ -19,8 +21,9 @@ def integration_deleted(sender, instance, **kwargs):
 def table_saved(sender, instance, raw=False, **kwargs):
     """A new table has a state from the start; a changed max time moves its deadline."""
     if not raw:
-        table_state = TableState.locked(instance.pk)  # reads the table and its integration as stored now
-        table_state.refresh_window(table_state.table.integration)
+        with transaction.atomic():
+            table_state = TableState.locked(instance.pk)  # reads the table and its integration as stored now
+            table_state.refresh_window(table_state.table.integration)
 
 
 def table_deleted(sender, instance, **kwargs):

@@ -125,7 +125,8 @@ def maintenance() -> dict:
     """Every minute: say the workers are alive, claim overdue slots, mark dead runs (re-queueing lost ones once),
     evaluate alerts."""
     from monitoring.alerts import evaluate_all
-    from monitoring.exports import delete_expired_exports
+    from monitoring.exports import delete_expired_exports, fail_dead_exports
+    from monitoring.retention import prune
 
     now = timezone.now()
     record_beat(now)
@@ -142,4 +143,6 @@ def maintenance() -> dict:
         "workers_alerts_resolved": workers.resolved,
         "alerts": str(alerts),
         "exports_deleted": delete_expired_exports(now),
+        "exports_failed": fail_dead_exports(now),
+        "pruned": prune(now).as_dict(),
     }

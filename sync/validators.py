@@ -2,19 +2,22 @@
 
 Each function returns a list of messages (empty when the value is fine), so the
 same rules serve the admin forms (through the models' ``clean()``) and the YAML
-import (which prefixes each message with its path inside the file).
+import (which prefixes each message with its path inside the file). The range validators
+below keep the numbers people set within sane ends, for the same two paths (``full_clean()``).
 """
 
 import re
 import string
 import zoneinfo
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator, validate_email
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from . import outbound, paths
 from .choices import COUNTING_CONNECTION_KINDS, UNARY_FILTER_OPERATORS, ConnectionKind, FilterOperator, Transform
@@ -59,6 +62,10 @@ def check_daily_time(value: str) -> list[str]:
     return []
 
 
+# A cron expression must name a time within this many years of any date (Feb 29 comes every 4 to 8).
+CRON_HORIZON_YEARS = 8
+
+
 def check_cron(value: str) -> list[str]:
     value = (value or "").strip()
     if len(value.split()) != 5 or not croniter.is_valid(value):
@@ -69,7 +76,89 @@ def check_cron(value: str) -> list[str]:
             )
             % {"value": value}
         ]
+    if not _cron_fires(value):
+        return [
+            _('"%(value)s" never runs: no date matches it (e.g. the 31st of February).') % {"value": value},
+        ]
     return []
+
+
+@lru_cache(maxsize=256)
+def _cron_fires(value: str) -> bool:
+    """Whether a valid cron expression names some time (from a fixed date: the answer is the same from any)."""
+    try:
+        croniter(value, datetime(2000, 1, 1, tzinfo=UTC), max_years_between_matches=CRON_HORIZON_YEARS).get_next(
+            datetime
+        )
+    except CroniterError:
+        return False
+    return True
+
+
+# Ranges of the numbers people set ------------------------------------------------------------------------------
+
+
+class _RangeEnd:
+    """One end of a range, refused in words that give both ends.
+
+    A ``MinValueValidator`` / ``MaxValueValidator`` (see :class:`NotBelow`, :class:`NotAbove`), so
+    Django adds no limit of its own (a column's range) with a second message.
+    """
+
+    message = gettext_lazy("Enter a whole number from %(low)s to %(high)s.")
+    code = "out_of_range"
+
+    def __init__(self, limit_value, *, low, high):
+        super().__init__(limit_value)
+        self.low, self.high = low, high
+
+    def __call__(self, value):
+        if self.compare(self.clean(value), self.limit_value):
+            raise ValidationError(self.message, code=self.code, params=self.params(value))
+
+    def params(self, value) -> dict:
+        return {"low": self.low, "high": self.high, "value": value}
+
+    def __eq__(self, other):
+        return super().__eq__(other) and (self.low, self.high) == (other.low, other.high)
+
+    __hash__ = None
+
+
+class NotBelow(_RangeEnd, MinValueValidator):
+    pass
+
+
+class NotAbove(_RangeEnd, MaxValueValidator):
+    pass
+
+
+class IntervalNotAbove(NotAbove):
+    """The most minutes between two runs of an interval schedule."""
+
+    message = gettext_lazy(
+        "Enter from %(low)s to %(high)s minutes (%(span)s); to run less often, choose a daily or a cron schedule."
+    )
+
+    def params(self, value) -> dict:
+        return {**super().params(value), "span": human_duration(timedelta(minutes=self.high))}
+
+
+class DurationNotAbove(NotAbove):
+    """The longest a duration may be (its lower end is the model's own check)."""
+
+    message = gettext_lazy("Enter at most %(high)s.")
+
+    def __init__(self, high: timedelta):
+        super().__init__(high, low=None, high=high)
+
+    def params(self, value) -> dict:
+        return {"high": human_duration(self.high), "value": value}
+
+
+def number_range(low: int, high: int) -> list:
+    """Validators that keep a whole number from ``low`` to ``high``."""
+    return [NotBelow(low, low=low, high=high), NotAbove(high, low=low, high=high)]
 
 
 def check_time_zone(value: str) -> list[str]:

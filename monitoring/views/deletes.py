@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from monitoring.choices import HeldDeleteStatus
+from monitoring.exports import neutralise
 from monitoring.health import portal_zone
 from monitoring.models import HeldDelete
 from sync import held_deletes
@@ -181,16 +182,17 @@ def export_xlsx(integration, table, held):
     rows = held.select_related("table", "decided_by").order_by("table__order", "table__name", "-held_at", "-pk")
     row = 0
     for row, item in enumerate(rows.iterator(chunk_size=2000), start=1):
-        # Text is written as text: a key such as "=1+1" never becomes a formula.
-        sheet.write_string(row, 0, item.table.name)
-        sheet.write_string(row, 1, item.source_key)
-        sheet.write_string(row, 2, item.target_key)
+        # Text is written as text (a key such as "=1+1" never becomes a formula) and neutralised, as in the
+        # history workbook, for when the sheet is edited or saved as CSV.
+        sheet.write_string(row, 0, neutralise(item.table.name))
+        sheet.write_string(row, 1, neutralise(item.source_key))
+        sheet.write_string(row, 2, neutralise(item.target_key))
         sheet.write_string(row, 3, str(item.get_status_display()))
         sheet.write_datetime(row, 4, _local(item.held_at, tz), when)
         if item.run_id:
             sheet.write_number(row, 5, item.run_id)
         if item.decided_by:
-            sheet.write_string(row, 6, item.decided_by.get_username())
+            sheet.write_string(row, 6, neutralise(item.decided_by.get_username()))
         if item.decided_at:
             sheet.write_datetime(row, 7, _local(item.decided_at, tz), when)
     sheet.autofilter(0, 0, max(row, 1), len(headers) - 1)

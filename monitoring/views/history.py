@@ -9,7 +9,7 @@ import tempfile
 from datetime import date, timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
@@ -24,12 +24,13 @@ from monitoring.exports import (
     HISTORY_DAYS,
     XLSX_CONTENT_TYPE,
     HistorySelection,
+    TooManyExports,
     count_history_rows,
     export_path,
     inline_max_rows,
     job_filename,
     keep_for,
-    queue_export,
+    request_export,
     write_history,
 )
 from monitoring.health import portal_zone
@@ -154,8 +155,14 @@ def history(request, pk):
             rows = count_history_rows(selection)
             if rows <= inline_max_rows():
                 return download_now(selection, now)
-            job = queue_export(selection, request.user, rows=rows, now=now)
-            return redirect("admin:export", job.pk)
+            try:
+                job, new = request_export(selection, request.user, rows=rows, now=now)
+            except TooManyExports as refusal:
+                messages.error(request, refusal.message)
+            else:
+                if not new:
+                    messages.info(request, gettext("The same export is already queued or being written: here it is."))
+                return redirect("admin:export", job.pk)
     else:
         form = HistoryForm(integration, today=today)
 
@@ -207,6 +214,8 @@ def export_status(request, pk):
         "filename": job_filename(job),
         "expires_at": job.finished_at + keep_for() if job.status == ExportStatus.DONE else None,
         "refresh_seconds": 3 if job.is_active else None,
+        "waits_its_turn": job.status == ExportStatus.QUEUED
+        and ExportJob.objects.filter(status=ExportStatus.RUNNING).exists(),
         "now": now,
     }
     return TemplateResponse(request, "monitoring/export_status.html", context)

@@ -11,6 +11,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from ..durations import parse_duration
+from ..json_input import json_problems
 from .problems import Path, Problems
 
 INVALID = object()  # what a reader returns for a value it reported as wrong
@@ -144,7 +145,7 @@ def json_list() -> Reader:
             return []
         if not isinstance(value, list):
             return wrong_type(problems, path, _("a list"), value)
-        return value
+        return _within_json_limits(value, path, problems)
 
     return read
 
@@ -155,7 +156,7 @@ def json_mapping() -> Reader:
             return {}
         if not isinstance(value, dict):
             return wrong_type(problems, path, _("a mapping"), value)
-        return value
+        return _within_json_limits(value, path, problems)
 
     return read
 
@@ -165,10 +166,18 @@ def json_value() -> Reader:
 
     def read(value, path, problems):
         if isinstance(value, bool | int | float | str | list | dict) or value is None:
-            return value
+            return _within_json_limits(value, path, problems)
         return wrong_type(problems, path, _("a number, a text, true/false, a list or a mapping"), value)
 
     return read
+
+
+def _within_json_limits(value, path: Path, problems: Problems):
+    """``value``, or ``INVALID`` after reporting why it cannot be stored as JSON (NaN, .inf, huge numbers…)."""
+    found = json_problems(value)
+    for message in found:
+        problems.add(path, message)
+    return INVALID if found else value
 
 
 def is_mapping(value, path: Path, problems: Problems) -> bool:

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from sync import config_io
+from sync.config_io.text import max_bytes
 
 
 class Command(BaseCommand):
@@ -64,11 +65,13 @@ class Command(BaseCommand):
             self.stdout.write(_("Dry run: the file is valid; nothing was saved."))
 
     def read(self, path: str) -> tuple[str, str]:
+        # One character more than an import reads: a larger file is refused as too large, never read whole.
+        limit = max_bytes() + 1
         if path == "-":
-            return sys.stdin.read(), _("standard input")
+            return sys.stdin.read(limit), _("standard input")
         try:
             with open(path, encoding="utf-8") as handle:
-                return handle.read(), path
+                return handle.read(limit), path
         except OSError as exc:
             raise CommandError(_("cannot read %(path)s: %(error)s") % {"path": path, "error": exc.strerror}) from None
         except UnicodeDecodeError:
