@@ -4,9 +4,13 @@ Every screen goes through ``admin_view``: staff login, CSRF, never cached.
 """
 
 from django.contrib import admin
-from django.urls import path
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
+
+from . import two_factor
+from .two_factor import PortalLoginForm
 
 # name, route, view (dotted path, imported on first use)
 SCREENS = [
@@ -35,6 +39,18 @@ class PortalAdminSite(admin.AdminSite):
     site_header = _("Integration Portal")
     site_title = _("Integration Portal")
     index_title = _("Integrations")
+    login_form = PortalLoginForm
+
+    def has_permission(self, request):
+        """Staff, and (two-factor logins on) an IT account verified with a code in this session."""
+        return super().has_permission(request) and two_factor.is_satisfied(request.user)
+
+    def login(self, request, extra_context=None):
+        """An IT account whose password was accepted but has no authenticator yet goes to add one."""
+        response = super().login(request, extra_context)
+        if request.user.is_authenticated and two_factor.needs_setup(request.user):
+            return HttpResponseRedirect(reverse("two_factor_setup"))
+        return response
 
     def get_urls(self):
         screens = [path(route, self.admin_view(_lazy(dotted)), name=name) for name, route, dotted in SCREENS]

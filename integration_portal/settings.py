@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "import_export",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "sync",
     "monitoring",
     "sync.sandbox",
@@ -51,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "integration_portal.security.SessionLimitsMiddleware",
     "integration_portal.language.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -128,6 +131,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "integration_portal.security.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "integration_portal.security.client_address"
 AXES_VERBOSE = False  # the portal.security logger says it once, in words
+
+# Two-factor logins (django-otp): IT accounts log in with a password and the code of an authenticator app.
+TWO_FACTOR_FOR_IT = env.get_bool("TWO_FACTOR_FOR_IT", default=False)
+OTP_TOTP_ISSUER = "Integration Portal"
 
 # Sessions end after SESSION_IDLE_MINUTES without a person's request and SESSION_MAX_HOURS after the login.
 SESSION_IDLE_MINUTES = env.get_int("SESSION_IDLE_MINUTES", default=30, minimum=1)

@@ -31,6 +31,7 @@ from django.db import connection
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_q.models import OrmQ, Task
 
 from monitoring.choices import AlertKind, RunStatus, Trigger
@@ -171,6 +172,7 @@ def world(db, settings, tmp_path):
     FieldMapping.objects.create(table=spare_table, position=1, source_path="Id", target_field="ErpId")
     spare_user = User.objects.create_user(username="spare", password="pw")
     spare_group = Group.objects.create(name="Spare")
+    TOTPDevice.objects.create(user=spare_user, name="authenticator", confirmed=True)
     # A lockout, and the failures that made it.
     AccessAttempt.objects.create(
         username="spare", ip_address="203.0.113.7", failures_since_start=10, user_agent="test", path_info="/login/"
@@ -517,6 +519,16 @@ CUSTOM_CASES = [
         allowed=IT,
     ),
     Case("set_language", "", lambda w: reverse("set_language"), data=lambda w: {"language": "pt-br"}, denied=None),
+    # Two-factor logins are off here: the set-up page sends everyone on to the dashboard (tests/test_two_factor.py).
+    Case(
+        "two_factor_setup",
+        "",
+        lambda w: reverse("two_factor_setup"),
+        data=lambda w: {"otp_token": "000000"},
+        allowed=IT,
+        denied=None,
+        effect="nothing",
+    ),
     Case(
         "admin:login",
         "",
