@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import random
 import shutil
 import sys
@@ -46,6 +45,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.portal_setup import setup_django  # noqa: E402 (the repository on the path first)
 
 FEW_EVENTS = 1_000
 EVENT_BATCH = 50_000  # objects handed to one bulk_create call
@@ -61,26 +62,6 @@ def parse_args(argv=None):
     parser.add_argument("--repeat", type=int, default=5, help="Renders per measure; the best is kept.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary data folder.")
     return parser.parse_args(argv)
-
-
-def setup_django(data_dir: Path) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "integration_portal.settings",
-            "PORTAL_DATA_DIR": str(data_dir),
-            "DEBUG": "1",
-            "ALLOWED_HOSTS": "testserver",
-            "SANDBOX_ENABLED": "0",
-        }
-    )
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def populate(integrations: int, runs_each: int, now) -> list[tuple[int, int, object]]:
@@ -305,7 +286,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     data_dir = Path(tempfile.mkdtemp(prefix="portal-bench-dashboard-"))
     try:
-        setup_django(data_dir)
+        setup_django(data_dir, ALLOWED_HOSTS="testserver")
         from django.contrib.auth import get_user_model
         from django.test import Client
         from django.test.utils import override_settings

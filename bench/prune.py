@@ -22,7 +22,6 @@ old half went. The temporary folder is removed unless ``--keep``.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -33,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.portal_setup import setup_django  # noqa: E402 (the repository on the path first)
 
 SEED_EVENTS = 200_000  # made by bulk_create; the rest are copies of these, made in the database
 EVENT_BATCH = 50_000  # objects handed to one bulk_create call
@@ -48,25 +49,6 @@ def parse_args(argv=None):
     parser.add_argument("--budget", type=float, default=20, help="RETENTION_BUDGET_SECONDS: seconds per call.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary data folder.")
     return parser.parse_args(argv)
-
-
-def setup_django(data_dir: Path) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "integration_portal.settings",
-            "PORTAL_DATA_DIR": str(data_dir),
-            "DEBUG": "1",
-            "SANDBOX_ENABLED": "0",
-        }
-    )
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def populate(now) -> list[tuple[int, int, object, bool]]:

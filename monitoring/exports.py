@@ -37,7 +37,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -46,7 +45,7 @@ from pathlib import Path
 
 import xlsxwriter
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone, translation
 from django.utils.text import slugify
@@ -60,7 +59,7 @@ from sync.models import Integration, RecordLink, SyncTable
 from . import reconciliation
 from .choices import RecordAction
 from .health import heartbeat_stale_after, portal_zone
-from .heartbeat import beat_interval
+from .heartbeat import BeatingThread
 from .models import ACTIVE_EXPORT_STATUSES, ExportJob, ExportStatus, RecordEvent, RequestLog, TableRun
 from .reaper import lost_after
 from .resources import CellKind, RecordEventResource, RequestLogResource, request_failed
@@ -605,37 +604,15 @@ def send_next_export(now: datetime) -> ExportJob | None:
     return job
 
 
-class ExportHeartbeat:
+class ExportHeartbeat(BeatingThread):
     """``with ExportHeartbeat(job.pk):`` beats on the job while the block runs, from a thread and a database
     connection of its own: every few seconds whatever the writing waits for, and never inside the
-    writer's read (:mod:`monitoring.heartbeat` does the same for runs)."""
+    writer's read (:class:`monitoring.heartbeat.Heartbeat` does the same for runs)."""
 
-    def __init__(self, job_id: int, interval: float | None = None):
-        self.job_id = job_id
-        self.interval = beat_interval() if interval is None else interval
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-export-{job_id}", daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stopping.set()
-        self._thread.join(timeout=self.interval + 5)
+    what = "export"
 
     def beat_once(self) -> None:
-        ExportJob.objects.filter(pk=self.job_id, status=ExportStatus.RUNNING).update(heartbeat_at=timezone.now())
-
-    def _beat(self) -> None:
-        try:
-            while not self._stopping.wait(self.interval):
-                try:
-                    self.beat_once()
-                except DatabaseError as exc:  # a locked database: the next beat tries again
-                    logger.warning("Export %s: the heartbeat could not be written (%s)", self.job_id, exc)
-        finally:
-            connection.close()  # the thread's own database connection
+        ExportJob.objects.filter(pk=self.pk, status=ExportStatus.RUNNING).update(heartbeat_at=timezone.now())
 
 
 @contextlib.contextmanager

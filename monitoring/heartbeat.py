@@ -28,15 +28,21 @@ def beat_interval() -> float:
     return min(float(getattr(settings, "RUN_HEARTBEAT_INTERVAL", 15)), stale / 4)
 
 
-class Heartbeat:
-    """``with Heartbeat(run.pk): …`` beats while the block runs; ``lost`` is set once the run was reaped."""
+class BeatingThread:
+    """``with SomeBeat(pk): …`` writes a beat every ``interval`` seconds while the block runs, from a thread
+    and a database connection of its own, whatever the block is waiting for. Subclasses say what a beat
+    writes (:meth:`beat_once`) and may stop early by setting :attr:`lost`."""
 
-    def __init__(self, run_id: int, interval: float | None = None):
-        self.run_id = run_id
+    what = "task"  # in the log: "Run 12: the heartbeat could not be written"
+
+    def __init__(self, pk: int, interval: float | None = None):
+        self.pk = pk
         self.interval = beat_interval() if interval is None else interval
         self.lost = threading.Event()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._beat_until_stopped, name=f"heartbeat-run-{run_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._beat_until_stopped, name=f"heartbeat-{self.what}-{pk}", daemon=True
+        )
 
     def __enter__(self):
         self._thread.start()
@@ -47,13 +53,7 @@ class Heartbeat:
         self._thread.join(timeout=self.interval + 5)
 
     def beat_once(self) -> None:
-        """One beat; sets ``lost`` when the run exists and is no longer running."""
-        runs = SyncRun.objects.filter(pk=self.run_id)
-        if runs.filter(status=RunStatus.RUNNING).update(heartbeat_at=timezone.now()):
-            return
-        status = runs.values_list("status", flat=True).first()
-        if status is not None and status != RunStatus.RUNNING:  # None: not visible to this connection yet
-            self.lost.set()
+        raise NotImplementedError
 
     def _beat_until_stopped(self) -> None:
         try:
@@ -61,8 +61,23 @@ class Heartbeat:
                 try:
                     self.beat_once()
                 except DatabaseError as exc:  # a locked database: the next beat tries again
-                    logger.warning("Run %s: the heartbeat could not be written (%s)", self.run_id, exc)
+                    logger.warning("%s %s: the heartbeat could not be written (%s)", self.what.title(), self.pk, exc)
                 if self.lost.is_set():
                     return
         finally:
             connection.close()  # the thread's own database connection
+
+
+class Heartbeat(BeatingThread):
+    """``with Heartbeat(run.pk): …`` beats while the block runs; ``lost`` is set once the run was reaped."""
+
+    what = "run"
+
+    def beat_once(self) -> None:
+        """One beat; sets ``lost`` when the run exists and is no longer running."""
+        runs = SyncRun.objects.filter(pk=self.pk)
+        if runs.filter(status=RunStatus.RUNNING).update(heartbeat_at=timezone.now()):
+            return
+        status = runs.values_list("status", flat=True).first()
+        if status is not None and status != RunStatus.RUNNING:  # None: not visible to this connection yet
+            self.lost.set()

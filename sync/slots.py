@@ -18,13 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
+from monitoring.health import portal_zone
 from monitoring.models import IntegrationState
 
 from .choices import ScheduleKind
@@ -35,10 +34,6 @@ RUN_SCHEDULED = "sync.tasks.run_scheduled"
 MAINTENANCE = "sync.tasks.maintenance"
 MAINTENANCE_NAME = "portal:maintenance"
 _NAME_PREFIX = "integration:"
-
-
-def portal_zone() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
 
 
 def schedule_name(integration_id: int) -> str:
