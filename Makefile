@@ -9,7 +9,7 @@ DEV_ENV := DEBUG=1
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-sqlite test-postgres lint format check venv clean
+.PHONY: run test test-sqlite test-postgres lint format check venv clean test-fast
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test-sqlite: $(STAMP) $(CHROMIUM)
 
 test-postgres: $(STAMP) $(CHROMIUM)
 	.ci/with-services $(PY) -m pytest
+
+# The inner loop: SQLite, without the tests marked slow (processes, a browser, over 10 s).
+test-fast: $(STAMP)
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -m "not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, DecimalException, InvalidOperation, localcontext
 
+import phonenumbers
+
 from . import stored_messages as stored
 from .choices import Transform
 from .paths import MISSING, get_path
@@ -170,6 +172,7 @@ def digits(value, options):
 
 _DOCUMENT_SEPARATORS = re.compile(r"[\s./\-]")
 # CNPJs are alphanumeric from July 2026 (IN RFB 2.229/2024): 12 letters or digits, 2 check digits.
+# Hand-written on purpose: the CNPJ/CPF libraries check only the digits-only CNPJ of before.
 _CNPJ = re.compile(r"[0-9A-Z]{12}[0-9]{2}")
 _CPF = re.compile(r"[0-9]{11}")
 
@@ -262,22 +265,18 @@ def cnpj_cpf(value, options):
 # ---------------------------------------------------------------- phone
 
 _BRAZIL = "55"
-# Brazilian area codes (DDD) in use.
-_AREA_CODES = frozenset(
-    str(code)
-    for code in (
-        *range(11, 20), 21, 22, 24, 27, 28, *range(31, 36), 37, 38, *range(41, 50), 51, *range(53, 56),
-        *range(61, 70), 71, *range(73, 76), 77, 79, *range(81, 90), *range(91, 100),
-    )
-)  # fmt: skip
+# Numbers without an area code that Brazilians dial as they are: 0800, 0300, 0500, 0900 (kept in national form).
+_NATIONAL_FORM = (phonenumbers.PhoneNumberType.TOLL_FREE, phonenumbers.PhoneNumberType.PREMIUM_RATE,
+                  phonenumbers.PhoneNumberType.SHARED_COST)  # fmt: skip
 
 
 def phone(value, options):
-    """Brazilian numbers become ``+55 11 98765-4321`` (mobile) or ``+55 11 3456-7890``.
+    """Brazilian numbers become ``+55 11 98765-4321`` (mobile) or ``+55 11 3456-7890``; 0800 numbers stay
+    ``0800 123 4567``. Numbers of other countries become E.164 (``+12125550123``).
 
-    Accepts punctuation, a trunk ``0``, a two-digit carrier code (``0 15 11 …``) and the
-    country code (``+55``, ``0055``, ``55…``). With another ``default_country_code``, numbers
-    are returned in E.164 (``+12125550123``) after a length check.
+    Google's libphonenumber (``phonenumbers``, updated as area codes and plans change) reads and checks
+    the number: punctuation, a trunk ``0``, a carrier code (``0 15 11 …``), the country code (``+55``,
+    ``0055``, ``55…``); ``default_country_code`` says the country of numbers written without one.
     """
     if _is_blank(value):
         return None
@@ -285,38 +284,36 @@ def phone(value, options):
     if not re.fullmatch(r"[1-9][0-9]{0,2}", country):
         raise TransformError(stored.gettext('option "default_country_code" must be 1 to 3 digits, e.g. 55'))
     text = _as_text(value).strip()
-    number = _NOT_DIGITS.sub("", text)
-    international = text.startswith("+") or number.startswith("00")
-    if number.startswith("00"):
-        number = number[2:]
-    if not international:
-        if country == _BRAZIL and re.fullmatch(r"0[3589]00\d{7}", number):
-            return f"{number[:4]} {number[4:7]} {number[7:]}"  # 0800, 0300, 0500, 0900 numbers
-        if country != _BRAZIL:
-            number = country + (number[1:] if number.startswith("0") else number)
-        elif not (len(number) in (12, 13) and number.startswith(_BRAZIL)):
-            number = country + number
-    if not number.startswith(_BRAZIL):
-        if not 8 <= len(number) <= 15:
-            raise _invalid(stored.gettext("phone"), value, stored.gettext("an international number has 8 to 15 digits"))
-        return "+" + number
-    national = number[len(_BRAZIL) :]
-    if national.startswith("0"):  # trunk prefix, maybe followed by a carrier code
-        national = national[1:]
-        if len(national) in (12, 13):
-            national = national[2:]
+    if _NOT_DIGITS.sub("", text).startswith("00") and not text.startswith("+"):
+        text = "+" + text.lstrip()[2:]  # 0055 …: the international prefix most of the world dials
+    region = phonenumbers.region_code_for_country_code(int(country))
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise _invalid(stored.gettext("phone"), value, _why_not_a_phone(number, country))
+    if number.country_code != int(_BRAZIL):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if phonenumbers.number_type(number) in _NATIONAL_FORM:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def _why_not_a_phone(number, country: str):
+    """In words, why libphonenumber refused a number: its length, or (Brazil) the part that is wrong."""
+    brazilian = number.country_code == int(_BRAZIL) if number is not None else country == _BRAZIL
+    national = str(number.national_number) if number is not None else ""
+    if not brazilian:
+        return stored.gettext("an international number has 8 to 15 digits")
     if len(national) not in (10, 11):
-        raise _invalid(
-            stored.gettext("phone"), value, stored.gettext("a Brazilian number has an area code and 8 or 9 digits")
-        )
+        return stored.gettext("a Brazilian number has an area code and 8 or 9 digits")
     area, subscriber = national[:2], national[2:]
-    if area not in _AREA_CODES:
-        raise _invalid(stored.gettext("phone"), value, stored.gettext("%(area)s is not an area code", area=area))
     if len(subscriber) == 9 and not subscriber.startswith("9"):
-        raise _invalid(stored.gettext("phone"), value, stored.gettext("a 9-digit mobile number starts with 9"))
+        return stored.gettext("a 9-digit mobile number starts with 9")
     if len(subscriber) == 8 and subscriber[0] in "01":
-        raise _invalid(stored.gettext("phone"), value, stored.gettext("a landline number starts with 2 to 9"))
-    return f"+55 {area} {subscriber[:-4]}-{subscriber[-4:]}"
+        return stored.gettext("a landline number starts with 2 to 9")
+    return stored.gettext("%(area)s is not an area code", area=area)
 
 
 # ---------------------------------------------------------------- date and datetime

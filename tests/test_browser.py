@@ -37,7 +37,10 @@ for username, role in (("supervisor", "Supervisor"), ("it", "IT"), ("onboarding"
 result(True)
 """
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
 
 
 @pytest.fixture(scope="module")

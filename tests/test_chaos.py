@@ -130,6 +130,7 @@ def run_until_clean(integration) -> list[SyncRun]:
     return runs
 
 
+@pytest.mark.slow
 def test_the_demo_integration_converges_under_chaos(chaotic_demo, served):
     integration = chaotic_demo
     waiting_orders = set(CrmOrder.objects.filter(erp_order_number__isnull=True).values_list("pk", flat=True))

@@ -20,6 +20,8 @@ from cryptography.fernet import Fernet
 
 from .processes import free_port, running, wait_until
 
+pytestmark = pytest.mark.slow  # starts processes: `make test-fast` leaves it out
+
 ROOT = Path(__file__).resolve().parent.parent
 ONE_YEAR = 365 * 24 * 3600
 HASHED_CSS = re.compile(r'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"')

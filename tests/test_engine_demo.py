@@ -126,6 +126,7 @@ def test_no_secret_reaches_a_request_log(demo):
     assert any(log.request_headers.get("User-Key") == "[redacted]" for log in logs)
 
 
+@pytest.mark.slow
 def test_throttled_and_failing_crm_calls_are_retried(demo):
     SandboxKnobs.objects.filter(system=SandboxSystem.CRM).update(
         error_rate=0.15, throttle_rate=0.15, retry_after_seconds=1

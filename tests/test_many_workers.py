@@ -28,10 +28,13 @@ import pytest
 from .cluster_harness import Portal, uses_postgresql
 from .processes import settled, wait_until
 
-pytestmark = pytest.mark.skipif(
-    not (uses_postgresql(os.environ.get("DATABASE_URL")) and os.environ.get("REDIS_URL")),
-    reason="needs PostgreSQL (DATABASE_URL=postgres://…) and Redis (REDIS_URL): run it under .ci/with-services",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (uses_postgresql(os.environ.get("DATABASE_URL")) and os.environ.get("REDIS_URL")),
+        reason="needs PostgreSQL (DATABASE_URL=postgres://…) and Redis (REDIS_URL): run it under .ci/with-services",
+    ),
+]
 
 CLUSTERS = ("cluster-1", "cluster-2", "cluster-3")
 INTEGRATIONS = 50

@@ -374,6 +374,7 @@ def served_folder(tmp_path_factory):
     return env, shell.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("worker_class", ["sync", "gthread"])
 def test_a_dropped_answer_closes_the_connection_under_gunicorn(served_folder, worker_class):
     env, api_key = served_folder

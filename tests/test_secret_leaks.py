@@ -720,6 +720,7 @@ def wait_for_runs(portal, count: int) -> None:
     wait_until(finished, timeout=120, interval=0.2, message=f"{count} runs to finish")
 
 
+@pytest.mark.slow
 def test_no_secret_leaks_from_the_web_server_and_the_workers(tmp_path, secrets, outside):
     from django.urls import reverse
 

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from .processes import free_port, running, wait_until
+
+pytestmark = pytest.mark.slow  # starts processes: `make test-fast` leaves it out
 
 ROOT = Path(__file__).resolve().parent.parent
 

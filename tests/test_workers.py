@@ -19,8 +19,12 @@ import statistics
 import time
 from datetime import datetime
 
+import pytest
+
 from .cluster_harness import Portal
 from .processes import settled, wait_until
+
+pytestmark = pytest.mark.slow  # starts processes: `make test-fast` leaves it out
 
 # The demo seeds 40 ERP customers and 80 contacts; contact j belongs to customer (j - 1) mod 40 + 1,
 # so customers C000001…C000020 have two contacts each, and ListContacts filters by customer_code.

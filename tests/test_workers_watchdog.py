@@ -7,10 +7,13 @@ past ``WORKERS_STALE_AFTER`` (the test does not wait three minutes). Only the we
 alive then: it must open the *workers not seen* alert and show it on the dashboard.
 """
 
+import pytest
 import requests
 
 from .cluster_harness import Portal
 from .processes import wait_until
+
+pytestmark = pytest.mark.slow  # starts processes: `make test-fast` leaves it out
 
 AGE_THE_HEARTBEAT = """
 from datetime import timedelta
