@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
@@ -43,12 +43,12 @@ from .choices import (
 )
 from .exports import history_starts
 from .models import HeldDelete, IntegrationState, RecordError, RecordEvent, RequestLog, SyncRun, TableRun, TableState
+from .state import NO_SUCCESS_YET
 
 DEFAULT_EVENTS_DAYS = 7
 DEFAULT_RUNS_DAYS = 90
 DEFAULT_BATCH = 5000
 DEFAULT_BUDGET_SECONDS = 20
-_NO_SUCCESS_YET = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def kept_runs() -> Q:
         | Q(pk__in=HeldDelete.objects.filter(status=HeldDeleteStatus.PENDING, run__isnull=False).values("run"))
         | Q(
             status__in=FAILED_RUN_STATUSES,
-            finished_at__gt=Coalesce(Subquery(last_success[:1]), _NO_SUCCESS_YET),
+            finished_at__gt=Coalesce(Subquery(last_success[:1]), NO_SUCCESS_YET),
         )
     )
 

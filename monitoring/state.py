@@ -29,7 +29,7 @@ from .choices import (
 from .models import HeldDelete, IntegrationState, RecordError, SyncRun, TableRun, TableState, _window_end
 
 # Before this, no run can have finished: the floor of "failed since the last success".
-_NO_SUCCESS_YET = datetime(2000, 1, 1, tzinfo=UTC)
+NO_SUCCESS_YET = datetime(2000, 1, 1, tzinfo=UTC)
 
 INTEGRATION_FACTS = (
     "last_queued_at",
@@ -108,7 +108,7 @@ def recomputed_integrations(queryset: QuerySet | None = None) -> dict[int, dict]
         **{f"fact_{name}": value for name, value in _pending("held_deletes", held).items()},
         fact_waiting_records=count_of(errors.filter(status=ErrorStatus.WAITING)),
     )
-    since_success = Coalesce(OuterRef("fact_last_success_at"), Value(_NO_SUCCESS_YET))
+    since_success = Coalesce(OuterRef("fact_last_success_at"), Value(NO_SUCCESS_YET))
     failed = runs.filter(status__in=FAILED_RUN_STATUSES, finished_at__gt=since_success)
     rows = rows.annotate(
         fact_failure_streak=count_of(failed),
