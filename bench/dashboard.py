@@ -46,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.portal_setup import setup_django  # noqa: E402 (the repository on the path first)
+from bench.portal_setup import copy_events, setup_django  # noqa: E402 (the repository on the path first)
 
 FEW_EVENTS = 1_000
 EVENT_BATCH = 50_000  # objects handed to one bulk_create call
@@ -196,34 +196,6 @@ def add_events(slots, start: int, stop: int) -> None:
                     )
                     for number in range(first, last)
                 )
-
-
-def copy_events(total: int) -> None:
-    """Copy the events already stored (INSERT … SELECT, in the database) until there are ``total``.
-
-    Every copy lands on the same runs and tables as its original, with the same record keys: as
-    when each run reads the same records again. Python never builds these rows, so two million
-    take seconds rather than minutes.
-    """
-    from django.db import connection, transaction
-
-    from monitoring.models import RecordEvent
-
-    meta = RecordEvent._meta
-    quote = connection.ops.quote_name
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    columns = ", ".join(quote(field.column) for field in meta.concrete_fields if not field.primary_key)
-    seed = RecordEvent.objects.count()
-    stored = seed
-    while stored < total:
-        block = min(seed, total - stored)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} "  # noqa: S608 (names from _meta)
-                f"WHERE {pk} IN (SELECT {pk} FROM {table} ORDER BY {pk} LIMIT %s)",
-                [block],
-            )
-        stored += block
 
 
 def measure(client, url: str, repeat: int) -> tuple[float, int, int]:

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.portal_setup import setup_django  # noqa: E402 (the repository on the path first)
+from bench.portal_setup import copy_events, setup_django  # noqa: E402 (the repository on the path first)
 
 SEED_EVENTS = 200_000  # made by bulk_create; the rest are copies of these, made in the database
 EVENT_BATCH = 50_000  # objects handed to one bulk_create call
@@ -132,30 +132,6 @@ def add_events(slots, total: int) -> None:
                     )
                 )
             RecordEvent.objects.bulk_create(rows)
-
-
-def copy_events(total: int) -> None:
-    """Copy the stored events (INSERT … SELECT, in the database) until there are ``total``: same runs, tables
-    and times, so the old half stays half."""
-    from django.db import connection, transaction
-
-    from monitoring.models import RecordEvent
-
-    meta = RecordEvent._meta
-    quote = connection.ops.quote_name
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    columns = ", ".join(quote(field.column) for field in meta.concrete_fields if not field.primary_key)
-    seed = RecordEvent.objects.count()
-    stored = seed
-    while stored < total:
-        block = min(seed, total - stored)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} "  # noqa: S608 (names from _meta)
-                f"WHERE {pk} IN (SELECT {pk} FROM {table} ORDER BY {pk} LIMIT %s)",
-                [block],
-            )
-        stored += block
 
 
 def main(argv=None) -> int:
