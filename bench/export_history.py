@@ -105,8 +105,8 @@ def seed(events: int, requests: int) -> dict:
     from django.core.management import call_command
     from django.utils import timezone
 
+    from core.local_time import portal_zone
     from monitoring.choices import RecordAction, RunStatus, Trigger
-    from monitoring.health import portal_zone
     from monitoring.models import RecordEvent, RequestLog, SyncRun
     from sync.choices import ConnectionKind, IntegrationType
     from sync.models import Connection, Integration, SyncTable
@@ -218,8 +218,8 @@ def raw_loop(path: str, plan: dict) -> int:
     import xlsxwriter
     from django.utils import timezone
 
+    from core.local_time import portal_zone
     from monitoring.choices import RecordAction
-    from monitoring.health import portal_zone
     from monitoring.models import RecordEvent, RequestLog
     from sync.models import Integration, SyncTable
 

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
-from sync.stored_messages import gettext_noop
+from core.stored_messages import gettext_noop
 
 SQLITE_OPTIONS = {
     # Several writers (web + qcluster workers): take the write lock at BEGIN and

@@ -20,7 +20,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from sync.durations import human_duration
+from core.durations import human_duration
 
 log = logging.getLogger("portal.security")
 

@@ -12,9 +12,9 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from sync.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
+from core.redaction import cut_in_active_language
 from sync.engine import AlreadyRunning, retry_errors
-from sync.redaction import cut_in_active_language
 
 from .alerts import acknowledge
 from .choices import ErrorStatus, RunStatus

@@ -36,17 +36,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from sync import stored_messages as stored
+from core import stored_messages as stored
+from core.local_time import format_local, portal_zone
+from core.redaction import redact_text
+from core.stored_messages import StoredMessage
 from sync.models import SECRET_FIELDS, Integration, SyncTable
-from sync.redaction import redact_text
-from sync.stored_messages import StoredMessage
 
 from .choices import FAILED_RUN_STATUSES, UNRESOLVED_ALERT_STATUSES, AlertKind, AlertStatus, HeldDeleteStatus, RunStatus
 from .health import (
     HealthFacts,
     annotate_table_health,
-    format_local,
-    portal_zone,
     stuck_after,
     with_state,
 )

@@ -53,12 +53,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django_q.tasks import async_task
 
-from sync import stored_messages as stored
+from core import stored_messages as stored
+from core.local_time import portal_zone
 from sync.models import Integration, RecordLink, SyncTable
 
 from . import reconciliation
 from .choices import RecordAction
-from .health import heartbeat_stale_after, portal_zone
+from .health import heartbeat_stale_after
 from .heartbeat import BeatingThread
 from .models import ACTIVE_EXPORT_STATUSES, ExportJob, ExportStatus, RecordEvent, RequestLog, TableRun
 from .reaper import lost_after

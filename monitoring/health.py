@@ -70,7 +70,8 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.db.models.lookups import LessThan
 from django.utils.translation import gettext as _
 
-from sync.durations import human_duration  # noqa: F401 (the screens and tests import it from here)
+from core.durations import human_duration  # noqa: F401 (the screens and tests import it from here)
+from core.local_time import format_local
 from sync.models import SyncTable
 from sync.schedules import Timing, grace_for
 
@@ -92,11 +93,6 @@ P95 = 95  # percent; nearest-rank: the smallest duration with at least 95 % of t
 RUN_DURATION = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
 
 
-def portal_zone() -> ZoneInfo:
-    """The portal's time zone (``settings.TIME_ZONE``), read at call time."""
-    return ZoneInfo(settings.TIME_ZONE)
-
-
 def stuck_after() -> timedelta:
     """How long a queued run may wait without starting (the workers may be busy with other runs)."""
     return timedelta(seconds=getattr(settings, "RUN_STUCK_AFTER", 600))
@@ -106,11 +102,6 @@ def heartbeat_stale_after() -> timedelta:
     """How long a running run may go without a heartbeat: its own thread beats every few seconds, so
     a heartbeat this old means its worker died (the reaper abandons the run at the same age)."""
     return timedelta(seconds=getattr(settings, "RUN_HEARTBEAT_STALE_AFTER", 120))
-
-
-def format_local(moment: datetime, tz: ZoneInfo, *, with_zone: bool = True) -> str:
-    local = moment.astimezone(tz)
-    return f"{local:%Y-%m-%d %H:%M} ({tz.key})" if with_zone else f"{local:%Y-%m-%d %H:%M}"
 
 
 # A slot due this recently waits for its claimer (its wake-up, or the next minute's housekeeping).

@@ -2,7 +2,7 @@
 
 What workers write for people to read later (a run's error, a record event's message, a
 review-queue reason, an alert's message and notes, a notification's failure, a call's error, an
-export's error) is a :class:`~sync.stored_messages.StoredMessageField`: kept untranslated, shown in
+export's error) is a :class:`~core.stored_messages.StoredMessageField`: kept untranslated, shown in
 the reader's language. A review-queue entry's per-field errors live in a JSON column, each as a
 stored message's JSON text (:meth:`RecordError.field_error_list` reads them back).
 """
@@ -16,8 +16,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.stored_messages import StoredMessageField, parse
 from sync.models import Connection, Integration, SyncTable
-from sync.stored_messages import StoredMessageField, parse
 
 from .choices import (
     ACTIVE_RUN_STATUSES,

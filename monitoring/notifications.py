@@ -7,7 +7,7 @@ webhook URL, one POST of JSON with a Slack-compatible ``text``. An entry is clai
 atomically before sending, so two evaluations running at once do not send it twice.
 A failure is recorded on the entry (error, attempts, next attempt) and retried later with
 backoff; a channel that already succeeded is not repeated. Nothing here stops the others.
-The recorded error is a stored message (:mod:`sync.stored_messages`): an evaluation run from
+The recorded error is a stored message (:mod:`core.stored_messages`): an evaluation run from
 someone's web request does not write it in that person's language.
 
 Notifications carry the integration's name, the alert's kind and message, and times in
@@ -28,11 +28,11 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from sync import outbound
-from sync import stored_messages as stored
+from core import outbound
+from core import stored_messages as stored
+from core.local_time import format_local, portal_zone
 
 from .choices import AlertStatus, NotificationStatus
-from .health import format_local, portal_zone
 from .models import AlertEvent
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from sync import stored_messages as stored
+from core import stored_messages as stored
 
 from .choices import RunStatus, Trigger
 from .health import heartbeat_stale_after

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sync import stored_messages as stored
+from core import stored_messages as stored
 from sync.connectors.base import CallRecord
 from sync.models import RecordLink, StagedRecord, SyncTable
 

@@ -5,7 +5,7 @@ columns (``HISTORY_COLUMNS``) in the same order with the same headers. Every col
 ``dehydrate_*`` method that returns a typed value (a local, naive ``datetime``, an ``int``, a
 ``str`` or ``None``), never the widget's text: the workbook writer turns datetimes into
 datetime cells and numbers into number cells. The widget of a field says which kind of cell
-it becomes (:func:`cell_kind`). Messages that workers stored (:mod:`sync.stored_messages`) are
+it becomes (:func:`cell_kind`). Messages that workers stored (:mod:`core.stored_messages`) are
 rendered in the language active while the workbook is written.
 
 The dehydrate methods read attributes only, so they work on model instances
@@ -22,8 +22,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 
+from core.local_time import portal_zone, wall_time
+
 from .choices import RecordAction
-from .health import portal_zone
 from .models import RecordEvent, RequestLog
 from .templatetags.portal import record_key
 
@@ -53,11 +54,6 @@ def cell_kind(field: fields.Field) -> CellKind:
     if isinstance(field.widget, widgets.NumberWidget):
         return CellKind.NUMBER
     return CellKind.TEXT
-
-
-def _local(moment, zone):
-    """An aware datetime as a naive one in the portal's time zone (spreadsheets have no zones)."""
-    return None if moment is None else moment.astimezone(zone).replace(tzinfo=None)
 
 
 class HistoryResource(resources.ModelResource):
@@ -118,7 +114,7 @@ class RecordEventResource(HistoryResource):
         self.action_labels = {action.value: str(action.label) for action in RecordAction}
 
     def dehydrate_time(self, event):
-        return _local(event.occurred_at, self.zone)
+        return wall_time(event.occurred_at, self.zone)
 
     def dehydrate_run(self, event):
         return self.run_label(event.run_id)
@@ -170,7 +166,7 @@ class RequestLogResource(HistoryResource):
         self.status_texts = {}
 
     def dehydrate_time(self, call):
-        return _local(call.started_at, self.zone)
+        return wall_time(call.started_at, self.zone)
 
     def dehydrate_run(self, call):
         return self.run_label(call.run_id)

@@ -21,7 +21,8 @@ from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
-from sync.durations import human_duration
+from core.durations import human_duration
+from core.local_time import portal_zone
 from sync.models import Integration, SyncTable
 
 from .choices import HEALTH_STATUS_COLOURS, HealthStatus, RunStatus
@@ -32,7 +33,6 @@ from .health import (
     annotate_health,
     annotate_table_health,
     heartbeat_stale_after,
-    portal_zone,
 )
 
 ERROR_EXCERPT = 160  # characters of a run's error shown in a reason

@@ -22,12 +22,12 @@ from django.db import DatabaseError, connection
 from django.db.models import Max
 from django.utils import timezone
 
-from sync import stored_messages as stored
+from core import stored_messages as stored
+from core.local_time import format_local, portal_zone
 from sync.models import Integration
 
 from .alerts import open_alert, resolve_alert
 from .choices import UNRESOLVED_ALERT_STATUSES, AlertKind
-from .health import format_local, portal_zone
 from .models import Alert, WorkersHeartbeat
 from .notifications import deliver_due
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from core.admin import ReadOnlyAdmin
 from monitoring.choices import RunStatus, Trigger
 
 from .choices import Reprocess
@@ -36,19 +37,6 @@ class HumanDurationsMixin:
 
 # JSON typed in a form is read within limits: deep nesting, NaN or a huge number is a form error, never a 500.
 JSON_INPUT = {models.JSONField: {"form_class": JSONInputField}}
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by the portal itself: viewable, never edited by hand."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Connection)

@@ -24,13 +24,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core import stored_messages as stored
+from core.storable import repaired_text, storable
 from monitoring.alerts import open_alert
 from monitoring.choices import AlertKind, ErrorStatus, HeldDeleteStatus, RecordAction, RunStatus, Trigger
 from monitoring.heartbeat import Heartbeat
 from monitoring.models import HeldDelete, RecordError, SyncRun, TableRun
 from monitoring.recorder import PageLog
 
-from . import stored_messages as stored
 from .choices import DeletePolicy, Direction, Reprocess, WriteMode
 from .connectors import connector_for
 from .connectors.base import ConnectionConfig, Connector, ConnectorError, ReadRequest
@@ -48,7 +49,6 @@ from .mapping import (
 )
 from .models import Integration, RecordLink, StagedRecord, SyncTable
 from .per_link import PerLinkReader
-from .storable import repaired_text, storable
 from .target_count import TargetCount, count_target, follow_up
 from .writes import changed_fields, conflicts, written
 

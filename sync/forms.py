@@ -7,9 +7,10 @@ from django.db import models
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from core.durations import HumanDurationField
+
 from . import validators
 from .choices import Direction
-from .durations import HumanDurationField
 from .models import OUTBOUND_URL_FIELDS, SECRET_FIELDS, Connection, Integration
 
 WEBHOOK_FIELD = "alert_webhook_url"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from . import stored_messages as stored
+from core import stored_messages as stored
+
 from .mapping import LookupFailed
 from .models import RecordLink, SyncTable
 

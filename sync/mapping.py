@@ -23,8 +23,9 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from core import stored_messages as stored
+
 from . import paths
-from . import stored_messages as stored
 from .choices import FieldOwner, FilterOperator, SendOn, Transform, ValueType
 from .transforms import (
     MISSING,

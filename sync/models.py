@@ -8,6 +8,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.fields import EncryptedTextField
+
 from . import validators
 from .choices import (
     AuthKind,
@@ -25,7 +27,6 @@ from .choices import (
     ValueType,
     WriteMode,
 )
-from .fields import EncryptedTextField
 
 # Which secret each auth kind needs, besides its plain fields.
 AUTH_REQUIREMENTS = {

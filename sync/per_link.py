@@ -9,9 +9,9 @@ interrupted run resumes where it was.
 
 from __future__ import annotations
 
+from core import stored_messages as stored
 from monitoring.choices import RecordAction
 
-from . import stored_messages as stored
 from .connectors.base import Connector, Page, ReadRequest
 from .lookups import reads_target_keys
 from .models import RecordLink, SyncTable

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
-from monitoring.health import portal_zone
+from core.local_time import portal_zone
 from monitoring.models import IntegrationState
 
 from .choices import ScheduleKind

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core import stored_messages as stored
 from monitoring.alerts import open_alert, resolve_alert
 from monitoring.choices import AlertKind
 from monitoring.models import TableRun
 
-from . import stored_messages as stored
 from .choices import Direction
 from .connectors.base import Connector, ConnectorError
 from .models import Integration, RecordLink, SyncTable

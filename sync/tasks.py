@@ -7,12 +7,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from core import stored_messages as stored
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import SyncRun
 from monitoring.reaper import abandon_if_dead, reap
 from monitoring.workers import record_beat, watch
 
-from . import stored_messages as stored
 from .engine import AlreadyRunning, execute_run, queue_run
 from .models import Integration
 from .slots import claim_due, due_integrations

@@ -32,7 +32,8 @@ from decimal import ROUND_HALF_UP, Decimal, DecimalException, InvalidOperation, 
 
 import phonenumbers
 
-from . import stored_messages as stored
+from core import stored_messages as stored
+
 from .choices import Transform
 from .paths import MISSING, get_path
 from .validators import TRANSFORM_OPTIONS

@@ -19,10 +19,12 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import outbound, paths
+from core import outbound
+from core.durations import human_duration
+
+from . import paths
 from .choices import COUNTING_CONNECTION_KINDS, UNARY_FILTER_OPERATORS, ConnectionKind, FilterOperator, Transform
 from .connectors.base import LONGEST_RETRY_WAIT
-from .durations import human_duration
 
 DAILY_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 

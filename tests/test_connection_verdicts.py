@@ -13,6 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from core.redaction import MASK
 from monitoring.roles import IT
 from sync.choices import AuthKind, ConnectionKind, Direction, IntegrationType
 from sync.connection_check import sample_read, verdict_for
@@ -23,7 +24,6 @@ from sync.connectors.rest import RestConnector
 from sync.connectors.soap import SoapConnector
 from sync.forms import ConnectionForm
 from sync.models import Connection, Integration, SyncTable
-from sync.redaction import MASK
 from sync.sandbox import seed
 from sync.sandbox.choices import SandboxSystem
 from sync.sandbox.demo import configure_demo

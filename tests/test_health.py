@@ -8,6 +8,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from core.local_time import portal_zone
 from monitoring.choices import HEALTH_STATUS_COLOURS, HealthStatus, RunStatus
 from monitoring.health import (
     ActiveRun,
@@ -18,7 +19,6 @@ from monitoring.health import (
     describe_next_run,
     human_duration,
     p95_duration,
-    portal_zone,
     succeeded_in_window,
 )
 from monitoring.models import IntegrationState, TableRun

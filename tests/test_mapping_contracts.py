@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
+from core.json_text import dumps
 from sync import paths
 from sync.choices import FieldOwner, SendOn, Transform, ValueType
-from sync.json_text import dumps
 from sync.mapping import MISSING, FieldSpec, map_record
 from sync.models import FieldMapping
 from sync.validators import check_mapping_paths

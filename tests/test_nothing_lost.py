@@ -13,13 +13,13 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from core.storable import repaired_text
 from monitoring.choices import ErrorStatus, RecordAction, RunStatus, Trigger
 from monitoring.choices import RecordAction as Action
 from monitoring.models import RecordError, RecordEvent, TableRun
 from monitoring.roles import IT, SUPERVISOR
 from sync.engine import execute_run, queue_run
 from sync.models import Connection, FieldMapping, RecordLink, StagedRecord, SyncTable
-from sync.storable import repaired_text
 
 from .builders import rest_to_rest, two_rest_apis
 

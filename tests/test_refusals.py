@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import translation
 from lxml import etree
 
+from core.redaction import MASK, truncate
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import RecordError
 from monitoring.roles import IT
@@ -34,7 +35,6 @@ from sync.connectors.rest import RestConnector
 from sync.connectors.soap import SoapConnector
 from sync.engine import connector_for_connection, execute_run, queue_run
 from sync.models import Connection
-from sync.redaction import MASK, truncate
 from tests.conftest import CRM_API_KEY
 from tests.memory_connector import MemoryConnector, MemorySystem
 from tests.servers.nav_soap import NavSoapServer

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.redaction import MASK
 from sync.connectors import connector_for, rest
 from sync.connectors.base import ConnectionConfig, ConnectorError, ReadRequest
 from sync.connectors.rest import (
@@ -20,7 +21,6 @@ from sync.connectors.rest import (
     split_method,
     token_lifetime,
 )
-from sync.redaction import MASK
 from tests.processes import wait_until
 from tests.servers.rest_api import FakeRestApi
 

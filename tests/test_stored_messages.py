@@ -26,6 +26,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from core import stored_messages as stored
+from core.durations import HumanDurationField, human_duration, parse_duration, short_duration
+from core.redaction import truncate
+from core.stored_messages import StoredMessage
 from monitoring.alerts import evaluate_all, open_alert
 from monitoring.choices import AlertKind, RecordAction, RunStatus, Trigger
 from monitoring.exports import delete_expired_exports
@@ -42,14 +46,10 @@ from monitoring.models import (
 from monitoring.notifications import deliver_due
 from monitoring.reaper import reap
 from monitoring.roles import IT, ONBOARDING, SUPERVISOR
-from sync import stored_messages as stored
 from sync.choices import ScheduleKind, WriteMode
 from sync.connectors.base import ConnectorError
-from sync.durations import HumanDurationField, human_duration, parse_duration, short_duration
 from sync.engine import connector_for_connection, execute_run, queue_run
 from sync.models import Connection, FieldMapping, Integration
-from sync.redaction import truncate
-from sync.stored_messages import StoredMessage
 from sync.tasks import run_scheduled
 
 from .builders import build_integration, make_run, slot_due

@@ -1,4 +1,4 @@
-"""Texts that workers store become stored messages (``sync.stored_messages.StoredMessageField``).
+"""Texts that workers store become stored messages (``core.stored_messages.StoredMessageField``).
 
 The column stays a text column: a stored message is kept there as JSON, and the rows written
 before stay plain text, shown as they are. Only Django's idea of the field changes, so no table
@@ -7,7 +7,7 @@ is rebuilt (on SQLite an ``AlterField`` would copy every row of the record event
 
 from django.db import migrations
 
-import sync.stored_messages
+import core.stored_messages
 
 CHANGED = [
     ("alert", "message", {"verbose_name": "message"}),
@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 migrations.AlterField(
                     model_name=model,
                     name=name,
-                    field=sync.stored_messages.StoredMessageField(**options),
+                    field=core.stored_messages.StoredMessageField(**options),
                 )
                 for model, name, options in CHANGED
             ],

@@ -6,7 +6,7 @@ changes, so no table is rebuilt and the rows written before stay plain text, sho
 
 from django.db import migrations
 
-import sync.stored_messages
+import core.stored_messages
 
 
 class Migration(migrations.Migration):
@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 migrations.AlterField(
                     model_name="alertevent",
                     name="last_error",
-                    field=sync.stored_messages.StoredMessageField(blank=True, verbose_name="last error"),
+                    field=core.stored_messages.StoredMessageField(blank=True, verbose_name="last error"),
                 ),
             ],
         )

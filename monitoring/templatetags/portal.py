@@ -7,16 +7,15 @@ that log events one after another; with the words a person compares with now ("2
 """
 
 import re
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from django import template
 from django.utils import timezone
-from django.utils.formats import date_format, get_format, number_format
+from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
+from core.local_time import moment_format, moment_text, with_seconds  # noqa: F401 (templates and tests use them)
 from monitoring.choices import ALERT_STATUS_COLOURS, HEALTH_STATUS_COLOURS, RUN_STATUS_COLOURS, HealthStatus, RunStatus
 from monitoring.health import human_duration
 from monitoring.status import relative_text
@@ -69,27 +68,6 @@ def duration(value):
 
 
 # ---------------------------------------------------------------- moments
-
-
-def with_seconds(time_format: str) -> str:
-    """The time format with seconds, which Django's formats lack: ``P`` → ``g:i:s a``, ``H:i`` → ``H:i:s``."""
-    if "s" in time_format:
-        return time_format
-    if "P" in time_format:
-        return time_format.replace("P", "g:i:s a")
-    return time_format.replace("i", "i:s")
-
-
-def moment_format(*, seconds: bool = False) -> str:
-    """The active language's one date-time format: its short date and its time, with seconds if asked."""
-    if not seconds:
-        return get_format("SHORT_DATETIME_FORMAT")
-    return f"{get_format('SHORT_DATE_FORMAT')} {with_seconds(get_format('TIME_FORMAT'))}"
-
-
-def moment_text(value: datetime, *, seconds: bool = False, tz: ZoneInfo | None = None) -> str:
-    """``value`` in the portal's time zone (``tz``, else the active one), in the language's one date-time format."""
-    return date_format(timezone.localtime(value, tz), moment_format(seconds=seconds))
 
 
 @register.simple_tag

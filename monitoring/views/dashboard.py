@@ -42,9 +42,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
+from core.local_time import portal_zone
 from monitoring.alerts import acknowledge
 from monitoring.choices import FINISHED_RUN_STATUSES, AlertStatus, HealthStatus, RunStatus
-from monitoring.health import describe_next_run, is_overdue, portal_zone
+from monitoring.health import describe_next_run, is_overdue
 from monitoring.models import SyncRun, TableRun
 from monitoring.status import IntegrationHealth, health_of, relative_text, zone_in_words
 from monitoring.templatetags.portal import duration, moment_text, status_badge

@@ -16,9 +16,9 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from core.local_time import portal_zone, wall_time
 from monitoring.choices import HeldDeleteStatus
 from monitoring.exports import neutralise
-from monitoring.health import portal_zone
 from monitoring.models import HeldDelete
 from sync import held_deletes
 
@@ -188,13 +188,13 @@ def export_xlsx(integration, table, held):
         sheet.write_string(row, 1, neutralise(item.source_key))
         sheet.write_string(row, 2, neutralise(item.target_key))
         sheet.write_string(row, 3, str(item.get_status_display()))
-        sheet.write_datetime(row, 4, _local(item.held_at, tz), when)
+        sheet.write_datetime(row, 4, wall_time(item.held_at, tz), when)
         if item.run_id:
             sheet.write_number(row, 5, item.run_id)
         if item.decided_by:
             sheet.write_string(row, 6, neutralise(item.decided_by.get_username()))
         if item.decided_at:
-            sheet.write_datetime(row, 7, _local(item.decided_at, tz), when)
+            sheet.write_datetime(row, 7, wall_time(item.decided_at, tz), when)
     sheet.autofilter(0, 0, max(row, 1), len(headers) - 1)
     sheet.freeze_panes(1, 0)
     workbook.close()
@@ -204,8 +204,3 @@ def export_xlsx(integration, table, held):
         parts.append(slugify(table.name) or str(table.pk))
     parts.append(timezone.now().astimezone(tz).strftime("%Y-%m-%d"))
     return FileResponse(output, as_attachment=True, filename=f"{'-'.join(parts)}.xlsx")
-
-
-def _local(moment, tz):
-    """An aware datetime as the portal's wall time (worksheets have no time zones)."""
-    return moment.astimezone(tz).replace(tzinfo=None)

@@ -20,6 +20,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.local_time import portal_zone
 from monitoring.exports import (
     HISTORY_DAYS,
     XLSX_CONTENT_TYPE,
@@ -33,7 +34,6 @@ from monitoring.exports import (
     request_export,
     write_history,
 )
-from monitoring.health import portal_zone
 from monitoring.models import ExportJob, ExportStatus
 from monitoring.status import integration_health, zone_in_words
 from sync.models import Integration

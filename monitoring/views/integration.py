@@ -19,6 +19,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from core.durations import HumanDurationField, short_duration
+from core.local_time import portal_zone
+from core.stored_messages import StoredMessageField
 from monitoring.alerts import acknowledge
 from monitoring.choices import UNRESOLVED_ALERT_STATUSES
 from monitoring.cron_words import cron_in_words
@@ -28,15 +31,12 @@ from monitoring.health import (
     annotate_table_health,
     human_duration,
     is_overdue,
-    portal_zone,
 )
 from monitoring.models import Alert, RecordEvent, RequestLog, TableRun
 from monitoring.status import IntegrationHealth, assess, zone_in_words
 from sync.choices import DeploymentStatus, ScheduleKind
-from sync.durations import HumanDurationField, short_duration
 from sync.models import Integration, RecordLink, StagedRecord
 from sync.schedules import Timing
-from sync.stored_messages import StoredMessageField
 
 from .access import (
     ACKNOWLEDGE_ALERTS,

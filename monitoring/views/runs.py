@@ -21,9 +21,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from lxml import etree
 
+from core.redaction import cut_in_active_language
 from monitoring.choices import ACTIVE_RUN_STATUSES, OUTCOME_ACTIONS, RUN_STATUS_COLOURS, RecordAction
 from monitoring.models import SyncRun, TableRun
-from sync.redaction import cut_in_active_language
 
 from .access import VIEW_RUNS, require
 from .integration import paginate

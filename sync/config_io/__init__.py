@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
-from ..fields import SecretDecryptionError
+from core.fields import SecretDecryptionError
+
 from ..models import Integration
 from .dump import EnvVar, dump_integration
 from .load import CREATED, DEACTIVATED, LEFT_INACTIVE, UNCHANGED, UPDATED, Outcome, import_text

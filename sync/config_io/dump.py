@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from django.db import models
 from django.db.models import Prefetch
 
-from ..durations import format_duration
+from core.durations import format_duration
+
 from ..models import AUTH_REQUIREMENTS, SECRET_FIELDS, Connection, FieldMapping, Integration, SyncTable
 from ..validators import split_list
 from . import schema

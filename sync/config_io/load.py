@@ -13,9 +13,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils.translation import gettext as _
 
+from core.fields import SecretDecryptionError
+
 from .. import validators
 from ..choices import Direction
-from ..fields import SecretDecryptionError
 from ..forms import hide_webhook
 from ..models import AUTH_REQUIREMENTS, SECRET_FIELDS, Connection, FieldMapping, Integration, SyncTable
 from . import schema

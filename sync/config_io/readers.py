@@ -10,7 +10,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from ..durations import parse_duration
+from core.durations import parse_duration
+
 from ..json_input import json_problems
 from .problems import Path, Problems
 

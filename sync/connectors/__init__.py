@@ -1,6 +1,6 @@
 """One connector per port kind behind the small interface of :mod:`sync.connectors.base`."""
 
-from sync import stored_messages as stored
+from core import stored_messages as stored
 from sync.choices import ConnectionKind
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sync import stored_messages as stored
+from core import stored_messages as stored
 
 SECRET_CONFIG_FIELDS = ("password", "token", "api_key", "client_secret")
 # The longest wait between two attempts of a call, in seconds (a longer Retry-After is not honoured).

@@ -42,7 +42,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from sync.redaction import MASK, is_secret_name
+from core.redaction import MASK, is_secret_name
 
 from . import pages
 

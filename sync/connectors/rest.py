@@ -52,10 +52,11 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
 import requests
 
-from sync import json_text, outbound, paths
-from sync import stored_messages as stored
+from core import json_text, outbound
+from core import stored_messages as stored
+from core.redaction import MASK, redact_headers, redact_text, redact_url, truncate
+from sync import paths
 from sync.choices import AuthKind, Pagination
-from sync.redaction import MASK, redact_headers, redact_text, redact_url, truncate
 
 from . import pages, refusals, verdicts
 from .base import CallRecord, ConnectionConfig, Connector, ConnectorError, Page, ReadRequest, SampleRead, Verdict

@@ -133,10 +133,10 @@ from zeep.proxy import ServiceProxy
 from zeep.wsdl import Document
 from zeep.wsse.username import UsernameToken
 
-from sync import outbound
-from sync import stored_messages as stored
+from core import outbound
+from core import stored_messages as stored
+from core.redaction import redact_headers, redact_text, redact_url, truncate
 from sync.choices import AuthKind, Pagination
-from sync.redaction import redact_headers, redact_text, redact_url, truncate
 
 from . import pages, refusals, verdicts
 from .base import CallRecord, ConnectionConfig, Connector, ConnectorError, Page, ReadRequest, SampleRead, Verdict

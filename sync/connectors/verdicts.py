@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sync import stored_messages as stored
+from core import stored_messages as stored
 
 from .base import ConnectorError, Verdict
 

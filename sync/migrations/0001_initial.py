@@ -4,7 +4,7 @@ import datetime
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import sync.fields
+import core.fields
 from django.db import migrations, models
 
 
@@ -30,13 +30,13 @@ class Migration(migrations.Migration):
                 ('endpoint_url', models.URLField(blank=True, help_text='SOAP: call this address instead of the one written in the WSDL', verbose_name='endpoint URL override')),
                 ('auth_kind', models.CharField(choices=[('none', 'None'), ('basic', 'HTTP basic'), ('bearer', 'Bearer token'), ('api_key', 'API key header'), ('oauth2', 'OAuth2 client credentials'), ('wsse', 'WS-Security UsernameToken')], default='none', max_length=10, verbose_name='authentication')),
                 ('username', models.CharField(blank=True, max_length=200, verbose_name='username')),
-                ('password', sync.fields.EncryptedTextField(blank=True, verbose_name='password')),
-                ('token', sync.fields.EncryptedTextField(blank=True, verbose_name='bearer token')),
+                ('password', core.fields.EncryptedTextField(blank=True, verbose_name='password')),
+                ('token', core.fields.EncryptedTextField(blank=True, verbose_name='bearer token')),
                 ('api_key_header', models.CharField(blank=True, help_text='e.g. User-Key for Ploomes', max_length=100, verbose_name='API key header')),
-                ('api_key', sync.fields.EncryptedTextField(blank=True, verbose_name='API key')),
+                ('api_key', core.fields.EncryptedTextField(blank=True, verbose_name='API key')),
                 ('oauth_token_url', models.URLField(blank=True, verbose_name='OAuth2 token URL')),
                 ('client_id', models.CharField(blank=True, max_length=200, verbose_name='OAuth2 client id')),
-                ('client_secret', sync.fields.EncryptedTextField(blank=True, verbose_name='OAuth2 client secret')),
+                ('client_secret', core.fields.EncryptedTextField(blank=True, verbose_name='OAuth2 client secret')),
                 ('oauth_scope', models.CharField(blank=True, max_length=200, verbose_name='OAuth2 scope')),
                 ('pagination', models.CharField(choices=[('none', 'None (one response)'), ('page', 'Page number and size'), ('offset', 'Offset and limit'), ('odata', 'OData $top and $skip'), ('next_link', 'Next link in the response'), ('cursor', 'Cursor token in the response'), ('bookmark', 'Bookmark key (SOAP)')], default='none', max_length=10, verbose_name='pagination')),
                 ('page_size', models.PositiveIntegerField(default=100, validators=[django.core.validators.MinValueValidator(1)], verbose_name='page size')),

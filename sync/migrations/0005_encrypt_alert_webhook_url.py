@@ -7,7 +7,7 @@ column again.
 
 from django.db import migrations, models
 
-import sync.fields
+import core.fields
 
 FIELD = "alert_webhook_url"
 VERBOSE_NAME = "alert webhook URL"
@@ -22,11 +22,11 @@ def _rewrite(apps, change):
 
 
 def encrypt_urls(apps, schema_editor):
-    _rewrite(apps, sync.fields.encrypt)
+    _rewrite(apps, core.fields.encrypt)
 
 
 def decrypt_urls(apps, schema_editor):
-    _rewrite(apps, lambda token: sync.fields.decrypt(token, label=f"Integration.{FIELD}"))
+    _rewrite(apps, lambda token: core.fields.decrypt(token, label=f"Integration.{FIELD}"))
 
 
 class Migration(migrations.Migration):
@@ -44,6 +44,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="integration",
             name=FIELD,
-            field=sync.fields.EncryptedTextField(blank=True, help_text=HELP_TEXT, verbose_name=VERBOSE_NAME),
+            field=core.fields.EncryptedTextField(blank=True, help_text=HELP_TEXT, verbose_name=VERBOSE_NAME),
         ),
     ]

@@ -32,7 +32,7 @@ outside words of a message that may be plain text, use :func:`change_outside_dat
 The constructors carry gettext's own names, so ``makemessages`` finds their msgids with its
 usual keywords (plural forms and contexts included)::
 
-    from sync import stored_messages as stored
+    from core import stored_messages as stored
 
     stored.gettext("No heartbeat since %(time)s: the worker running it stopped.", time=...)
     stored.ngettext("The last run of %(name)s failed.", "The last %(count)d runs of %(name)s failed.",
