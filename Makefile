@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_ENV := DEBUG=1
+# `make run` is demo mode: the demo ERP and CRM (the `demo` app) installed and served under /sandbox/.
+DEMO_ENV := $(DEV_ENV) SANDBOX_ENABLED=1
 
 # Browser tests drive Debian's Chromium (never a downloaded browser build).
 CHROMIUM := /usr/bin/chromium
@@ -24,10 +26,10 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
 run: $(STAMP)
-	$(DEV_ENV) $(PY) manage.py migrate --no-input
-	$(DEV_ENV) $(PY) manage.py create_demo_users
-	$(DEV_ENV) $(PY) manage.py demo --origin http://127.0.0.1:8000
-	$(DEV_ENV) $(PY) manage.py serve 127.0.0.1:8000
+	$(DEMO_ENV) $(PY) manage.py migrate --no-input
+	$(DEMO_ENV) $(PY) manage.py create_demo_users
+	$(DEMO_ENV) $(PY) manage.py demo --origin http://127.0.0.1:8000
+	$(DEMO_ENV) $(PY) manage.py serve 127.0.0.1:8000
 
 # The whole suite twice: on SQLite with the ORM broker (the embedded defaults), then on
 # PostgreSQL with the Redis broker (Debian packages, started on free 127.0.0.1 ports).

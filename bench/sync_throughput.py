@@ -165,9 +165,9 @@ def _raise_interrupt(signum, frame):
 SEED_SYSTEMS = """
 import json
 from django.utils import timezone
-from sync.sandbox import seed
-from sync.sandbox.choices import SandboxSystem
-from sync.sandbox.models import ErpProduct
+from demo import seed
+from demo.choices import SandboxSystem
+from demo.models import ErpProduct
 seed.populate(seed.SeedSizes(customers=0, contacts=0, products={records}, orders=0, crm_companies=0,
                              crm_people=0, crm_products=0, crm_orders=0), timezone.now())
 ErpProduct.objects.update(active=True)  # every product passes the table's "active products" rule
@@ -179,7 +179,7 @@ print(json.dumps({{"erp_auth": [erp.username, erp.password], "crm_key": crm.api_
 # What the CRM holds after a phase, then empty it for the next one.
 TAKE_CRM_CODES = """
 import json
-from sync.sandbox.models import CrmProduct
+from demo.models import CrmProduct
 print(json.dumps(list(CrmProduct.objects.values_list("code", flat=True))))
 CrmProduct.objects.all().delete()
 """
@@ -221,8 +221,8 @@ def prepare(origin: str, records: int, systems_env: dict[str, str]) -> Setup:
     """Both installations migrated; N active ERP products, an empty CRM; only the Product table active."""
     from django.core.management import call_command
 
+    from demo.integration import configure_demo
     from sync.models import SyncTable
-    from sync.sandbox.demo import configure_demo
 
     manage(systems_env, "migrate", "--no-input", "-v", "0")
     systems = in_systems(systems_env, SEED_SYSTEMS.format(records=records))
@@ -347,6 +347,8 @@ def hand_written_loop(setup: Setup) -> LoopResult:
     import requests
     from lxml import etree
 
+    from core import json_text
+
     records_tag, cents = f"{{{ERP_NS}}}records", Decimal("0.01")
     calls, created = Counter(), 0
     first_find_url, first_body = "", ""
@@ -374,7 +376,7 @@ def hand_written_loop(setup: Setup) -> LoopResult:
                 body = {
                     "Code": code,
                     "Name": record["description"].strip(),
-                    "Price": str(Decimal(record["unit_price"]).quantize(cents)),
+                    "Price": Decimal(record["unit_price"]).quantize(cents),  # a JSON number, as the CRM requires
                     "Active": True,
                 }
                 url = f"{setup.crm_url}/Products?$filter=Code%20eq%20'{quote(code, safe='')}'&$top=2"
@@ -383,7 +385,7 @@ def hand_written_loop(setup: Setup) -> LoopResult:
                 calls[FIND] += 1
                 if found.json()["value"]:
                     raise AssertionError(f"{code} is already in the CRM: the loop must start from an empty CRM")
-                data = json.dumps(body, ensure_ascii=False)
+                data = json_text.dumps(body, spaced=True)
                 answer = crm.post(f"{setup.crm_url}/Products", data=data.encode(), headers=JSON, timeout=30)
                 answer.raise_for_status()
                 calls[CREATE] += 1

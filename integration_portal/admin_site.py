@@ -9,8 +9,8 @@ from django.urls import path, reverse
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
-from . import two_factor
-from .two_factor import PortalLoginForm
+from accounts import two_factor
+from accounts.two_factor import PortalLoginForm
 
 # name, route, view (dotted path, imported on first use)
 SCREENS = [

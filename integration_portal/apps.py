@@ -11,9 +11,8 @@ class PortalAdminConfig(AdminConfig):
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-        from . import accounts_admin, security
+        from . import security
 
-        accounts_admin.install()
         user_login_failed.connect(security.login_failed, dispatch_uid="portal.security.login_failed")
         user_locked_out.connect(security.locked_out, dispatch_uid="portal.security.locked_out")
         user_logged_in.connect(security.logged_in, dispatch_uid="portal.security.logged_in")

@@ -5,8 +5,8 @@ browser's ``Accept-Language``. That is per browser; the portal also remembers it
 
 1. :func:`set_language` (the header's language ``<select>`` posts to it, URL name ``set_language``)
    does what Django's view does (sets the cookie, redirects to ``next``) and, for a signed-in
-   person, stores the choice in :class:`monitoring.models.UserPreference` and in the session.
-2. :func:`activate_stored_language`, a ``user_logged_in`` receiver, copies the stored choice into
+   person, stores the choice (:func:`accounts.preferences.remember_language`) and puts it in the session.
+2. At sign-in, :func:`accounts.preferences.activate_stored_language` copies the stored choice into
    the new session (blank when there is none) and activates it for the rest of the login request.
 3. :class:`UserLanguageMiddleware` (after ``AuthenticationMiddleware``) activates the session's
    choice for every request of a signed-in person, over whatever the cookie or the browser says,
@@ -21,35 +21,11 @@ language through Django's format localization (``USE_I18N``; formats of ``pt_BR`
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.signals import user_logged_in
-from django.dispatch import receiver
 from django.utils import translation
 from django.views.i18n import LANGUAGE_QUERY_PARAMETER
 from django.views.i18n import set_language as django_set_language
 
-from monitoring.models import UserPreference
-
-SESSION_KEY = "portal_language"
-
-
-def supported(code: str | None) -> str | None:
-    """``code`` as one of ``settings.LANGUAGES`` (``pt-BR`` → ``pt-br``), or None."""
-    if not code:
-        return None
-    try:
-        return translation.get_supported_language_variant(code.lower(), strict=True)
-    except LookupError:
-        return None
-
-
-def stored_language(user) -> str | None:
-    """The language the person chose, if they ever chose one that the portal still offers."""
-    code = UserPreference.objects.filter(user=user).values_list("language", flat=True).first()
-    return supported(code)
-
-
-def remember_language(user, code: str) -> None:
-    UserPreference.objects.update_or_create(user=user, defaults={"language": code})
+from accounts.preferences import SESSION_KEY, remember_language, stored_language, supported
 
 
 def session_language(request) -> str | None:
@@ -71,18 +47,6 @@ def set_language(request):
             remember_language(request.user, code)
             request.session[SESSION_KEY] = code
     return response
-
-
-@receiver(user_logged_in, dispatch_uid="integration_portal.language.activate_stored_language")
-def activate_stored_language(sender, request, user, **kwargs):
-    """At sign-in, the person's stored language becomes the session's (and the request's)."""
-    if request is None or not hasattr(request, "session"):
-        return
-    code = stored_language(user)
-    request.session[SESSION_KEY] = code or ""
-    if code:
-        translation.activate(code)
-        request.LANGUAGE_CODE = code
 
 
 class UserLanguageMiddleware:

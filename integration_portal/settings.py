@@ -24,6 +24,9 @@ SECRET_KEY, FIELD_ENCRYPTION_KEYS = resolve_keys(DEBUG, DATA_DIR)
 ALLOWED_HOSTS = env.get_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS")
 
+# The demo ERP and CRM served by the portal itself (never in production).
+SANDBOX_ENABLED = env.get_bool("SANDBOX_ENABLED", default=DEBUG)
+
 INSTALLED_APPS = [
     "integration_portal.apps.PortalAdminConfig",
     "django.contrib.auth",
@@ -37,9 +40,11 @@ INSTALLED_APPS = [
     "csp",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "accounts",
     "sync",
     "monitoring",
-    "sync.sandbox",
+    # The demo ERP and CRM: installed (tables, admin, /sandbox/ URLs) only when the sandbox is on.
+    *(["demo"] if SANDBOX_ENABLED else []),
 ]
 
 MIDDLEWARE = [
@@ -183,9 +188,6 @@ EMAIL_USE_SSL = env.get_bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.get_int("EMAIL_TIMEOUT", default=20, minimum=1)
 DEFAULT_FROM_EMAIL = env.get_str("DEFAULT_FROM_EMAIL", "integration-portal@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-
-# The demo ERP and CRM served by the portal itself (never in production).
-SANDBOX_ENABLED = env.get_bool("SANDBOX_ENABLED", default=DEBUG)
 
 # Outbound calls (connections, webhooks): http(s) only, never the cloud metadata
 # address; loopback (127.0.0.0/8, ::1) only when allowed (the demo systems live there).

@@ -1,13 +1,15 @@
-from django.conf import settings
+from django.apps import apps
 from django.contrib import admin
 from django.urls import include, path
 
-from . import language, two_factor
+from accounts import two_factor
+
+from . import language
 
 urlpatterns = [
     path("i18n/setlang/", language.set_language, name="set_language"),
     path("two-factor/", two_factor.setup, name="two_factor_setup"),
 ]
-if settings.SANDBOX_ENABLED:
-    urlpatterns.append(path("sandbox/", include("sync.sandbox.urls")))
+if apps.is_installed("demo"):  # the demo ERP and CRM, only where the sandbox is on
+    urlpatterns.append(path("sandbox/", include("demo.urls")))
 urlpatterns.append(path("", admin.site.urls))

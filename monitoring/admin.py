@@ -6,30 +6,20 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from core.admin import ReadOnlyAdmin
+from core.durations import elapsed_duration
 from core.redaction import cut_in_active_language
 from sync.engine import AlreadyRunning, retry_errors
 
+from . import task_admin
 from .alerts import acknowledge
 from .choices import ErrorStatus, RunStatus
 from .models import Alert, AlertEvent, HeldDelete, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
-
-
-def _format_duration(value):
-    if value is None:
-        return "—"
-    seconds = value.total_seconds()
-    if seconds < 60:
-        return gettext("%(seconds)s s") % {"seconds": number_format(seconds, 1)}
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 class TableRunInline(admin.TabularInline):
@@ -62,7 +52,7 @@ class TableRunInline(admin.TabularInline):
 
     @admin.display(description=_("duration"))
     def duration(self, obj):
-        return _format_duration(obj.duration)
+        return elapsed_duration(obj.duration)
 
 
 @admin.register(SyncRun)
@@ -76,7 +66,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("duration"))
     def duration(self, obj):
-        return _format_duration(obj.duration)
+        return elapsed_duration(obj.duration)
 
 
 @admin.register(RecordEvent)
@@ -103,7 +93,7 @@ class RequestLogAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("duration"))
     def duration(self, obj):
-        return _format_duration(obj.duration)
+        return elapsed_duration(obj.duration)
 
     @admin.display(description=_("request body"))
     def shown_request_body(self, obj):
@@ -233,3 +223,6 @@ class AlertAdmin(ReadOnlyAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}), "can_acknowledge": self.has_acknowledge_permission(request)}
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+task_admin.install()  # django-q2's task lists, where resubmitting a task needs a permission

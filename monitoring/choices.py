@@ -138,3 +138,21 @@ class NotificationStatus(models.TextChoices):
     SENT = "sent", _("Sent")
     NOBODY = "nobody", _("No recipients configured")
     FAILED = "failed", _("Gave up after repeated failures")
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Being written")
+    DONE = "done", _("Ready")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired")
+
+
+ACTIVE_EXPORT_STATUSES = (ExportStatus.QUEUED, ExportStatus.RUNNING)
+EXPORT_STATUS_COLOURS = {
+    ExportStatus.QUEUED: "grey",
+    ExportStatus.RUNNING: "blue",
+    ExportStatus.DONE: "green",
+    ExportStatus.FAILED: "red",
+    ExportStatus.EXPIRED: "grey",
+}

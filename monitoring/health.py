@@ -70,7 +70,6 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.db.models.lookups import LessThan
 from django.utils.translation import gettext as _
 
-from core.durations import human_duration  # noqa: F401 (the screens and tests import it from here)
 from core.local_time import format_local
 from sync.models import SyncTable
 from sync.schedules import Timing, grace_for

@@ -12,7 +12,9 @@ someone's web request does not write it in that person's language.
 
 Notifications carry the integration's name, the alert's kind and message, and times in
 the portal's time zone; never a connection's secrets, nor the webhook's own address
-(which is a credential for services such as Slack).
+(which is a credential for services such as Slack). Their words are templates in the
+portal's language (``templates/notifications/alert_*.txt``): the subject, the plain-text
+email and the webhook's text.
 """
 
 import logging
@@ -25,14 +27,14 @@ import requests
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db.models import Exists, F, OuterRef
+from django.template.loader import render_to_string
 from django.utils import translation
-from django.utils.translation import gettext as _
 
 from core import outbound
 from core import stored_messages as stored
 from core.local_time import format_local, portal_zone
 
-from .choices import AlertStatus, NotificationStatus
+from .choices import NotificationStatus
 from .models import AlertEvent
 
 logger = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ def retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LONGEST_RETRY)
 
 
-# ---------------------------------------------------------------- words
+# ---------------------------------------------------------------- words (templates/notifications)
 
 
 @dataclass(frozen=True)
@@ -61,25 +63,6 @@ class Message:
     subject: str
     body: str
     text: str  # for the webhook (Slack mrkdwn)
-
-
-def _headline(state: str) -> str:
-    return {
-        AlertStatus.OPEN: _("Alert opened"),
-        AlertStatus.ACKNOWLEDGED: _("Alert acknowledged"),
-        AlertStatus.RESOLVED: _("Alert resolved"),
-    }[state]
-
-
-def _next_step(state: str) -> str:
-    return {
-        AlertStatus.OPEN: _(
-            "The portal resolves this alert by itself when the integration recovers. "
-            "Acknowledge it in the portal to let the others know someone is looking into it."
-        ),
-        AlertStatus.ACKNOWLEDGED: _("Someone is looking into it. The alert resolves by itself on recovery."),
-        AlertStatus.RESOLVED: _("No action is needed."),
-    }[state]
 
 
 def _person(user) -> str:
@@ -91,55 +74,24 @@ def _person(user) -> str:
 def compose(event: AlertEvent, tz=None) -> Message:
     """The subject, body and webhook text of one state change, in the portal's language and time zone."""
     tz = tz or portal_zone()
-    alert, integration = event.alert, event.alert.integration
+    alert = event.alert
     with translation.override(settings.LANGUAGE_CODE):
-        headline = _headline(event.state)
-        kind = alert.get_kind_display()
-        subject = _("[Integration Portal] %(headline)s: %(integration)s — %(kind)s") % {
-            "headline": headline,
-            "integration": integration.name,
-            "kind": kind,
+        context = {
+            "state": event.state,
+            "integration": alert.integration,
+            "kind": alert.get_kind_display(),
+            "table": alert.table.name if alert.table is not None else "",
+            "message": alert.message,
+            "note": event.note,
+            "person": _person(event.by),
+            "opened_at": format_local(alert.opened_at, tz),
+            "at": format_local(event.at, tz),
         }
-        lines = [
-            f"{headline}: {kind}",
-            "",
-            _("Integration: %(name)s (%(erp)s → %(crm)s)")
-            % {"name": integration.name, "erp": integration.erp_name, "crm": integration.crm_name},
-        ]
-        if alert.table is not None:
-            lines.append(_("Table: %(table)s") % {"table": alert.table.name})
-        lines.append(_("What happened: %(message)s") % {"message": alert.message})
-        lines.append(_("Opened: %(time)s") % {"time": format_local(alert.opened_at, tz)})
-        if event.state == AlertStatus.ACKNOWLEDGED:
-            lines.append(
-                _("Acknowledged: %(time)s by %(person)s")
-                % {"time": format_local(event.at, tz), "person": _person(event.by) or _("someone")}
-            )
-        if event.state == AlertStatus.RESOLVED:
-            lines.append(_("Resolved: %(time)s") % {"time": format_local(event.at, tz)})
-        if event.note:
-            lines.append(_("Note: %(note)s") % {"note": event.note})
-        lines += ["", _next_step(event.state), ""]
-        lines.append(
-            _("You receive this message because your address is among the alert recipients of %(name)s.")
-            % {"name": integration.name}
-        )
-        body = "\n".join(lines)
-        text_lines = [
-            f"*{_slack(headline)}* · {_slack(integration.name)} · {_slack(kind)}",
-            _slack(alert.message),
-        ]
-        if alert.table is not None:
-            text_lines.append(_slack(_("Table: %(table)s") % {"table": alert.table.name}))
-        if event.note:
-            text_lines.append(_slack(_("Note: %(note)s") % {"note": event.note}))
-        text_lines.append(_slack(format_local(event.at, tz)))
-    return Message(subject=" ".join(subject.split()), body=body, text="\n".join(text_lines))
-
-
-def _slack(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        context["headline"] = render_to_string("notifications/alert_headline.txt", context).strip()
+        subject = render_to_string("notifications/alert_subject.txt", context)
+        body = render_to_string("notifications/alert_body.txt", context)
+        text = render_to_string("notifications/alert_webhook.txt", context)
+    return Message(subject=" ".join(subject.split()), body=body.rstrip("\n"), text=text.rstrip("\n"))
 
 
 # ---------------------------------------------------------------- the two outside seams

@@ -3,7 +3,7 @@
 What is kept (the product's promises):
 
 - record events and request logs for ``RETENTION_EVENTS_DAYS`` (7), and never less than the History
-  tab can export (:func:`monitoring.exports.history_starts`: from midnight of its first day);
+  tab can export (:func:`monitoring.history_selection.history_starts`: from midnight of its first day);
 - runs and their table runs for ``RETENTION_RUNS_DAYS`` (90), never less than the events (an event
   belongs to its run); older runs too when the stored state or a person still needs them:
   a run still queued or running; the runs :class:`~monitoring.models.IntegrationState` and
@@ -41,7 +41,7 @@ from .choices import (
     SUCCESS_RUN_STATUSES,
     HeldDeleteStatus,
 )
-from .exports import history_starts
+from .history_selection import history_starts
 from .models import HeldDelete, IntegrationState, RecordError, RecordEvent, RequestLog, SyncRun, TableRun, TableState
 from .state import NO_SUCCESS_YET
 

@@ -26,7 +26,7 @@ from .choices import (
     ErrorStatus,
     HeldDeleteStatus,
 )
-from .models import HeldDelete, IntegrationState, RecordError, SyncRun, TableRun, TableState, _window_end
+from .models import HeldDelete, IntegrationState, RecordError, SyncRun, TableRun, TableState, window_end_at
 
 # Before this, no run can have finished: the floor of "failed since the last success".
 NO_SUCCESS_YET = datetime(2000, 1, 1, tzinfo=UTC)
@@ -134,7 +134,7 @@ def recomputed_integrations(queryset: QuerySet | None = None) -> dict[int, dict]
             "held_tables": held_tables,
             "held_table_id": row.fact_held_deletes_first_table_id if held_tables == 1 else None,
             "waiting_records": row.fact_waiting_records,
-            "alert_after": _window_end(row.fact_last_success_at, row.activated_at, row.max_time_without_success),
+            "alert_after": window_end_at(row.fact_last_success_at, row.activated_at, row.max_time_without_success),
         }
     return facts
 
@@ -169,7 +169,7 @@ def recomputed_tables(queryset: QuerySet | None = None) -> dict[int, dict]:
             "review_records": row.fact_review_records,
             "waiting_records": row.fact_waiting_records,
             "held_deletes": row.fact_held_deletes,
-            "alert_after": _window_end(row.fact_last_success_at, integration.activated_at, max_time),
+            "alert_after": window_end_at(row.fact_last_success_at, integration.activated_at, max_time),
         }
     return facts
 

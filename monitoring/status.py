@@ -57,6 +57,11 @@ def percent(rate: float | None) -> str:
     return _("%(value)s%%") % {"value": formats.number_format(value, decimal_pos=decimals)}
 
 
+def number(value: int) -> str:
+    """``1,234`` / ``1.234``: a count, grouped as the active language groups digits."""
+    return formats.number_format(value, force_grouping=True)
+
+
 def relative_text(moment: datetime | None, now: datetime) -> str:
     """ "just now", "28 minutes ago", "in 2 hours": how far a moment is from now, for a person comparing."""
     if moment is None:

@@ -25,7 +25,7 @@ class FailedTaskAdmin(django_q_admin.FailAdmin):
 
 
 def install(site=admin.site) -> None:
-    """Replace django-q2's registrations of the two task lists (called once the admin is loaded)."""
+    """Replace django-q2's registrations of the two task lists (``monitoring.admin`` does, when the admin loads)."""
     for model, model_admin in ((Success, SuccessfulTaskAdmin), (Failure, FailedTaskAdmin)):
         if site.is_registered(model):
             site.unregister(model)

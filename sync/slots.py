@@ -16,6 +16,7 @@ A slot covered by a run queued since it and over (someone pressed Run now) is mo
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,9 +32,11 @@ from .models import Integration
 from .schedules import Timing
 
 RUN_SCHEDULED = "sync.tasks.run_scheduled"
-MAINTENANCE = "sync.tasks.maintenance"
+MAINTENANCE = "monitoring.tasks.maintenance"
 MAINTENANCE_NAME = "portal:maintenance"
 _NAME_PREFIX = "integration:"
+
+logger = logging.getLogger(__name__)
 
 
 def schedule_name(integration_id: int) -> str:
@@ -93,7 +96,11 @@ def remove(integration_id: int) -> None:
 
 
 def ensure_maintenance_schedule() -> Schedule:
-    """The minute-by-minute housekeeping: claim overdue slots, reap dead runs, evaluate alerts."""
+    """The minute-by-minute housekeeping (claim overdue slots, reap dead runs, evaluate alerts), as it must be.
+
+    Called after every ``migrate`` and when a web server starts: a schedule stored by an earlier release
+    (which called another function, such as ``sync.tasks.maintenance``) is put right.
+    """
     schedule, _created = Schedule.objects.update_or_create(
         name=MAINTENANCE_NAME,
         defaults={"func": MAINTENANCE, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1, "args": ""},

@@ -10,8 +10,7 @@ from django_q.tasks import async_task
 from core import stored_messages as stored
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import SyncRun
-from monitoring.reaper import abandon_if_dead, reap
-from monitoring.workers import record_beat, watch
+from monitoring.reaper import abandon_if_dead
 
 from .engine import AlreadyRunning, execute_run, queue_run
 from .models import Integration
@@ -119,30 +118,3 @@ def claim_overdue_slots(now) -> list[int]:
     down) and send its run to the workers; the runs' pks."""
     runs = [queue_due_slot(integration_id, now)[1] for integration_id in due_integrations(now)]
     return [enqueue(run).pk for run in runs if run is not None]
-
-
-def maintenance() -> dict:
-    """Every minute: say the workers are alive, claim overdue slots, mark dead runs (re-queueing lost ones once),
-    evaluate alerts."""
-    from monitoring.alerts import evaluate_all
-    from monitoring.exports import delete_expired_exports, fail_dead_exports
-    from monitoring.retention import prune
-
-    now = timezone.now()
-    record_beat(now)
-    claimed = claim_overdue_slots(now)
-    reaped = reap(now, requeue=enqueue)
-    workers = watch(now)
-    alerts = evaluate_all(now)
-    return {
-        "abandoned": reaped.abandoned,
-        "lost": reaped.lost,
-        "requeued": reaped.requeued,
-        "claimed_slots": claimed,
-        "skipped_slots": reaped.skipped_slots,
-        "workers_alerts_resolved": workers.resolved,
-        "alerts": str(alerts),
-        "exports_deleted": delete_expired_exports(now),
-        "exports_failed": fail_dead_exports(now),
-        "pruned": prune(now).as_dict(),
-    }

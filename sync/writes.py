@@ -10,35 +10,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 
 from .mapping import MISSING, canonical, get_path
+from .numbers import number_value
 
 
 def written(fields: dict) -> dict:
     """``fields`` as JSON-safe values for ``RecordLink.written_values`` (a decimal keeps its digits as text)."""
     return {name: canonical(value) for name, value in fields.items()}
-
-
-_NUMBER_TEXT = re.compile(r"[+-]?\d{1,60}(?:\.\d{1,60})?")
-
-
-def _number(value) -> Decimal | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | Decimal):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
-        try:
-            return Decimal(value.strip())
-        except InvalidOperation:
-            return None
-    return None
 
 
 def _moment(value) -> datetime | None:
@@ -57,7 +38,7 @@ def same_value(left, right) -> bool:
     left, right = canonical(left), canonical(right)
     if left == right:
         return True
-    numbers = _number(left), _number(right)
+    numbers = number_value(left, "."), number_value(right, ".")
     if None not in numbers and not (isinstance(left, str) and isinstance(right, str)):
         return numbers[0] == numbers[1]  # a decimal kept as text against the number the target answers
     moments = _moment(left), _moment(right)

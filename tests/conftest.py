@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import translation
 
-from monitoring.roles import IT, ONBOARDING, SUPERVISOR
+from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from sync.choices import AuthKind, ConnectionKind, IntegrationType, ScheduleKind
 from sync.models import Connection, FieldMapping, Integration, SyncTable
 

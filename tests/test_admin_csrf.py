@@ -34,12 +34,12 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_q.models import OrmQ, Task
 
+from accounts.roles import IT, ONBOARDING, SUPERVISOR
+from demo import seed
 from monitoring.choices import AlertKind, RunStatus, Trigger
 from monitoring.models import Alert, ExportJob, ExportStatus, HeldDelete, RecordError, SyncRun
-from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from sync.choices import AuthKind, ConnectionKind, IntegrationType, ScheduleKind
 from sync.models import Connection, FieldMapping, Integration, SyncTable
-from sync.sandbox import seed
 
 pytestmark = pytest.mark.django_db
 

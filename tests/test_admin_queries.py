@@ -5,9 +5,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.roles import IT
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import RecordError, RecordEvent, RequestLog, SyncRun, TableRun
-from monitoring.roles import IT
 from sync.models import Connection, Integration, SyncTable
 
 pytestmark = pytest.mark.django_db

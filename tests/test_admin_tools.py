@@ -5,9 +5,9 @@ import html
 import pytest
 from django.urls import reverse
 
+from accounts.roles import IT, SUPERVISOR
 from monitoring.choices import AlertKind, AlertStatus
 from monitoring.models import Alert, AlertEvent
-from monitoring.roles import IT, SUPERVISOR
 from sync.models import Connection
 
 from .servers.rest_api import FakeRestApi

@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from monitoring.alerts import acknowledge, evaluate_all, open_alert, resolve_alert
 from monitoring.choices import AlertKind, AlertStatus, HeldDeleteStatus, NotificationStatus, RunStatus
 from monitoring.models import Alert, AlertEvent, HeldDelete, TableRun
-from monitoring.notifications import claim, deliver_due, due
+from monitoring.notifications import claim, compose, deliver_due, due
 from sync.choices import ScheduleKind
 from sync.models import Integration, SyncTable
 from tests.builders import build_integration, make_run
@@ -519,3 +519,33 @@ def test_the_acknowledging_user_is_kept(pair, clock):
     assert (event.state, event.by, event.note) == (AlertStatus.ACKNOWLEDGED, user, "on it")
     resolve_alert(integration, AlertKind.RUN_STUCK, now=NOW)
     assert not acknowledge(alert, user, "too late", now=NOW)
+
+
+def test_the_notification_texts_are_plain_text_in_the_portals_language(pair, clock, settings):
+    """The words come from templates/notifications: nothing HTML-escaped in the email, mrkdwn escaped in the webhook."""
+    settings.LANGUAGE_CODE = "pt-br"
+    integration = make_integration(*pair, name="ERP <A> & CRM")
+    alert, _ = open_alert(integration, AlertKind.RUN_STUCK, "Run <#1> & co. is stuck", now=NOW)
+    acknowledge(alert, None, "", now=NOW + timedelta(minutes=2))
+    event = alert.events.get(state=AlertStatus.ACKNOWLEDGED)
+
+    message = compose(event)
+
+    assert message.subject == "[Portal de Integrações] Alerta reconhecido: ERP <A> & CRM — Execução travada"
+    assert message.body.splitlines() == [
+        "Alerta reconhecido: Execução travada",
+        "",
+        "Integração: ERP <A> & CRM (Sankhya → Ploomes)",
+        "O que aconteceu: Run <#1> & co. is stuck",
+        "Aberto em: 2026-03-10 12:00 (America/Sao_Paulo)",
+        "Reconhecido em: 2026-03-10 12:02 (America/Sao_Paulo) por alguém",
+        "",
+        "Alguém está verificando. O alerta se resolve sozinho quando houver recuperação.",
+        "",
+        "Você recebe esta mensagem porque seu endereço está entre os destinatários de alertas de ERP <A> & CRM.",
+    ]
+    assert message.text == (
+        "*Alerta reconhecido* · ERP &lt;A&gt; &amp; CRM · Execução travada\n"
+        "Run &lt;#1&gt; &amp; co. is stuck\n"
+        "2026-03-10 12:02 (America/Sao_Paulo)"
+    )

@@ -18,6 +18,13 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
+from demo import knobs as sandbox_knobs
+from demo import seed
+from demo.choices import SandboxSystem
+from demo.crm_schema import RESOURCES
+from demo.erp_service import contact_record, customer_record, product_record
+from demo.integration import configure_demo
+from demo.models import CrmOrder, ErpContact, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
 from monitoring.choices import ErrorStatus, RecordAction, RunStatus, Trigger
 from monitoring.models import RecordError, RecordEvent, RequestLog, SyncRun, TableRun
 from sync.choices import Direction, WriteMode
@@ -27,13 +34,6 @@ from sync.lookups import LinkLookups
 from sync.mapping import FieldSpec, FilterRule, first_rejecting_rule, map_record
 from sync.models import Connection
 from sync.paths import get_path
-from sync.sandbox import knobs as sandbox_knobs
-from sync.sandbox import seed
-from sync.sandbox.choices import SandboxSystem
-from sync.sandbox.crm_schema import RESOURCES
-from sync.sandbox.demo import configure_demo
-from sync.sandbox.erp_service import contact_record, customer_record, product_record
-from sync.sandbox.models import CrmOrder, ErpContact, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
 from sync.tasks import NOTHING_DUE, run_scheduled
 from tests.builders import slot_due
 

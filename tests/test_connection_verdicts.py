@@ -13,8 +13,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.roles import IT
 from core.redaction import MASK
-from monitoring.roles import IT
+from demo import seed
+from demo.choices import SandboxSystem
+from demo.integration import configure_demo
 from sync.choices import AuthKind, ConnectionKind, Direction, IntegrationType
 from sync.connection_check import sample_read, verdict_for
 from sync.connectors import soap
@@ -24,9 +27,6 @@ from sync.connectors.rest import RestConnector
 from sync.connectors.soap import SoapConnector
 from sync.forms import ConnectionForm
 from sync.models import Connection, Integration, SyncTable
-from sync.sandbox import seed
-from sync.sandbox.choices import SandboxSystem
-from sync.sandbox.demo import configure_demo
 from tests.servers import hostile
 from tests.servers.nav_soap import NavSoapServer, customer_wsdl_text
 from tests.servers.rest_api import FakeRestApi

@@ -12,12 +12,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.alerts import acknowledge
 from monitoring.choices import AlertKind, HealthStatus, RecordAction, RunStatus, Trigger
 from monitoring.models import Alert, HeldDelete, IntegrationState, RecordError, RecordEvent, SyncRun, TableRun
-from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.templatetags.trend import FAILED, PARTIAL, SUCCEEDED, TrendPoint, sparkline_svg
-from monitoring.views.dashboard import TREND_RUNS
+from monitoring.views.dashboard_row import TREND_RUNS
 from sync.choices import IntegrationType, ScheduleKind
 from sync.models import Integration, SyncTable
 

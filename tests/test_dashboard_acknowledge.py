@@ -7,9 +7,9 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.choices import AlertKind, AlertStatus, RunStatus
 from monitoring.models import Alert
-from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from sync.models import Integration
 
 from .builders import build_integration, make_run

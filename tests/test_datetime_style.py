@@ -15,6 +15,7 @@ import time_machine
 from django.contrib.auth.models import User
 from django.urls import reverse
 
+from accounts.roles import IT
 from monitoring.choices import (
     AlertKind,
     AlertStatus,
@@ -36,7 +37,6 @@ from monitoring.models import (
     SyncRun,
     TableRun,
 )
-from monitoring.roles import IT
 
 pytestmark = pytest.mark.django_db
 

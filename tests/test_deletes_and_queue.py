@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.choices import (
     AlertKind,
     AlertStatus,
@@ -20,7 +21,6 @@ from monitoring.choices import (
     Trigger,
 )
 from monitoring.models import Alert, HeldDelete, RecordError, RequestLog, SyncRun
-from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from sync.choices import DeletePolicy
 from sync.models import RecordLink, StagedRecord, SyncTable
 

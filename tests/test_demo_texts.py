@@ -14,9 +14,9 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.urls import reverse
 
-from monitoring.roles import SUPERVISOR
+from accounts.roles import SUPERVISOR
+from demo.integration import DEMO_NAME, configure_demo
 from sync.models import Integration
-from sync.sandbox.demo import DEMO_NAME, configure_demo
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +88,6 @@ def test_set_up_again_in_the_other_language_the_words_change_and_nothing_doubles
     assert ENGLISH["rule"] in page and PORTUGUESE["rule"] not in page
 
 
-@override_settings(SANDBOX_ENABLED=True)
 def test_the_demo_command_takes_the_language(login_as):
     call_command("demo", "--origin", ORIGIN, "--language", "pt-br", stdout=io.StringIO())
     integration = Integration.objects.get(name=DEMO_NAME)

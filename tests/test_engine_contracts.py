@@ -13,18 +13,18 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.roles import SUPERVISOR
+from demo import seed
+from demo.choices import CreditStatus, ErpOrderStatus
+from demo.integration import configure_demo
+from demo.models import CrmContact, CrmOrder, CrmProduct, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
 from monitoring.choices import ErrorStatus, RunStatus, Trigger
 from monitoring.models import FieldConflict, RecordError, RecordEvent, RequestLog, TableRun
-from monitoring.roles import SUPERVISOR
 from sync.choices import FieldOwner, ValueType
 from sync.connectors import soap
 from sync.engine import connector_for_connection, execute_run, queue_run
 from sync.models import RecordLink
 from sync.paths import get_path
-from sync.sandbox import seed
-from sync.sandbox.choices import CreditStatus, ErpOrderStatus
-from sync.sandbox.demo import configure_demo
-from sync.sandbox.models import CrmContact, CrmOrder, CrmProduct, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,16 +5,16 @@ import base64
 import pytest
 from django.utils import timezone
 
+from demo import knobs as sandbox_knobs
+from demo import seed
+from demo.choices import CreditStatus, SandboxSystem
+from demo.integration import configure_demo
+from demo.models import CrmContact, CrmOrder, CrmProduct, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
 from monitoring.choices import AlertKind, HeldDeleteStatus, RunStatus, Trigger
 from monitoring.models import Alert, HeldDelete, RecordError, RequestLog, TableRun
 from sync.connectors import soap
 from sync.engine import connector_for_connection, execute_run, queue_run
 from sync.paths import get_path
-from sync.sandbox import knobs as sandbox_knobs
-from sync.sandbox import seed
-from sync.sandbox.choices import CreditStatus, SandboxSystem
-from sync.sandbox.demo import configure_demo
-from sync.sandbox.models import CrmContact, CrmOrder, CrmProduct, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,11 +15,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.roles import ONBOARDING
 from monitoring import exports
 from monitoring.choices import RecordAction, RunStatus, Trigger
 from monitoring.exports import fail_dead_exports
 from monitoring.models import ExportJob, ExportStatus, HeldDelete, RecordEvent, SyncRun
-from monitoring.roles import ONBOARDING
+from monitoring.tasks import maintenance
 from sync.models import SyncTable
 
 pytestmark = pytest.mark.django_db
@@ -246,8 +247,6 @@ def test_an_export_being_written_keeps_its_heartbeat(integration, company):
 
 
 def test_the_minute_maintenance_fails_dead_exports(integration, company):
-    from sync.tasks import maintenance
-
     job = ExportJob.objects.create(
         integration=integration, table_ids=[company.pk], start_date=date(2026, 11, 20), end_date=date(2026, 11, 22)
     )

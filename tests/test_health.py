@@ -17,7 +17,6 @@ from monitoring.health import (
     annotate_health,
     average_duration,
     describe_next_run,
-    human_duration,
     p95_duration,
     succeeded_in_window,
 )
@@ -434,13 +433,6 @@ def test_after_downtime_the_slots_that_passed_run_once_named_after_the_newest():
 def test_every_status_has_a_colour_and_a_label():
     assert set(HEALTH_STATUS_COLOURS) == set(HealthStatus)
     assert HealthStatus.NEVER_RUN.label == "Never run"
-
-
-def test_human_durations():
-    assert human_duration(timedelta(hours=24)) == "24 hours"
-    assert human_duration(timedelta(days=1, hours=12)) == "1 day 12 hours"
-    assert human_duration(timedelta(minutes=90)) == "1 hour 30 minutes"
-    assert human_duration(timedelta(seconds=45)) == "45 seconds"
 
 
 # ---------------------------------------------------------------- status from stored runs

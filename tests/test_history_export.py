@@ -13,13 +13,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from monitoring import exports
+from accounts.roles import IT, ONBOARDING, SUPERVISOR
+from monitoring import exports, workbook
 from monitoring.choices import RecordAction, RunStatus, Trigger
-from monitoring.exports import HistorySelection, delete_expired_exports, sheet_name, write_history
+from monitoring.exports import delete_expired_exports
+from monitoring.history_selection import HistorySelection
 from monitoring.models import ExportJob, ExportStatus, RecordEvent, RequestLog, SyncRun, TableRun
 from monitoring.resources import RecordEventResource, RequestLogResource
-from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.views.history import HistoryForm
+from monitoring.workbook import XLSX_CONTENT_TYPE, sheet_name, write_history
 from sync.models import Integration, RecordLink, SyncTable
 
 pytestmark = pytest.mark.django_db
@@ -264,7 +266,7 @@ def test_onboarding_downloads_one_workbook_with_a_sheet_per_chosen_table(login_a
 
     response = post_history(client, integration, history["start"], history["end"], [company, contact])
     assert response.status_code == 200
-    assert response["Content-Type"] == exports.XLSX_CONTENT_TYPE
+    assert response["Content-Type"] == XLSX_CONTENT_TYPE
     assert (
         response["Content-Disposition"] == 'attachment; filename="history-sankhya-ploomes-2026-11-20_2026-11-22.xlsx"'
     )
@@ -420,7 +422,7 @@ def test_times_are_local_at_the_day_boundaries(integration, tables):
 
 
 def test_a_table_longer_than_an_excel_sheet_continues_on_the_next(integration, tables, history, monkeypatch):
-    monkeypatch.setattr(exports, "EXCEL_MAX_ROWS", 4)  # a header and 3 rows per sheet
+    monkeypatch.setattr(workbook, "EXCEL_MAX_ROWS", 4)  # a header and 3 rows per sheet
     buffer = io.BytesIO()
     write_history(HistorySelection(integration, tables[:1], history["start"], history["end"]), buffer)
     book = openpyxl.load_workbook(io.BytesIO(buffer.getvalue()), read_only=True)

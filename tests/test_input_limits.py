@@ -19,8 +19,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.roles import IT
 from monitoring.models import IntegrationState
-from monitoring.roles import IT
 from sync import config_io
 from sync.choices import ScheduleKind
 from sync.json_input import MAX_DEPTH, JSONInputField

@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
+from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.choices import AlertKind, AlertStatus, ErrorStatus, RunStatus, Trigger
 from monitoring.models import Alert, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
-from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.views.integration import schedule_in_words
 from sync.choices import DeploymentStatus, ScheduleKind
 from sync.models import Connection, Integration, RecordLink, StagedRecord, SyncTable

@@ -18,10 +18,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.models import UserPreference
+from accounts.roles import SUPERVISOR
 from integration_portal.language import SESSION_KEY
 from monitoring.choices import RunStatus, Trigger
-from monitoring.models import SyncRun, UserPreference
-from monitoring.roles import SUPERVISOR
+from monitoring.models import SyncRun
 
 NOW = datetime(2024, 11, 14, 15, 0, tzinfo=UTC)  # 12:00 in São Paulo, a Thursday
 LAST_SUCCESS = NOW - timedelta(hours=3)  # 09:00 in São Paulo
@@ -260,7 +261,7 @@ def test_the_compiled_catalog_matches_the_po_file():
 
 @pytest.mark.django_db
 def test_the_task_lists_of_django_q2_speak_portuguese_too(login_as):
-    from monitoring.roles import IT
+    from accounts.roles import IT
 
     client = login_as(IT)
     page = client.get(reverse("admin:django_q_schedule_changelist"), HTTP_ACCEPT_LANGUAGE="pt-br").content.decode()

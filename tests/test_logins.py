@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 
-from monitoring.roles import IT, SUPERVISOR
+from accounts.roles import IT, SUPERVISOR
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 16, 13, 0, tzinfo=UTC)

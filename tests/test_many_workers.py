@@ -64,14 +64,14 @@ from django_q.models import Schedule
 from monitoring.models import IntegrationState, SyncRun, TableRun
 from sync.choices import ScheduleKind
 from sync.models import Connection, Integration, RecordLink
-from sync.sandbox.choices import SandboxSystem
-from sync.sandbox.demo import DEMO_NAME, TABLES, configure_table
-from sync.sandbox.models import CrmContact, ErpContact, ErpCustomer, SandboxKnobs
+from demo.choices import SandboxSystem
+from demo.integration import DEMO_NAME, TABLES, configure_table
+from demo.models import CrmContact, ErpContact, ErpCustomer, SandboxKnobs
 from sync.slots import schedule_name
 
 CONTACT_TABLE = next(table for table in TABLES if table["name"] == "Contact")
 # Alone in an integration, people have no Company table to find their company through.
-CONTACT_TABLE = {**CONTACT_TABLE, "mappings": [m for m in CONTACT_TABLE["mappings"] if m[2] != "lookup"]}
+CONTACT_TABLE = {**CONTACT_TABLE, "mappings": [m for m in CONTACT_TABLE["mappings"] if m.get("transform") != "lookup"]}
 
 
 def set_due(ids, moment):
@@ -245,7 +245,7 @@ result({
     "linked_twice": [key for key, count in links.items() if count > 1],
     "abandoned_by_housekeeping": [
         pk
-        for task in Task.objects.filter(func="sync.tasks.maintenance", success=True)
+        for task in Task.objects.filter(func="monitoring.tasks.maintenance", success=True)
         for pk in task.result["abandoned"]
     ],
 })

@@ -16,6 +16,7 @@ from sync.mapping import (
     values_hash,
 )
 from sync.models import FieldMapping
+from sync.transforms import apply_transform
 
 CUSTOMER = {
     "CODPARC": 1042,
@@ -165,6 +166,25 @@ def test_only_active_products(active, rejected):
 def test_rule_operators(rule, record, accepted):
     (parsed,) = FilterRule.from_json([rule])
     assert parsed.accepts(record) is accepted
+
+
+@pytest.mark.parametrize(
+    ("text", "options"),
+    [
+        ("15.000,00", {"decimal_separator": ","}),
+        ("R$ 1.500,00", {"decimal_separator": ","}),
+        ("1,500.00", {}),
+        ("-0,5", {"decimal_separator": ","}),
+        ("1e3", {}),
+        (" 10 ", {}),
+    ],
+)
+def test_a_rule_reads_a_number_as_the_decimal_transform_does(text, options):
+    number = apply_transform(Transform.DECIMAL, text, options)
+    (equals,) = FilterRule.from_json([{"field": "Total", "op": "eq", "value": str(number)}])
+    (above,) = FilterRule.from_json([{"field": "Total", "op": "gt", "value": number - 1}])
+    assert equals.accepts({"Total": text})
+    assert above.accepts({"Total": text})
 
 
 def test_rules_combine_with_and_and_report_the_first_rejecting_one():

@@ -9,8 +9,8 @@ from core.json_text import dumps
 from sync import paths
 from sync.choices import FieldOwner, SendOn, Transform, ValueType
 from sync.mapping import MISSING, FieldSpec, map_record
+from sync.mapping.checks import check_mapping_paths
 from sync.models import FieldMapping
-from sync.validators import check_mapping_paths
 from sync.writes import changed_fields, conflicts, same_value, written
 
 CUSTOM = "OtherProperties[FieldKey=contact_ERP_CODE].StringValue"

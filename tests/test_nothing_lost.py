@@ -13,11 +13,11 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from accounts.roles import IT, SUPERVISOR
 from core.storable import repaired_text
 from monitoring.choices import ErrorStatus, RecordAction, RunStatus, Trigger
 from monitoring.choices import RecordAction as Action
 from monitoring.models import RecordError, RecordEvent, TableRun
-from monitoring.roles import IT, SUPERVISOR
 from sync.engine import execute_run, queue_run
 from sync.models import Connection, FieldMapping, RecordLink, StagedRecord, SyncTable
 

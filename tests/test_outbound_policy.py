@@ -20,12 +20,12 @@ from cryptography.x509.oid import NameOID
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from accounts.roles import IT
 from core import outbound
 from monitoring.alerts import open_alert
 from monitoring.choices import AlertKind, RunStatus, Trigger
 from monitoring.models import AlertEvent, RequestLog
 from monitoring.notifications import deliver_due
-from monitoring.roles import IT
 from sync.connectors import soap
 from sync.connectors.base import ConnectionConfig, ConnectorError, ReadRequest
 from sync.connectors.rest import RestConnector

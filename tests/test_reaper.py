@@ -8,6 +8,7 @@ from django.utils import timezone
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import SyncRun
 from monitoring.reaper import reap
+from monitoring.tasks import maintenance
 
 pytestmark = pytest.mark.django_db
 
@@ -56,8 +57,6 @@ def test_a_queued_run_that_never_started_is_lost_and_queued_once_more(integratio
 
 
 def test_the_minute_maintenance_reaps_evaluates_alerts_and_cleans_exports(integration, settings):
-    from sync.tasks import maintenance
-
     settings.RUN_HEARTBEAT_STALE_AFTER = 300
     run = SyncRun.objects.create(integration=integration, trigger=Trigger.SCHEDULE)
     run.start(now=timezone.now() - timedelta(minutes=10))

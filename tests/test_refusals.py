@@ -18,10 +18,10 @@ from django.urls import reverse
 from django.utils import translation
 from lxml import etree
 
+from accounts.roles import IT
 from core.redaction import MASK, truncate
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import RecordError
-from monitoring.roles import IT
 from sync.connectors import soap
 from sync.connectors.base import ConnectionConfig, ConnectorError
 from sync.connectors.refusals import (

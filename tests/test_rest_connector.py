@@ -4,7 +4,7 @@ import base64
 import dataclasses
 import itertools
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -13,11 +13,9 @@ from sync.connectors import connector_for, rest
 from sync.connectors.base import ConnectionConfig, ConnectorError, ReadRequest
 from sync.connectors.rest import (
     RestConnector,
-    backoff_seconds,
     collection_path,
     incremental_params,
     record_path,
-    retry_after_seconds,
     split_method,
     token_lifetime,
 )
@@ -192,7 +190,7 @@ def test_oauth2_token_is_fetched_again_shortly_before_it_expires(serve, connect)
     api = serve(**AUTHS["oauth2"][0], token_lifetime=120)
     connector = connect(api, **AUTHS["oauth2"][1])
     now = [1000.0]
-    connector._clock = lambda: now[0]
+    connector.auth.clock = lambda: now[0]
 
     connector.read_page(ReadRequest(source_object="/Contacts"))
     now[0] += 100  # within 120 s minus the margin: reused
@@ -726,21 +724,6 @@ def test_connector_for_soap_picks_the_soap_connector(api, monkeypatch):
     monkeypatch.setattr(soap, "SoapConnector", lambda config, call_log: ("soap", config.name))
 
     assert connector_for(make_config(api, kind="soap")) == ("soap", "CRM")
-
-
-def test_retry_after_reads_seconds_and_http_dates():
-    now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
-
-    assert retry_after_seconds("3", now) == 3
-    assert retry_after_seconds("Wed, 01 Jan 2025 12:00:07 GMT", now) == 7
-    assert retry_after_seconds("Wed, 01 Jan 2025 11:00:00 GMT", now) == 0
-    assert retry_after_seconds("soon", now) is None
-    assert retry_after_seconds(None, now) is None
-
-
-def test_backoff_grows_exponentially_with_jitter():
-    for attempt in (1, 2, 3):
-        assert 0.5 * 2 ** (attempt - 1) <= backoff_seconds(1.0, attempt) < 2 ** (attempt - 1)
 
 
 @pytest.mark.parametrize(

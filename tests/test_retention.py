@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from monitoring import retention
 from monitoring.choices import ErrorStatus, HeldDeleteStatus, RecordAction, RunStatus, Trigger
-from monitoring.exports import history_starts
+from monitoring.history_selection import history_starts
 from monitoring.models import (
     HeldDelete,
     IntegrationState,
@@ -22,6 +22,7 @@ from monitoring.models import (
     TableRun,
     TableState,
 )
+from monitoring.tasks import maintenance
 from sync.choices import IntegrationType
 from sync.models import Integration, SyncTable
 
@@ -242,8 +243,6 @@ def test_a_call_stops_at_its_time_budget_and_the_next_goes_on(integration, table
 
 
 def test_the_minute_maintenance_prunes(integration, table):
-    from sync.tasks import maintenance
-
     run = finished_run(integration, table, days_ago=20)
     event(run, table, NOW - timedelta(days=10))
     summary = maintenance()

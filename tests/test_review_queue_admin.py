@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
+from accounts.roles import IT, SUPERVISOR
 from monitoring.choices import ErrorStatus
 from monitoring.models import RecordError
-from monitoring.roles import IT, SUPERVISOR
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from monitoring.roles import IT, ONBOARDING, SUPERVISOR
+from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from sync.models import Connection, Integration
 
 pytestmark = pytest.mark.django_db
@@ -197,7 +197,7 @@ def test_supervisors_and_onboarding_see_health_not_plumbing(login_as, role):
 
 
 def test_it_sees_the_plumbing_and_turns_the_demo_knobs(login_as, settings):
-    from sync.sandbox.models import SandboxKnobs
+    from demo.models import SandboxKnobs
 
     client = login_as(IT)
     for name in PLUMBING:

@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
+from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import SyncRun
-from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from sync.engine import queue_run
 
 pytestmark = pytest.mark.django_db

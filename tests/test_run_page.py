@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
+from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from core.redaction import redact_text
 from monitoring.choices import ErrorStatus, RecordAction, RunStatus, Trigger
 from monitoring.models import RecordError, RecordEvent, RequestLog, SyncRun, TableRun
-from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from monitoring.templatetags.portal import record_key
 from monitoring.views.runs import pretty_body
 from sync.models import SyncTable

@@ -13,10 +13,10 @@ import pytest
 import requests
 from django.utils import timezone
 
-from sync.sandbox import seed
-from sync.sandbox.choices import CrmContactType, SandboxSystem
-from sync.sandbox.documents import format_cnpj, make_cnpj
-from sync.sandbox.models import CrmContact, CrmOrder, CrmProduct, SandboxKnobs
+from demo import seed
+from demo.choices import CrmContactType, SandboxSystem
+from demo.documents import format_cnpj, make_cnpj
+from demo.models import CrmContact, CrmOrder, CrmProduct, SandboxKnobs
 
 from .processes import free_port, running, wait_until
 
@@ -356,8 +356,8 @@ def served_folder(tmp_path_factory):
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
     script = (
-        "from sync.sandbox.models import SandboxKnobs\n"
-        "from sync.sandbox.seed import ensure_knobs\n"
+        "from demo.models import SandboxKnobs\n"
+        "from demo.seed import ensure_knobs\n"
         "ensure_knobs()\n"
         "SandboxKnobs.objects.filter(system='crm').update(drop_rate=1)\n"
         "print(SandboxKnobs.objects.get(system='crm').api_key)\n"

@@ -5,13 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from demo import seed
+from demo.choices import CreditStatus, SandboxSystem
+from demo.models import CrmContact, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
 from sync.connectors import soap
 from sync.connectors.base import ConnectionConfig, ConnectorError, ReadRequest
 from sync.connectors.rest import RestConnector
 from sync.connectors.soap import SoapConnector
-from sync.sandbox import seed
-from sync.sandbox.choices import CreditStatus, SandboxSystem
-from sync.sandbox.models import CrmContact, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

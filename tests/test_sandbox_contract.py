@@ -14,10 +14,10 @@ import pytest
 from django.utils import timezone
 from lxml import etree
 
-from sync.sandbox import seed
-from sync.sandbox.choices import CrmContactType, SandboxSystem
-from sync.sandbox.demo import TABLES
-from sync.sandbox.models import CrmContact, CrmField, CrmOrder, CrmProduct, ErpCustomer, ErpOrder, ErpProduct
+from demo import seed
+from demo.choices import CrmContactType, SandboxSystem
+from demo.integration import TABLES
+from demo.models import CrmContact, CrmField, CrmOrder, CrmProduct, ErpCustomer, ErpOrder, ErpProduct
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,9 @@ from zeep.exceptions import Fault, TransportError
 from zeep.helpers import serialize_object
 from zeep.transports import Transport
 
-from sync.sandbox import seed
-from sync.sandbox.choices import CreditStatus, ErpOrderStatus, SandboxSystem
-from sync.sandbox.models import ErpContact, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
+from demo import seed
+from demo.choices import CreditStatus, ErpOrderStatus, SandboxSystem
+from demo.models import ErpContact, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,13 +11,13 @@ from django.core.management import call_command
 from django.db.models import Q
 from django.http import HttpResponse
 
-from sync.sandbox import documents, seed
-from sync.sandbox.choices import CreditStatus, CrmContactType, Disturbance, ErpOrderStatus, SandboxSystem
-from sync.sandbox.crm_schema import CONTACT_FIELDS
-from sync.sandbox.dropping import AnswerDropped, cut_short
-from sync.sandbox.json_array import ArrayHasElement
-from sync.sandbox.knobs import pick_disturbance, with_knobs
-from sync.sandbox.models import (
+from demo import documents, seed
+from demo.choices import CreditStatus, CrmContactType, Disturbance, ErpOrderStatus, SandboxSystem
+from demo.crm_schema import CONTACT_FIELDS
+from demo.dropping import AnswerDropped, cut_short
+from demo.json_array import ArrayHasElement
+from demo.knobs import pick_disturbance, with_knobs
+from demo.models import (
     CrmContact,
     CrmOrder,
     ErpContact,
@@ -26,9 +26,9 @@ from sync.sandbox.models import (
     ErpProduct,
     SandboxKnobs,
 )
-from sync.sandbox.odata import MAX_TOP, ODataError, parse_filter, parse_orderby, parse_query
-from sync.sandbox.workflow import advance_orders
-from sync.sandbox.xsd import erp_schema, is_date_time, is_decimal, is_integer
+from demo.odata import MAX_TOP, ODataError, parse_filter, parse_orderby, parse_query
+from demo.workflow import advance_orders
+from demo.xsd import erp_schema, is_date_time, is_decimal, is_integer
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

@@ -60,7 +60,7 @@ def test_deleting_an_integration_removes_its_schedule(integration):
 
 def test_the_maintenance_schedule_runs_every_minute():
     schedule = Schedule.objects.get(name=MAINTENANCE_NAME)
-    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("sync.tasks.maintenance", "I", 1)
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("monitoring.tasks.maintenance", "I", 1)
 
 
 def test_an_invalid_cron_saved_around_the_form_schedules_nothing(integration):

@@ -290,7 +290,7 @@ def build_scenario(secret_params: dict, endpoints: dict, it_password: str = "") 
     """Connections holding every kind of secret and integrations between them; returns their primary keys."""
     from django.contrib.auth.models import Group, User
 
-    from monitoring.roles import IT
+    from accounts.roles import IT
     from sync.choices import AuthKind, ConnectionKind, IntegrationType, Pagination, ScheduleKind
     from sync.models import Connection, FieldMapping, Integration, SyncTable
 
@@ -595,9 +595,9 @@ def test_no_secret_leaks_from_syncs_alerts_pages_or_exports(secrets, outside, se
     from django.urls import reverse
     from django_q.models import Schedule, Task
 
+    from accounts.roles import IT
     from monitoring.choices import RunStatus
     from monitoring.models import Alert, RequestLog, SyncRun
-    from monitoring.roles import IT
 
     settings.ALERT_CONSECUTIVE_FAILURES = 1
     assert settings.Q_CLUSTER.get("sync"), "these tasks run inline through django-q2's sync mode"

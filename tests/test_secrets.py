@@ -10,8 +10,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from core.fields import SecretDecryptionError, decrypt
-from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from sync.models import Connection, Integration
 
 from .conftest import CRM_API_KEY, ERP_PASSWORD

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.core.management.sql import emit_post_migrate_signal
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils.module_loading import import_string
@@ -20,15 +21,16 @@ from django_q.models import Schedule
 from django_q.scheduler import scheduler
 from django_q.signing import SignedPackage
 
+from accounts.roles import SUPERVISOR
 from monitoring.choices import HealthStatus, RunStatus, Trigger
 from monitoring.models import IntegrationState, SyncRun
-from monitoring.roles import SUPERVISOR
 from monitoring.status import integration_health
+from monitoring.tasks import maintenance
 from sync import tasks
 from sync.choices import ScheduleKind
 from sync.engine import queue_run
 from sync.models import Integration
-from sync.slots import claim_due, schedule_name
+from sync.slots import MAINTENANCE, MAINTENANCE_NAME, claim_due, schedule_name
 
 from .builders import build_integration, finish_runs_at_once
 
@@ -112,7 +114,7 @@ def due(integration):
 def minute_at(at) -> dict:
     """The minute's housekeeping at ``at``."""
     with time_machine.travel(at, tick=False):
-        return tasks.maintenance()
+        return maintenance()
 
 
 def test_switching_on_stores_the_first_slot_and_the_wake_up_at_it(integration):
@@ -369,3 +371,24 @@ def test_claiming_costs_the_same_queries_for_many_integrations_when_nothing_is_d
     with time_machine.travel(local(2026, 12, 2, 1, 0), tick=False), django_assert_max_num_queries(1):
         assert tasks.claim_overdue_slots(local(2026, 12, 2, 1, 0)) == []
     assert len(tasks.claim_overdue_slots(local(2026, 12, 2, 2, 0, 40))) == 10
+
+
+# ---------------------------------------------------------------- the minute's housekeeping schedule
+
+STORED_BY_AN_EARLIER_RELEASE = "sync.tasks.maintenance"
+
+
+def test_the_maintenance_schedule_calls_the_monitoring_task():
+    schedule = Schedule.objects.get(name=MAINTENANCE_NAME)
+    assert schedule.func == MAINTENANCE == "monitoring.tasks.maintenance"
+    assert import_string(schedule.func) is maintenance
+
+
+def test_migrate_points_a_maintenance_schedule_stored_by_an_earlier_release_at_the_task():
+    Schedule.objects.filter(name=MAINTENANCE_NAME).update(func=STORED_BY_AN_EARLIER_RELEASE, minutes=5)
+
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")  # what every `migrate` ends with
+
+    schedule = Schedule.objects.get(name=MAINTENANCE_NAME)
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == (MAINTENANCE, Schedule.MINUTES, 1)
+    assert Schedule.objects.filter(name=MAINTENANCE_NAME).count() == 1

@@ -2,10 +2,13 @@
 
 import base64
 import dataclasses
+import email.utils
+import itertools
 import json
 import logging
 import re
 import socket
+import time
 from datetime import date
 from decimal import Decimal
 
@@ -302,6 +305,45 @@ def test_a_create_without_key_field_is_not_retried(nav, calls):
     assert nav.calls("Create") == 1 and nav.record_count == 25
 
 
+def test_a_create_answered_503_without_a_key_is_not_sent_again(nav, calls):
+    nav.fail_next(1, 503, after_processing=True)
+
+    with pytest.raises(ConnectorError) as error:
+        SoapConnector(make_config(nav), calls.append).create("Create", {"Name": "Fabrikam"})
+
+    assert error.value.message == (
+        f"{nav.endpoint_url} answered HTTP 503 calling Create. The create was not retried: without a record key "
+        "there is no way to check whether it was created."
+    )
+    assert error.value.retryable and error.value.status_code == 503
+    assert nav.calls("Create") == 1 and nav.record_count == 26  # created once, never twice
+
+
+def test_a_create_answered_503_is_looked_up_before_it_is_sent_again(nav, calls):
+    nav.fail_next(1, 503, after_processing=True)
+
+    created = SoapConnector(make_config(nav), calls.append).create(
+        "Create", {"No": "20000", "Name": "Fabrikam"}, key_field="No"
+    )
+
+    assert created["No"] == "20000"
+    assert [(call.operation, call.status_code) for call in soap_calls(calls)] == [
+        ("Create", 503),
+        ("ReadMultiple", 200),
+    ]
+    assert nav.calls("Create") == 1 and nav.record_count == 26
+
+
+def test_a_create_refused_with_429_is_sent_again_without_a_lookup(nav, calls):
+    nav.fail_next(1, 429, retry_after="0")
+
+    created = SoapConnector(make_config(nav), calls.append).create("Create", {"Name": "Fabrikam"})
+
+    assert created["Name"] == "Fabrikam"
+    assert [(call.operation, call.status_code) for call in soap_calls(calls)] == [("Create", 429), ("Create", 200)]
+    assert nav.record_count == 26
+
+
 # Faults, retries, timeouts -----------------------------------------------------------------
 
 
@@ -353,6 +395,43 @@ def test_a_500_is_retried_then_succeeds(nav, calls):
     assert [(call.attempt, call.status_code) for call in soap_calls(calls)] == [(1, 500), (2, 500), (3, 200)]
     assert soap_calls(calls)[0].error == f"{nav.endpoint_url} answered HTTP 500 calling ReadMultiple."
     assert soap_calls(calls)[2].error == ""
+
+
+@pytest.mark.parametrize("status", [503, 429])
+@pytest.mark.parametrize("form", ["seconds", "HTTP date"])
+def test_a_retry_after_longer_than_the_backoff_is_honoured(nav, calls, status, form):
+    # An HTTP date two seconds ahead: whole seconds, so between 1 and 2 s from now.
+    retry_after = "1" if form == "seconds" else email.utils.formatdate(time.time() + 2, usegmt=True)
+    nav.fail_next(1, status, retry_after=retry_after)
+    config = make_config(nav, max_retry_after_seconds=5)  # the backoff alone would wait 0.01 s
+
+    page = SoapConnector(config, calls.append).read_page(ReadRequest(source_object="ReadMultiple"))
+
+    assert len(page.records) == 10
+    assert [(call.attempt, call.status_code) for call in soap_calls(calls)] == [(1, status), (2, 200)]
+    first, second = nav.call_times("ReadMultiple")
+    assert second - first >= 0.95
+
+
+def test_a_retry_after_beyond_the_ceiling_waits_the_ceiling(nav, calls):
+    nav.fail_next(1, 503, retry_after="3600")
+    config = make_config(nav, max_retry_after_seconds=0.6)  # the backoff alone would wait 0.01 s
+
+    SoapConnector(config, calls.append).read_page(ReadRequest(source_object="ReadMultiple"))
+
+    first, second = nav.call_times("ReadMultiple")
+    assert 0.6 <= second - first < 5
+
+
+def test_the_rate_limit_spaces_the_calls_the_service_receives(nav, calls):
+    connector = SoapConnector(make_config(nav, rate_limit_per_minute=120), calls.append)  # one call every 0.5 s
+
+    for _ in range(3):
+        connector.read_page(ReadRequest(source_object="ReadMultiple"))
+
+    received = nav.call_times("ReadMultiple")
+    assert len(received) == 3
+    assert all(later - earlier >= 0.45 for earlier, later in itertools.pairwise(received))
 
 
 def test_a_timeout_is_a_retryable_error_after_the_retries(nav, calls):

@@ -26,6 +26,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from core import stored_messages as stored
 from core.durations import HumanDurationField, human_duration, parse_duration, short_duration
 from core.redaction import truncate
@@ -45,7 +46,6 @@ from monitoring.models import (
 )
 from monitoring.notifications import deliver_due
 from monitoring.reaper import reap
-from monitoring.roles import IT, ONBOARDING, SUPERVISOR
 from sync.choices import ScheduleKind, WriteMode
 from sync.connectors.base import ConnectorError
 from sync.engine import connector_for_connection, execute_run, queue_run

@@ -21,12 +21,12 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.urls import reverse
 
+from accounts.roles import IT, SUPERVISOR
 from monitoring.alerts import evaluate_all, open_alert
 from monitoring.choices import AlertKind, AlertStatus, RunStatus, Trigger
 from monitoring.exports import HistorySelection, write_history
 from monitoring.models import Alert, RequestLog, SyncRun, TableRun
 from monitoring.reconciliation import daily_rows
-from monitoring.roles import IT, SUPERVISOR
 from sync.choices import COUNTING_CONNECTION_KINDS, ConnectionKind
 from sync.connectors.base import ConnectionConfig, Connector, ConnectorError
 from sync.connectors.rest import RestConnector

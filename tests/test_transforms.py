@@ -457,6 +457,17 @@ def test_integer_refuses_what_is_not_a_whole_number(value):
         apply_transform("integer", value)
 
 
+@pytest.mark.parametrize("value", ["1,5", "2,500", "0,125", "1.5"])
+def test_integer_reads_a_lone_separator_as_the_decimal_one(value):
+    with pytest.raises(TransformError, match="is not a whole number"):
+        apply_transform("integer", value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1.234.567", 1234567), ("1.234,00", 1234), ("1,234.00", 1234)])
+def test_integer_reads_thousands_as_the_decimal_transform_does(value, expected):
+    assert apply_transform("integer", value) == expected
+
+
 def test_list_map_reshapes_order_lines():
     lines = [{"ProductCode": "P-1", "Quantity": 2, "Extra": "x"}, {"ProductCode": "P-2", "Quantity": 1.5}]
     options = {"fields": {"product_code": "ProductCode", "quantity": "Quantity"}}

@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from sync.choices import FilterOperator, Transform
 from sync.mapping import FieldSpec, FilterRule, MappingResult, first_rejecting_rule, map_record, values_hash
-from sync.transforms import TransformError, apply_transform
-from sync.validators import TRANSFORM_OPTIONS
+from sync.transforms import TRANSFORM_OPTIONS, TransformError, apply_transform
 
 # FUZZ_EXAMPLES=5000 for a longer hunt; the default keeps the file under ~20 s.
 FUZZ = settings(

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from monitoring.roles import IT, SUPERVISOR
+from accounts.roles import IT, SUPERVISOR
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 16, 13, 0, tzinfo=UTC)

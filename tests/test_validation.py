@@ -5,7 +5,7 @@ import html
 import pytest
 from django.urls import reverse
 
-from monitoring.roles import IT
+from accounts.roles import IT
 from sync.models import Connection, FieldMapping, Integration, SyncTable
 
 pytestmark = pytest.mark.django_db

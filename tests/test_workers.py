@@ -43,14 +43,14 @@ from monitoring.choices import RunStatus, Trigger
 from monitoring.models import IntegrationState, SyncRun, TableRun
 from sync.choices import ScheduleKind
 from sync.models import Connection, Integration, RecordLink, SyncTable
-from sync.sandbox.choices import SandboxSystem
-from sync.sandbox.demo import DEMO_NAME, TABLES, configure_table
-from sync.sandbox.models import CrmContact, ErpContact, SandboxKnobs
+from demo.choices import SandboxSystem
+from demo.integration import DEMO_NAME, TABLES, configure_table
+from demo.models import CrmContact, ErpContact, SandboxKnobs
 from sync.slots import MAINTENANCE_NAME, schedule_name
 
 CONTACT_TABLE = next(table for table in TABLES if table["name"] == "Contact")
 # Alone in an integration, people have no Company table to find their company through.
-CONTACT_TABLE = {**CONTACT_TABLE, "mappings": [m for m in CONTACT_TABLE["mappings"] if m[2] != "lookup"]}
+CONTACT_TABLE = {**CONTACT_TABLE, "mappings": [m for m in CONTACT_TABLE["mappings"] if m.get("transform") != "lookup"]}
 
 
 def set_due(ids, moment):
@@ -305,7 +305,7 @@ run = SyncRun.objects.get(pk=PARAMS["run"])
 wait = (run.heartbeat_at + stale_after() - timezone.now()).total_seconds() + 0.1
 time.sleep(max(0, wait))
 # The minute-by-minute housekeeping, sent to the workers now instead of at its next slot.
-result({"task": async_task("sync.tasks.maintenance"), "heartbeat": run.heartbeat_at.isoformat()})
+result({"task": async_task("monitoring.tasks.maintenance"), "heartbeat": run.heartbeat_at.isoformat()})
 """
 )
 
@@ -338,7 +338,7 @@ result({
     "linked_twice": [key for key, count in links.items() if count > 1],
     "resume_token": SyncTable.objects.get(pk=PARAMS["table"]).resume_token,
     "active_runs": SyncRun.objects.filter(status__in=["queued", "running"]).count(),
-    "maintenance": [task.result for task in Task.objects.filter(func="sync.tasks.maintenance", success=True)],
+    "maintenance": [task.result for task in Task.objects.filter(func="monitoring.tasks.maintenance", success=True)],
 })
 """
 )

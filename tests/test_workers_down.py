@@ -15,10 +15,11 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.roles import SUPERVISOR
 from monitoring.choices import AlertKind, AlertStatus, RunStatus, Trigger
 from monitoring.models import Alert, SyncRun, WorkersHeartbeat
 from monitoring.reaper import reap
-from monitoring.roles import SUPERVISOR
+from monitoring.tasks import maintenance
 from monitoring.workers import Watchdog, record_beat, watch, workers_state
 from sync import tasks
 from sync.models import Integration
@@ -81,7 +82,7 @@ def test_the_web_process_alerts_every_active_integration_when_the_workers_stop_b
 
     # The workers come back: their minute task beats, and their first evaluation resolves the alerts.
     clock.shift(timedelta(minutes=3))
-    summary = tasks.maintenance()
+    summary = maintenance()
     assert sorted(summary["workers_alerts_resolved"]) == opened_ids
     resolved = down_alerts(status=AlertStatus.RESOLVED)
     assert resolved.count() == 2

@@ -27,7 +27,7 @@ result({"aged": aged})
 STAFF = """
 from django.contrib.auth.models import Group
 from django.contrib.auth import get_user_model
-from monitoring.roles import SUPERVISOR
+from accounts.roles import SUPERVISOR
 
 user = get_user_model().objects.create_user("watcher", password=PARAMS["password"], is_staff=True)
 user.groups.add(Group.objects.get(name=SUPERVISOR))

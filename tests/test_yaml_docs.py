@@ -18,7 +18,7 @@ from sync.config_io.problems import Problems
 from sync.config_io.readers import file_value
 from sync.config_io.text import from_yaml
 from sync.models import AUTH_REQUIREMENTS, SECRET_FIELDS
-from sync.validators import TRANSFORM_OPTIONS
+from sync.transforms import TRANSFORM_OPTIONS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "integration-yaml.md"
 TEXT = DOC.read_text(encoding="utf-8")
@@ -259,8 +259,8 @@ def test_every_other_example_imports(block, monkeypatch):
 
 @pytest.mark.django_db
 def test_the_demo_tables_are_what_the_demo_configures():
+    from demo.integration import DEMO_NAME, configure_demo
     from sync.config_io import export_text
-    from sync.sandbox.demo import DEMO_NAME, configure_demo
 
     configure_demo("http://127.0.0.1:8000")
     exported = export_text(DEMO_NAME).text

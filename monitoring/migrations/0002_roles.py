@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from monitoring.roles import create_historical_permissions, ensure_roles
+from accounts.roles import create_historical_permissions, ensure_roles
 
 
 def create_roles(apps, schema_editor):

@@ -10,14 +10,13 @@ import re
 
 from django import template
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
+from core.durations import elapsed_duration
 from core.local_time import moment_format, moment_text, with_seconds  # noqa: F401 (templates and tests use them)
 from monitoring.choices import ALERT_STATUS_COLOURS, HEALTH_STATUS_COLOURS, RUN_STATUS_COLOURS, HealthStatus, RunStatus
-from monitoring.health import human_duration
 from monitoring.status import relative_text
 
 register = template.Library()
@@ -55,16 +54,8 @@ def record_key(value):
 
 @register.filter
 def duration(value):
-    """A timedelta for people: ``4.2 s``, ``2 min 5 s``, ``1 hour 5 minutes``; ``—`` when there is none."""
-    if value is None:
-        return "—"
-    seconds = value.total_seconds()
-    if seconds < 60:
-        return _("%(seconds)s s") % {"seconds": number_format(seconds, 1)}
-    if seconds < 3600:
-        minutes, rest = divmod(int(seconds), 60)
-        return _("%(minutes)d min %(seconds)d s") % {"minutes": minutes, "seconds": rest}
-    return human_duration(value)
+    """A measured time (:func:`core.durations.elapsed_duration`): ``4.2 s``, ``2 min 5 s``; ``—`` for none."""
+    return elapsed_duration(value)
 
 
 # ---------------------------------------------------------------- moments

@@ -18,8 +18,8 @@ from django.utils.translation import ngettext
 
 from core.local_time import portal_zone, wall_time
 from monitoring.choices import HeldDeleteStatus
-from monitoring.exports import neutralise
 from monitoring.models import HeldDelete
+from monitoring.workbook import neutralise
 from sync import held_deletes
 
 from .access import DECIDE_HELD_DELETES, VIEW_HELD_DELETES, VIEW_INTEGRATION, require, selected_ids, unknown_action

@@ -21,21 +21,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.local_time import portal_zone
-from monitoring.exports import (
-    HISTORY_DAYS,
-    XLSX_CONTENT_TYPE,
-    HistorySelection,
-    TooManyExports,
-    count_history_rows,
-    export_path,
-    inline_max_rows,
-    job_filename,
-    keep_for,
-    request_export,
-    write_history,
-)
+from monitoring.exports import TooManyExports, export_path, job_filename, keep_for, request_export
+from monitoring.history_selection import HISTORY_DAYS, HistorySelection, count_history_rows, inline_max_rows
 from monitoring.models import ExportJob, ExportStatus
 from monitoring.status import integration_health, zone_in_words
+from monitoring.workbook import XLSX_CONTENT_TYPE, write_history
 from sync.models import Integration
 
 VIEW_PERMISSION = "sync.view_integration"

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from core.durations import HumanDurationField, short_duration
+from core.durations import HumanDurationField, human_duration, typed_duration
 from core.local_time import portal_zone
 from core.stored_messages import StoredMessageField
 from monitoring.alerts import acknowledge
@@ -29,7 +29,6 @@ from monitoring.health import (
     HealthFacts,
     annotate_health,
     annotate_table_health,
-    human_duration,
     is_overdue,
 )
 from monitoring.models import Alert, RecordEvent, RequestLog, TableRun
@@ -90,14 +89,6 @@ class MaxTimeForm(forms.Form):
 
 class DeploymentStatusForm(forms.Form):
     deployment_status = forms.ChoiceField(label=gettext_lazy("Deployment status"), choices=DeploymentStatus.choices)
-
-
-def typed_duration(value: timedelta) -> str:
-    """How a person would type ``value`` in their language: ``24h`` and ``36h`` rather than ``1d`` and ``1d 12h``."""
-    seconds = int(value.total_seconds())
-    if seconds % 3600 == 0 and seconds < 7 * 86400:
-        return short_duration(value, largest="hours")
-    return short_duration(value)
 
 
 # ---------------------------------------------------------------- shared by the integration's tabs

@@ -17,8 +17,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from core.durations import human_duration
 from monitoring.choices import PENDING_ERROR_STATUSES, ErrorStatus, RunStatus
-from monitoring.health import human_duration
 from monitoring.models import RecordError
 from sync.engine import AlreadyRunning, retry_errors
 

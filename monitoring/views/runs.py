@@ -16,11 +16,9 @@ from django.contrib import admin
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
-from django.utils.formats import number_format
-from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from lxml import etree
 
+from core.durations import elapsed_duration
 from core.redaction import cut_in_active_language
 from monitoring.choices import ACTIVE_RUN_STATUSES, OUTCOME_ACTIONS, RUN_STATUS_COLOURS, RecordAction
 from monitoring.models import SyncRun, TableRun
@@ -88,7 +86,7 @@ def run_detail(request, pk):
         "run": run,
         "integration": run.integration,
         "is_active": run.status in ACTIVE_RUN_STATUSES,
-        "run_duration": exact_duration(run.duration),
+        "run_duration": elapsed_duration(run.duration, to_the_second=True),
         "outcome_labels": [TableRun._meta.get_field(name).verbose_name for name in OUTCOMES],
         "table_rows": count_rows(table_runs),
         "totals": totals(table_runs),
@@ -122,7 +120,7 @@ def count_rows(table_runs) -> list[dict]:
                 "table_run": table_run,
                 "outcomes": outcomes,
                 "balanced": table_run.read == sum(outcomes),
-                "duration": exact_duration(table_run.duration),
+                "duration": elapsed_duration(table_run.duration, to_the_second=True),
                 "outcome_sum": sum(outcomes),
             }
         )
@@ -156,25 +154,10 @@ def timeline(run, table_runs, now) -> dict | None:
                 "width": f"{width:.2f}",
                 "colour": RUN_STATUS_COLOURS.get(table_run.status, "grey"),
                 "running": table_run.finished_at is None,
-                "duration": exact_duration(table_run.duration),
+                "duration": elapsed_duration(table_run.duration, to_the_second=True),
             }
         )
     return {"start": start, "end": end, "bars": bars}
-
-
-def exact_duration(value) -> str:
-    """``1 minute 40 seconds``, ``2 hours 0 minutes 5 seconds``, ``3.2 seconds``: a run's duration to the second."""
-    if value is None:
-        return "—"
-    seconds = value.total_seconds()
-    if seconds < 60:
-        return _("%(seconds)s s") % {"seconds": number_format(seconds, 1)}
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}] if hours else []
-    parts.append(ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes})
-    parts.append(ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds})
-    return " ".join(parts)
 
 
 # ---------------------------------------------------------------- bodies

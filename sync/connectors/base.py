@@ -4,7 +4,7 @@ Connectors never import models: they receive a :class:`ConnectionConfig`
 (plain values, secrets included) and report every call they make through a
 ``call_log`` callback as a :class:`CallRecord` that is already redacted and
 truncated. Every failure is a :class:`ConnectorError` carrying ``retryable``
-and a message a user understands: a stored message (:mod:`sync.stored_messages`), so
+and a message a user understands: a stored message (:mod:`core.stored_messages`), so
 that a run's error or a request log keeps it untranslated and shows it in the reader's
 language, the remote system's own words kept as they came.
 """
@@ -21,7 +21,7 @@ from typing import Any
 from core import stored_messages as stored
 
 SECRET_CONFIG_FIELDS = ("password", "token", "api_key", "client_secret")
-# The longest wait between two attempts of a call, in seconds (a longer Retry-After is not honoured).
+# The longest wait between two attempts of a call, in seconds (a longer Retry-After waits this long).
 LONGEST_RETRY_WAIT = 60
 
 
@@ -55,7 +55,7 @@ class ConnectionConfig:
     max_retries: int = 3
     rate_limit_per_minute: int | None = None
     verify_tls: bool = True
-    # Longest wait honoured for a Retry-After header, and the base of exponential backoff.
+    # The longest wait between two attempts (a longer Retry-After is cut to it), and the base of the backoff.
     max_retry_after_seconds: float = LONGEST_RETRY_WAIT
     backoff_seconds: float = 0.5
     # Bodies kept in a CallRecord are cut to this many characters after redaction.
@@ -200,7 +200,8 @@ class Connector(ABC):
         A create is never blindly retried: when ``key_field`` is given and an
         attempt fails in a retryable way, the connector first looks the record
         up by ``values[key_field]`` (``find``) and returns it if the failed
-        attempt did create it.
+        attempt did create it; without a key the failure is final (a 429, refused
+        before any work, is sent again). See :meth:`.transport.Transport.create`.
         """
 
     @abstractmethod

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -432,16 +433,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         failure = nav.take_failure()
         if failure and not failure.after_processing:
-            self._send_failure(failure.status)
+            self._send_failure(failure)
             return
         answer = nav.answer(body)
         if failure:  # the work is done, the answer is lost
-            self._send_failure(failure.status)
+            self._send_failure(failure)
             return
         self._send(*answer)
 
-    def _send_failure(self, status: int):
-        self._send(status, b"<html><body>Service unavailable</body></html>", "text/html")
+    def _send_failure(self, failure: Failure):
+        headers = {"Retry-After": failure.retry_after} if failure.retry_after is not None else {}
+        self._send(failure.status, b"<html><body>Service unavailable</body></html>", "text/html", headers)
 
     def _operation_name(self, body: bytes) -> str:
         try:
@@ -465,11 +467,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         return False
 
-    def _send(self, status: int, body: bytes, content_type: str = "text/xml; charset=utf-8"):
+    def _send(self, status: int, body: bytes, content_type: str = "text/xml; charset=utf-8", headers=None):
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
@@ -488,6 +492,7 @@ class _HTTPServer(ThreadingHTTPServer):
 class Failure:
     status: int
     after_processing: bool
+    retry_after: str | None = None
 
 
 @dataclass
@@ -496,6 +501,7 @@ class Request:
     path: str
     operation: str = ""
     body: bytes = b""
+    at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
 
 
 class NavSoapServer:
@@ -584,10 +590,13 @@ class NavSoapServer:
 
     # Knobs ------------------------------------------------------------------------------
 
-    def fail_next(self, count: int, status: int = 500, *, after_processing: bool = False):
-        """The next ``count`` calls answer ``status`` (an HTML page), before or after doing the work."""
+    def fail_next(
+        self, count: int, status: int = 500, *, after_processing: bool = False, retry_after: str | None = None
+    ):
+        """The next ``count`` calls answer ``status`` (an HTML page), before or after doing the work,
+        with a ``Retry-After`` header when ``retry_after`` is given."""
         with self._knobs_lock:
-            self._failures.extend([Failure(status, after_processing)] * count)
+            self._failures.extend([Failure(status, after_processing, retry_after)] * count)
 
     def delay_next(self, count: int, seconds: float):
         """The next ``count`` calls wait ``seconds`` before answering (cut short when the server stops)."""
@@ -628,6 +637,11 @@ class NavSoapServer:
     def calls(self, operation: str) -> int:
         with self._knobs_lock:
             return sum(1 for request in self.requests if request.operation == operation)
+
+    def call_times(self, operation: str) -> list[float]:
+        """When each call of ``operation`` arrived (``time.monotonic``), in order."""
+        with self._knobs_lock:
+            return [request.at for request in self.requests if request.operation == operation]
 
     # SOAP -------------------------------------------------------------------------------
 

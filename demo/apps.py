@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class DemoConfig(AppConfig):
+    """The demo ERP and CRM; its label stays ``sandbox``, the name of its tables, permissions and URLs."""
+
+    name = "demo"
+    label = "sandbox"
+    verbose_name = _("Demo ERP and CRM")

@@ -1,0 +1,87 @@
+"""The admin of connections: secrets write-only, and a Test connection button."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from ..connection_check import verdict_for
+from ..forms import ConnectionForm
+from ..models import SECRET_FIELDS, Connection
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    form = ConnectionForm
+    list_display = ["name", "kind", "address", "auth_kind", "timeout_seconds", "updated_at"]
+    list_filter = ["kind", "auth_kind"]
+    search_fields = ["name", "base_url", "wsdl_url"]
+    readonly_fields = ["stored_secrets"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind"]}),
+        (_("REST"), {"fields": ["base_url", "pagination", "page_size", "records_path", "test_path"]}),
+        (
+            _("SOAP"),
+            {"fields": ["wsdl_url", "wsdl_upload", "wsdl_document", "soap_service", "soap_port", "endpoint_url"]},
+        ),
+        (
+            _("Authentication"),
+            {
+                "fields": [
+                    "auth_kind",
+                    "username",
+                    "password",
+                    "token",
+                    "api_key_header",
+                    "api_key",
+                    "oauth_token_url",
+                    "client_id",
+                    "client_secret",
+                    "oauth_scope",
+                ]
+            },
+        ),
+        (_("Limits"), {"fields": ["timeout_seconds", "max_retries", "rate_limit_per_minute", "verify_tls"]}),
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
+            return self.fieldsets
+        # View-only users see which secrets are set, never their values.
+        hidden = {*SECRET_FIELDS, "wsdl_upload"}
+        fieldsets = [
+            (title, {**options, "fields": [name for name in options["fields"] if name not in hidden]})
+            for title, options in self.fieldsets
+        ]
+        return [*fieldsets, (_("Secrets"), {"fields": ["stored_secrets"]})]
+
+    # Test connection: IT checks a connection's address and credentials in one click.
+    def get_urls(self):
+        view = self.admin_site.admin_view(require_POST(self.test_view))
+        return [path("<int:pk>/test/", view, name="sync_connection_test"), *super().get_urls()]
+
+    def test_view(self, request, pk):
+        connection = get_object_or_404(Connection, pk=pk)
+        if not self.has_change_permission(request, connection):
+            raise PermissionDenied
+        verdict = verdict_for(connection)
+        self.message_user(request, verdict.message, messages.SUCCESS if verdict.ok else messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:sync_connection_change", args=[connection.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_test": self.has_change_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description=_("address"))
+    def address(self, obj):
+        return obj.base_url or obj.wsdl_url or (_("uploaded WSDL") if obj.wsdl_document else "")
+
+    @admin.display(description=_("stored secrets"))
+    def stored_secrets(self, obj):
+        if obj is None:
+            return "—"
+        labels = [str(Connection._meta.get_field(name).verbose_name) for name in obj.secrets_set()]
+        return ", ".join(labels) or _("none")

@@ -1,0 +1,114 @@
+"""How a REST connection authenticates: none, HTTP basic, bearer token, an API-key header or OAuth2.
+
+OAuth2 is the client-credentials grant: the token is fetched once, reused until shortly before
+``expires_in``, and fetched again when the API answers 401 (:meth:`RestAuth.forget`). A fetched
+token joins the transport's secrets, so no call record shows it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import requests
+
+from core import stored_messages as stored
+from sync.choices import AuthKind
+
+from ..base import ConnectionConfig, ConnectorError
+from ..transport import Transport
+
+
+class TokenError(ConnectorError):
+    """The OAuth2 token endpoint refused or failed."""
+
+
+def token_lifetime(expires_in) -> float:
+    """How long to reuse a token: ``expires_in`` minus a margin (10 %, at most 60 s); an hour when unknown."""
+    try:
+        seconds = float(expires_in)
+    except (TypeError, ValueError):
+        return 3600.0
+    return max(0.0, seconds - min(60.0, seconds / 10))
+
+
+def credential_words(kind: str) -> stored.StoredMessage:
+    """What the user should check when the credentials are refused."""
+    if kind == AuthKind.BASIC:
+        return stored.gettext("username and password")
+    if kind == AuthKind.BEARER:
+        return stored.gettext("bearer token")
+    if kind == AuthKind.API_KEY:
+        return stored.gettext("API key")
+    if kind == AuthKind.OAUTH2:
+        return stored.gettext("OAuth2 client id and secret")
+    return stored.gettext("authentication settings (none is configured)")
+
+
+class RestAuth:
+    """The headers and basic credentials of each API call; the OAuth2 token, fetched through ``post_form``."""
+
+    def __init__(
+        self,
+        config: ConnectionConfig,
+        transport: Transport,
+        post_form: Callable[[str, dict], requests.Response],
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.config = config
+        self.transport = transport
+        self.post_form = post_form  # (url, form) → the token endpoint's answer, or a ConnectorError
+        self.clock = clock
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def has_token(self) -> bool:
+        return self._token is not None
+
+    def headers(self) -> dict[str, str]:
+        kind = self.config.auth_kind
+        if kind == AuthKind.BEARER:
+            return {"Authorization": f"Bearer {self.config.token}"}
+        if kind == AuthKind.API_KEY:
+            return {self.config.api_key_header or "X-API-Key": self.config.api_key}
+        if kind == AuthKind.OAUTH2:
+            return {"Authorization": f"Bearer {self._access_token()}"}
+        return {}
+
+    def basic(self) -> tuple[str, str] | None:
+        if self.config.auth_kind == AuthKind.BASIC:
+            return (self.config.username, self.config.password)
+        return None
+
+    def forget(self) -> None:
+        """Drop the token: the next call fetches a new one."""
+        with self._lock:
+            self._token = None
+
+    def _access_token(self) -> str:
+        with self._lock:
+            if self._token is None or self.clock() >= self._expires_at:
+                self._token, lifetime = self._fetch_token()
+                self._expires_at = self.clock() + lifetime
+            return self._token
+
+    def _fetch_token(self) -> tuple[str, float]:
+        """A client-credentials token and how long to reuse it (a little less than ``expires_in``)."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.config.client_id,
+            "client_secret": self.config.client_secret,
+        }
+        if self.config.oauth_scope:
+            form["scope"] = self.config.oauth_scope
+        response = self.post_form(self.config.oauth_token_url, form)
+        try:
+            data = response.json()
+            token = str(data["access_token"])
+        except (ValueError, KeyError, TypeError):
+            raise TokenError(stored.gettext("The OAuth2 token endpoint answered without an access_token."))
+        self.transport.secrets.append(token)
+        return token, token_lifetime(data.get("expires_in"))

@@ -1,0 +1,320 @@
+"""The REST connector: one session per connection, its calls through the connector transport.
+
+* **Auth** — none, HTTP basic, bearer token, an API-key header (Ploomes' ``User-Key``) or OAuth2
+  client credentials (:mod:`.auth`).
+* **Pagination** — page+size, offset+limit, OData ``$top``/``$skip`` or its next link, a next-link
+  URL or a cursor (:mod:`.listing`).
+* **Writes** — POST to the collection, PATCH to ``{id}`` in a URL template such as
+  ``/Contacts({id})`` (or ``/{id}`` appended when there is no template), DELETE the same
+  way. A leading method overrides the default: ``PUT /Contacts({id})`` replaces instead
+  of patching, ``POST /contacts/{id}/remove`` deletes by POST (a PUT or PATCH prefix is
+  ignored by a delete, which may be given the update object). A create is retried only after
+  ``find`` shows the failed attempt did not create the record; a delete whose retry answers 404
+  is done (the lost answer had deleted it).
+* **Retries, rate limit, where and how much** — :mod:`sync.connectors.transport`: timeouts,
+  dropped connections, 408, 429 and 5xx are retried with backoff and jitter or after
+  ``Retry-After``; the session follows the outbound policy (redirects and the OAuth2 token URL
+  included) and refuses an answer past ``OUTBOUND_MAX_RESPONSE_BYTES``.
+* **Counts** — ``count(query)`` GETs a query under the base URL (never an address of its own) and
+  reads a bare number (OData's ``/$count``) or an object's total (``@odata.count``…).
+
+Every attempt is one :class:`CallRecord`, redacted and truncated. No secret reaches a
+call record, an error message or a log line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from urllib.parse import quote
+
+import requests
+
+from core import json_text, outbound
+from core import stored_messages as stored
+from sync import paths
+from sync.choices import AuthKind, Pagination
+
+from .. import verdicts
+from ..base import ConnectionConfig, Connector, ConnectorError, Page, ReadRequest, SampleRead, Verdict
+from ..failures import Place
+from ..retries import AttemptFailed, retry_after_seconds
+from ..transport import GuardedSession, Transport
+from . import check
+from .auth import RestAuth, TokenError
+from .listing import Listing
+from .queries import (
+    TOTAL_KEYS,
+    answer_outline,
+    answered_count,
+    collection_path,
+    odata_key_filter,
+    record_path,
+    reported_total,
+    split_method,
+    with_query,
+)
+from .words import not_json, status_error
+
+logger = logging.getLogger(__name__)
+
+
+class RestConnector(Connector):
+    def __init__(self, config: ConnectionConfig, call_log=None):
+        super().__init__(config, call_log)
+        self.transport = Transport(config, self.call_log)
+        self.session = GuardedSession(config.api_key_header if config.auth_kind == AuthKind.API_KEY else "")
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "integration-portal"})
+        self.auth = RestAuth(config, self.transport, self._post_token_form)
+        self.listing = Listing(self.transport)
+
+    def close(self) -> None:
+        self.session.close()
+
+    # --- the interface -------------------------------------------------------------------
+
+    def read_page(self, request: ReadRequest) -> Page:
+        response = self._call("GET", self.listing.url(request), operation="read")
+        data = self._json(response)
+        records = self.listing.records(data)
+        return Page(
+            records=records,
+            next_token=self.listing.next_token(request, data, records, response),
+            total=reported_total(data),
+        )
+
+    def find(self, target_object: str, key_field: str, key_value) -> dict | None:
+        _method, path = split_method(target_object, "GET")
+        if self.config.pagination == Pagination.ODATA:
+            params = [("$filter", odata_key_filter(key_field, key_value)), ("$top", "2")]
+        else:
+            params = [(key_field, str(key_value))]
+        url = with_query(self.listing.absolute(collection_path(path)), params)
+        records = self.listing.records(self._json(self._call("GET", url, operation="find")))
+        matches = [
+            record for record in records if isinstance(record, dict) and self._matches(record, key_field, key_value)
+        ]
+        if len(matches) > 1:
+            raise self.transport.error(
+                stored.gettext(
+                    "More than one record of %(path)s has %(field)s = %(value)s: cannot tell which one is meant.",
+                    path=path,
+                    field=key_field,
+                    value=str(key_value),
+                ),
+                record_level=True,
+            )
+        return matches[0] if matches else None
+
+    def _matches(self, record: dict, key_field: str, key_value) -> bool:
+        value = paths.get_path(record, key_field)
+        if value is paths.MISSING:
+            # OData filtered on the server; elsewhere an ignored query parameter must not match everything.
+            return self.config.pagination == Pagination.ODATA
+        return str(value) == str(key_value)
+
+    def create(self, target_object: str, values: dict, *, key_field: str = "") -> dict:
+        method, path = split_method(target_object, "POST")
+        url = self.listing.absolute(collection_path(path))
+        key_value = paths.get_path(values, key_field) if key_field else None
+        if key_value is paths.MISSING:
+            key_value = None
+        exchanges = itertools.count(1)
+
+        def attempt(_number: int) -> dict:
+            return self._answer(self._attempt(method, url, exchanges, body=values, operation="create", write=True))
+
+        return self.transport.create(
+            attempt,
+            key_field=key_field,
+            key_value=key_value,
+            find=lambda: self.find(target_object, key_field, str(key_value)),
+        )
+
+    def count(self, query: str) -> int:
+        """GET ``query`` under the base URL and read the count it answers: a bare number (OData's
+        ``/$count``), or an object with a total (``@odata.count`` of ``$count=true``…)."""
+        query = query.strip()
+        if outbound.names_a_server(query):
+            raise self.transport.error(
+                stored.gettext(
+                    "The count query %(query)s is an address of its own: write it relative to the connection's "
+                    "base URL, e.g. Contacts?$count=true&$top=0.",
+                    query=self.transport.redact_url(query),
+                )
+            )
+        response = self._call("GET", self.listing.absolute(query), operation="count")
+        total = answered_count(response.text)
+        if total is None:
+            raise self.transport.error(
+                stored.gettext(
+                    "The answer to the count query %(query)s holds no count: expected a number, or an object "
+                    "with one of %(keys)s (it holds: %(found)s).",
+                    query=query,
+                    keys=", ".join(TOTAL_KEYS),
+                    found=answer_outline(response.text),
+                )
+            )
+        return total
+
+    def get(self, target_object: str, key: str) -> dict | None:
+        _method, path = split_method(target_object, "GET")
+        return self._one_record(self.listing.absolute(record_path(path, key)), "get")
+
+    def read_one(self, request: ReadRequest, key: str) -> dict | None:
+        path = request.source_object.replace("{key}", quote(str(key), safe=""))
+        params = [(name, str(value).replace("{key}", str(key))) for name, value in (request.arguments or {}).items()]
+        return self._one_record(with_query(self.listing.absolute(path), params), "read")
+
+    def _one_record(self, url: str, operation: str) -> dict | None:
+        """The record at ``url`` (a bare object or a list of one, e.g. OData's value), None for a 404."""
+        try:
+            data = self._json(self._call("GET", url, operation=operation))
+        except ConnectorError as error:
+            if error.status_code == 404:
+                return None
+            raise
+        if isinstance(data, dict) and not self.config.records_path:
+            return data  # the record itself
+        records = self.listing.records(data)
+        return records[0] if records and isinstance(records[0], dict) else None
+
+    def update(self, target_object: str, key: str, values: dict) -> dict:
+        method, path = split_method(target_object, "PATCH")
+        url = self.listing.absolute(record_path(path, key))
+        return self._answer(self._call(method, url, body=values, operation="update", write=True))
+
+    def delete(self, target_object: str, key: str) -> None:
+        method, path = split_method(target_object, "DELETE")
+        if method in ("PUT", "PATCH"):
+            method = "DELETE"  # the update object's method (deletes go to the update object)
+        retried = []
+        url = self.listing.absolute(record_path(path, key))
+        try:
+            self._call(method, url, operation="delete", write=True, before_retry=retried.append)
+        except ConnectorError as error:
+            # An earlier attempt whose answer was lost did delete it: the goal is reached.
+            if not (retried and error.status_code == 404):
+                raise
+
+    def test_connection(self, sample: SampleRead | None = None) -> Verdict:
+        """GET what a sync would read first (:func:`.check.test_request`), once, without retries, and judge it.
+
+        Green only for a 2xx JSON answer that did not land elsewhere (a sign-in page); a table's read
+        must also hold its records where the records path says.
+        """
+        try:
+            url, asked = check.test_request(self.listing, sample)
+        except ConnectorError as error:
+            return verdicts.failed(error)
+        try:
+            response = self._call("GET", url, operation="test", retries=0)
+        except ConnectorError as error:
+            if error.status_code and not isinstance(error, TokenError):
+                return check.status_verdict(self.transport, error, asked)
+            return verdicts.failed(error)
+        try:
+            data = response.json()
+        except ValueError:
+            return check.not_data(self.transport, response, url, asked)
+        try:
+            count = len(self.listing.records(data))
+        except ConnectorError as error:
+            if asked.table:  # a sync would stop there too
+                return verdicts.unreadable(asked, error)
+            count = None  # a test path or the base URL answering an object: no records to count
+        milliseconds = round(response.elapsed.total_seconds() * 1000)
+        return verdicts.connected(asked, response.status_code, milliseconds, count)
+
+    # --- answers ---------------------------------------------------------------------------
+
+    def _json(self, response):
+        try:
+            return response.json()
+        except ValueError:
+            raise not_json(self.transport, response)
+
+    def _answer(self, response) -> dict:
+        """The written record as the server answered it (unwrapped from the records path)."""
+        if not response.content.strip():
+            return {}
+        data = self._json(response)
+        path = self.config.records_path.strip()
+        records = paths.get_path(data, path) if path else data
+        if isinstance(records, list) and len(records) == 1 and isinstance(records[0], dict):
+            return records[0]
+        return data if isinstance(data, dict) else {"value": data}
+
+    # --- one call ----------------------------------------------------------------------------
+
+    def _call(self, method: str, url: str, *, retries: int | None = None, before_retry=None, **options):
+        """Send one logical call under the retry policy; every attempt is logged; raises ConnectorError."""
+        exchanges = itertools.count(1)
+        return self.transport.run(
+            lambda attempt: self._attempt(method, url, exchanges, **options),
+            retries=retries,
+            before_retry=before_retry,
+        )
+
+    def _post_token_form(self, url: str, form: dict) -> requests.Response:
+        return self._call("POST", url, form=form, operation="token", api=False)
+
+    def _attempt(self, method, url, exchanges, *, body=None, form=None, operation="", write=False, api=True):
+        """One attempt: an exchange, and once more with a new token when an OAuth2 token was refused."""
+        response, error = self._exchange(method, url, body, form, operation, write, api, next(exchanges))
+        if error is not None and error.status_code == 401 and api and self.auth.has_token:
+            self.auth.forget()
+            response, error = self._exchange(method, url, body, form, operation, write, api, next(exchanges))
+        if error is not None:
+            wait = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
+            raise AttemptFailed(error, wait)
+        return response
+
+    def _exchange(self, method, url, body, form, operation, write, api, number):
+        """One HTTP exchange: returns (response, error), logs it as a CallRecord."""
+        headers = self.auth.headers() if api else {}
+        data = form
+        if body is not None:
+            data = json_text.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        auth = self.auth.basic() if api else None
+        prepared = self.session.prepare_request(requests.Request(method, url, headers=headers, data=data, auth=auth))
+        if api:
+            self.transport.wait_turn()
+        started = _now()
+        response = failure = None
+        try:
+            response = self.transport.send(self.session, prepared)
+        except (requests.RequestException, outbound.OutboundError) as exc:
+            failure = exc
+        finished = _now()
+        if failure is not None:
+            error = self.transport.describe(failure, Place(self.transport.shown(url)))
+        elif response.status_code >= 400:
+            error = status_error(
+                self.transport, response, method, url, operation=operation, write=write, attempt=number
+            )
+        else:
+            error = None
+        self.transport.record(
+            prepared.method,
+            prepared.url,
+            operation,
+            started,
+            finished,
+            attempt=number,
+            status_code=response.status_code if response is not None else None,
+            headers=prepared.headers,
+            request_body=prepared.body,
+            response_body=response.text if response is not None else "",
+            error=error.message if error is not None else "",
+        )
+        if failure is not None:
+            shown = self.transport.shown(prepared.url)
+            logger.info("%s: %s %s failed: %s", self.config.name, prepared.method, shown, error)
+        return response, error
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

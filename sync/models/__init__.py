@@ -1,0 +1,29 @@
+"""How data moves: integrations, connections, tables, mappings, links and staged records.
+
+One module per family: :mod:`.connections` (how a system is reached), :mod:`.integrations`
+(an ERP ↔ CRM pair and when it runs), :mod:`.tables` (a kind of record moving one way),
+:mod:`.mappings` (a table's fields), :mod:`.records` (what is kept of each record moved).
+"""
+
+from .connections import AUTH_REQUIREMENTS, OUTBOUND_URL_FIELDS, RETRIES, SECRET_FIELDS, TIMEOUT_SECONDS, Connection
+from .integrations import LONGEST_INTERVAL_MINUTES, LONGEST_MAX_TIME_WITHOUT_SUCCESS, Integration
+from .mappings import FieldMapping
+from .records import RecordLink, StagedRecord
+from .tables import LONGEST_WAIT_FOR_PARENT, SyncTable
+
+__all__ = [
+    "AUTH_REQUIREMENTS",
+    "LONGEST_INTERVAL_MINUTES",
+    "LONGEST_MAX_TIME_WITHOUT_SUCCESS",
+    "LONGEST_WAIT_FOR_PARENT",
+    "OUTBOUND_URL_FIELDS",
+    "RETRIES",
+    "SECRET_FIELDS",
+    "TIMEOUT_SECONDS",
+    "Connection",
+    "FieldMapping",
+    "Integration",
+    "RecordLink",
+    "StagedRecord",
+    "SyncTable",
+]

@@ -1,0 +1,174 @@
+"""How the portal reaches one system: a connection's address, authentication, paging and limits."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from core.fields import EncryptedTextField
+
+from .. import validators
+from ..choices import AuthKind, ConnectionKind, Direction, Pagination
+from .cleaning import clean_fields_with_outbound_urls, in_range, raise_errors
+from .tables import SyncTable
+
+# Which secret each auth kind needs, besides its plain fields.
+AUTH_REQUIREMENTS = {
+    AuthKind.NONE: (),
+    AuthKind.BASIC: ("username", "password"),
+    AuthKind.BEARER: ("token",),
+    AuthKind.API_KEY: ("api_key_header", "api_key"),
+    AuthKind.OAUTH2: ("oauth_token_url", "client_id", "client_secret"),
+    AuthKind.WSSE: ("username", "password"),
+}
+SECRET_FIELDS = ("password", "token", "api_key", "client_secret")
+# The addresses a connection calls: each must pass the outbound policy (core.outbound).
+OUTBOUND_URL_FIELDS = ("base_url", "wsdl_url", "endpoint_url", "oauth_token_url")
+
+TIMEOUT_SECONDS = (1, 3600)  # of one call
+RETRIES = (0, 10)
+
+
+class Connection(models.Model):
+    """How to reach one system (an ERP or a CRM)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=ConnectionKind.choices)
+    base_url = models.URLField(
+        _("base URL"), blank=True, help_text=_("REST: the API root, e.g. https://api2.ploomes.com")
+    )
+    wsdl_url = models.URLField(_("WSDL URL"), blank=True, help_text=_("SOAP: where the WSDL is served"))
+    wsdl_document = models.TextField(
+        _("WSDL document"), blank=True, help_text=_("SOAP: the WSDL itself, when it is uploaded instead of served")
+    )
+    soap_service = models.CharField(
+        _("SOAP service"), max_length=200, blank=True, help_text=_("Blank: the WSDL's first")
+    )
+    soap_port = models.CharField(_("SOAP port"), max_length=200, blank=True, help_text=_("Blank: the service's first"))
+    endpoint_url = models.URLField(
+        _("endpoint URL override"),
+        blank=True,
+        help_text=_("SOAP: call this address instead of the one written in the WSDL"),
+    )
+
+    auth_kind = models.CharField(_("authentication"), max_length=10, choices=AuthKind.choices, default=AuthKind.NONE)
+    username = models.CharField(_("username"), max_length=200, blank=True)
+    password = EncryptedTextField(_("password"), blank=True)
+    token = EncryptedTextField(_("bearer token"), blank=True)
+    api_key_header = models.CharField(
+        _("API key header"), max_length=100, blank=True, help_text=_("e.g. User-Key for Ploomes")
+    )
+    api_key = EncryptedTextField(_("API key"), blank=True)
+    oauth_token_url = models.URLField(_("OAuth2 token URL"), blank=True)
+    client_id = models.CharField(_("OAuth2 client id"), max_length=200, blank=True)
+    client_secret = EncryptedTextField(_("OAuth2 client secret"), blank=True)
+    oauth_scope = models.CharField(_("OAuth2 scope"), max_length=200, blank=True)
+
+    pagination = models.CharField(_("pagination"), max_length=10, choices=Pagination.choices, default=Pagination.NONE)
+    page_size = models.PositiveIntegerField(_("page size"), default=100, validators=validators.number_range(1, 10_000))
+    records_path = models.CharField(
+        _("records path"),
+        max_length=200,
+        blank=True,
+        help_text=_("Where the records are in a response, e.g. value or data.items; blank: the response itself"),
+    )
+    test_path = models.CharField(
+        _("test path"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "REST: what Test connection reads with the connection's credentials, relative to the base URL, "
+            "e.g. /Contacts?$top=1. Blank: one record of the first active table that reads from this connection, "
+            "or the base URL when no table does"
+        ),
+    )
+    timeout_seconds = models.PositiveIntegerField(
+        _("timeout (seconds)"),
+        default=30,
+        validators=validators.number_range(*TIMEOUT_SECONDS),
+        help_text=_("For every call"),
+    )
+    max_retries = models.PositiveIntegerField(
+        _("retries"),
+        default=3,
+        validators=validators.number_range(*RETRIES),
+        help_text=_("For timeouts, 429 and 5xx answers, with backoff"),
+    )
+    rate_limit_per_minute = models.PositiveIntegerField(
+        _("rate limit (calls per minute)"), null=True, blank=True, validators=validators.number_range(1, 60_000)
+    )
+    verify_tls = models.BooleanField(_("verify TLS certificates"), default=True)
+
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("connection")
+        verbose_name_plural = _("connections")
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        # A secret the chosen authentication does not use is not kept.
+        needed = AUTH_REQUIREMENTS.get(self.auth_kind, ())
+        for field in SECRET_FIELDS:
+            if field not in needed:
+                setattr(self, field, "")
+        super().save(*args, **kwargs)
+
+    def clean_fields(self, exclude=None):
+        """The URLs the portal calls are checked against the outbound policy, in words naming the field."""
+        clean_fields_with_outbound_urls(self, OUTBOUND_URL_FIELDS, exclude, super().clean_fields)
+
+    def clean(self):
+        errors = {}
+        if self.kind == ConnectionKind.REST:
+            if not self.base_url:
+                errors["base_url"] = [_("A REST connection needs a base URL.")]
+            if self.auth_kind == AuthKind.WSSE:
+                errors["auth_kind"] = [_("WS-Security applies to SOAP connections only.")]
+            if self.pagination == Pagination.BOOKMARK:
+                errors["pagination"] = [_("Bookmark paging applies to SOAP connections only.")]
+            errors["test_path"] = validators.check_relative_query(self.test_path, example="/Contacts?$top=1")
+        elif self.kind == ConnectionKind.SOAP:
+            if not (self.wsdl_url or self.wsdl_document.strip()):
+                errors["wsdl_url"] = [_("A SOAP connection needs a WSDL: give its URL or upload the document.")]
+            if self.auth_kind in (AuthKind.BEARER, AuthKind.API_KEY, AuthKind.OAUTH2):
+                errors["auth_kind"] = [_("A SOAP connection supports HTTP basic or WS-Security authentication.")]
+            if self.test_path:
+                errors["test_path"] = [_("A test path applies to REST connections only: clear it.")]
+        for field in AUTH_REQUIREMENTS.get(self.auth_kind, ()):
+            if not getattr(self, field):
+                label = self._meta.get_field(field).verbose_name
+                errors.setdefault(field, []).append(
+                    _("%(auth)s authentication needs the %(field)s.")
+                    % {"auth": AuthKind(self.auth_kind).label, "field": label}
+                )
+        if in_range(self.timeout_seconds, TIMEOUT_SECONDS) and in_range(self.max_retries, RETRIES):
+            task_timeout = settings.Q_CLUSTER.get("timeout") or 3600
+            worst_case = validators.check_call_worst_case(self.timeout_seconds, self.max_retries, task_timeout)
+            if worst_case:
+                errors.setdefault("max_retries", []).extend(worst_case)
+        raise_errors(errors)
+
+    def secrets_set(self) -> list[str]:
+        """Names of the secret fields that hold a value (never the values)."""
+        return [field for field in SECRET_FIELDS if getattr(self, field)]
+
+    def first_reading_table(self):
+        """The first active table a sync reads from this connection, None when none does.
+
+        A table reads from its integration's ERP connection when it moves ERP → CRM, from the CRM
+        connection when it moves CRM → ERP. Tables of active integrations come first, then by
+        integration and by the tables' order. A table read once per link of another is left out:
+        its read needs a record's key.
+        """
+        reads_from_this = models.Q(integration__erp_connection=self, direction=Direction.ERP_TO_CRM) | models.Q(
+            integration__crm_connection=self, direction=Direction.CRM_TO_ERP
+        )
+        return (
+            SyncTable.objects.filter(reads_from_this, active=True, read_per_link_of__isnull=True)
+            .order_by("-integration__active", "integration__name", "order", "pk")
+            .first()
+        )

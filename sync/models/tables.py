@@ -1,0 +1,232 @@
+"""One kind of record moving one way between an integration's two systems (Company ERP → CRM)."""
+
+from datetime import timedelta
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .. import validators
+from ..choices import DeletePolicy, Direction, Reprocess, WriteMode
+from ..mapping.checks import check_filter_rules, missing_record_key
+from .cleaning import raise_errors
+from .integrations import LONGEST_MAX_TIME_WITHOUT_SUCCESS
+
+LONGEST_WAIT_FOR_PARENT = timedelta(days=90)
+
+
+class SyncTable(models.Model):
+    """One kind of record moving one way, e.g. Company ERP → CRM."""
+
+    # Changing any of these starts the table's reading over from the beginning.
+    READ_SETTINGS = ("source_object", "cursor_field", "incremental_filter")
+
+    integration = models.ForeignKey("Integration", models.CASCADE, related_name="tables", verbose_name=_("integration"))
+    name = models.CharField(_("name"), max_length=100, help_text=_("e.g. Company, Contact, Order"))
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    direction = models.CharField(_("direction"), max_length=12, choices=Direction.choices, default=Direction.ERP_TO_CRM)
+    order = models.PositiveIntegerField(
+        _("order"),
+        default=0,
+        validators=validators.number_range(0, 10_000),
+        help_text=_("Lower runs first (companies before contacts)"),
+    )
+    active = models.BooleanField(_("active"), default=True)
+    source_object = models.CharField(
+        _("source object"),
+        max_length=200,
+        help_text=_("REST path (e.g. /Contacts) or SOAP operation (e.g. ReadMultiple)"),
+    )
+    read_arguments = models.JSONField(
+        _("read arguments"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Fixed query parameters (REST) or the read operation's argument template (SOAP), where {cursor}, "
+            '{page_token} and {page_size} are filled in, e.g. {"filter": [], "setSize": "{page_size}"}'
+        ),
+    )
+    target_object = models.CharField(
+        _("target object"), max_length=200, help_text=_("REST path or SOAP operation the records are written to")
+    )
+    update_object = models.CharField(
+        _("update object"),
+        max_length=200,
+        blank=True,
+        help_text=_("Where updates go when it differs, e.g. /Contacts({id}) or Update; blank: the target object"),
+    )
+    write_mode = models.CharField(_("write mode"), max_length=12, choices=WriteMode.choices, default=WriteMode.UPSERT)
+    match_existing = models.BooleanField(
+        _("match existing records by key"),
+        default=True,
+        help_text=_(
+            "Before creating a record the portal has not linked yet, look it up in the target by its key "
+            "and link it instead of creating a duplicate (e.g. companies already in the CRM)"
+        ),
+    )
+    match_field = models.CharField(
+        _("match existing records by"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "Target field that finds a record the portal has not linked yet (e.g. CNPJ, for companies already in the "
+            "CRM); blank: the field the record key is mapped to"
+        ),
+    )
+    update_changed_fields_only = models.BooleanField(
+        _("update only the fields that changed"),
+        default=False,
+        help_text=_(
+            "An update sends only the fields whose mapped value changed since the portal last wrote the record, "
+            "so edits people make to other fields in the target are never overwritten"
+        ),
+    )
+    read_per_link_of = models.ForeignKey(
+        "self",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="read_by",
+        verbose_name=_("read one record per link of"),
+        help_text=_(
+            "Instead of listing the source, call the source object once per record linked by this table, "
+            "e.g. GetOrderStatus for each order; {key} in the read arguments or the path is that record's key "
+            "in the source system"
+        ),
+    )
+    max_wait_for_parent = models.DurationField(
+        _("max wait for a referenced record"),
+        default=timedelta(hours=24),
+        validators=[validators.DurationNotAbove(LONGEST_WAIT_FOR_PARENT)],
+        help_text=_(
+            "A record whose lookup finds no link yet (an order whose customer is not synced) waits and is "
+            "retried by every run; after this long it goes to the review queue"
+        ),
+    )
+    record_key = models.CharField(
+        _("record key"), max_length=200, help_text=_("Source field that identifies a record, e.g. CNPJ or No")
+    )
+    target_key = models.CharField(
+        _("target key"), max_length=200, default="Id", help_text=_("Field of the target's answer that identifies it")
+    )
+    cursor_field = models.CharField(
+        _("incremental cursor field"),
+        max_length=200,
+        blank=True,
+        help_text=_("Source field holding the last change time; blank: read everything each run"),
+    )
+    incremental_filter = models.CharField(
+        _("incremental filter"),
+        max_length=300,
+        blank=True,
+        help_text=_("e.g. $filter=LastUpdateDate gt {cursor}"),
+    )
+    filter_rules = models.JSONField(
+        _("filter rules"),
+        default=list,
+        blank=True,
+        help_text=_(
+            'All must hold, e.g. [{"name": "approved credit", "field": "CreditStatus", "op": "eq", "value": "A"}]'
+        ),
+    )
+    delete_policy = models.CharField(
+        _("delete policy"), max_length=10, choices=DeletePolicy.choices, default=DeletePolicy.IGNORE
+    )
+    delete_threshold = models.PositiveIntegerField(
+        _("excessive-delete threshold"),
+        default=50,
+        validators=validators.number_range(0, 1_000_000),
+        help_text=_("More deletes than this in one run are held for approval instead of applied"),
+    )
+    max_time_without_success = models.DurationField(
+        _("max time without success (override)"),
+        null=True,
+        blank=True,
+        validators=[validators.DurationNotAbove(LONGEST_MAX_TIME_WITHOUT_SUCCESS)],
+        help_text=_("Blank: the integration's"),
+    )
+    target_count_query = models.CharField(
+        _("count query on the target"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "A read on the target that answers how many records it holds for this table, compared after each run "
+            "with the records the portal links, e.g. Contacts?$filter=TypeId eq 1&$count=true&$top=0. "
+            "Blank: not checked"
+        ),
+    )
+    cursor_value = models.CharField(_("last committed cursor"), max_length=200, blank=True, editable=False)
+    resume_token = models.TextField(
+        _("resume point"),
+        blank=True,
+        editable=False,
+        help_text=_("Page to continue from when the last read of this table was interrupted"),
+    )
+    resume_cursor = models.CharField(
+        _("cursor reached before the interruption"), max_length=200, blank=True, editable=False
+    )
+    reprocess = models.CharField(
+        _("re-process at the next run"),
+        max_length=10,
+        choices=Reprocess.choices,
+        blank=True,
+        default=Reprocess.NOTHING,
+        editable=False,
+        help_text=_("Staged records the next run sends through the mapping again, without extracting them again"),
+    )
+
+    class Meta:
+        ordering = ["integration", "order", "pk"]
+        verbose_name = _("table")
+        verbose_name_plural = _("tables")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "name"],
+                name="sync_table_unique_name_per_integration",
+                violation_error_message=_("Two tables of one integration cannot share a name."),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.integration.name} · {self.name}" if self.integration_id else self.name
+
+    def save(self, *args, **kwargs):
+        # Reading from another object or by another cursor starts over from the beginning.
+        loaded = getattr(self, "_loaded_read_settings", None)
+        if loaded is not None and None not in loaded and loaded != self._read_settings():
+            self.cursor_value = self.resume_token = self.resume_cursor = ""
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "cursor_value", "resume_token", "resume_cursor"}
+        super().save(*args, **kwargs)
+        self._loaded_read_settings = self._read_settings()
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        table = super().from_db(db, field_names, values)
+        loaded = dict(zip(field_names, values, strict=False))
+        table._loaded_read_settings = tuple(loaded.get(name) for name in cls.READ_SETTINGS)
+        return table
+
+    def _read_settings(self):
+        return tuple(self.__dict__.get(name) for name in self.READ_SETTINGS)
+
+    def clean(self):
+        errors = {"filter_rules": check_filter_rules(self.filter_rules)}
+        if not isinstance(self.read_arguments, dict):
+            errors["read_arguments"] = [_("The read arguments must be a JSON object.")]
+        if self.max_time_without_success is not None and self.max_time_without_success <= timedelta(0):
+            errors["max_time_without_success"] = [_("The max time without success must be positive, e.g. 24h.")]
+        if self.incremental_filter and "{cursor}" not in self.incremental_filter:
+            errors["incremental_filter"] = [_("The incremental filter must contain {cursor}.")]
+        errors["target_count_query"] = validators.check_relative_query(self.target_count_query)
+        if self.max_wait_for_parent is not None and self.max_wait_for_parent < timedelta(0):
+            errors["max_wait_for_parent"] = [_("The max wait cannot be negative.")]
+        if self.read_per_link_of_id:
+            linked = self.read_per_link_of
+            if self.pk and linked.pk == self.pk:
+                errors["read_per_link_of"] = [_("A table cannot read one record per link of itself.")]
+            elif self.integration_id and linked.integration_id != self.integration_id:
+                errors["read_per_link_of"] = [_("Choose a table of the same integration.")]
+        raise_errors(errors)
+
+    def record_key_errors(self, mapped_source_paths) -> list[str]:
+        return missing_record_key(self.record_key, mapped_source_paths)
