@@ -63,6 +63,7 @@ class ConnectionForm(forms.ModelForm):
             "oauth_scope",
             "timeout_seconds",
             "max_retries",
+            "max_retry_after_seconds",
             "rate_limit_per_minute",
             "verify_tls",
         ]

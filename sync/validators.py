@@ -22,7 +22,6 @@ from core import outbound
 from core.durations import human_duration
 
 from .choices import COUNTING_CONNECTION_KINDS, ConnectionKind
-from .connectors.base import LONGEST_RETRY_WAIT
 
 DAILY_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -189,13 +188,13 @@ def check_count_connection(query: str, kind: str, name: str) -> list[str]:
     ]
 
 
-def check_call_worst_case(timeout_seconds, retries, task_timeout_seconds: int) -> list[str]:
+def check_call_worst_case(timeout_seconds, retries, longest_wait, task_timeout_seconds: int) -> list[str]:
     """One call with every attempt timing out and the longest wait between them must end within a
     background task's time limit: past it django-q2 stops the worker in the middle of the run."""
     if not isinstance(timeout_seconds, int) or not isinstance(retries, int) or timeout_seconds < 1 or retries < 0:
         return []  # the fields' own checks speak first
     attempts = retries + 1
-    worst = timeout_seconds * attempts + LONGEST_RETRY_WAIT * retries
+    worst = timeout_seconds * attempts + longest_wait * retries
     if worst <= task_timeout_seconds:
         return []
     return [
@@ -208,7 +207,7 @@ def check_call_worst_case(timeout_seconds, retries, task_timeout_seconds: int) -
             "worst": human_duration(timedelta(seconds=worst)),
             "timeout": timeout_seconds,
             "attempts": attempts,
-            "wait": LONGEST_RETRY_WAIT,
+            "wait": longest_wait,
             "limit": human_duration(timedelta(seconds=task_timeout_seconds)),
         }
     ]

@@ -668,3 +668,26 @@ def test_a_connection_whose_one_call_could_outlast_a_background_run_is_refused_i
     assert "connections.erp.max_retries: One call could take up to" in message
     assert "longer than a background run may last (1 hour, SYNC_TASK_TIMEOUT)" in message
     assert counts() == before
+
+
+@pytest.mark.django_db
+def test_the_longest_wait_between_attempts_is_read_written_and_counted_in_the_worst_case(tmp_path, secrets_env):
+    build_integration()
+    text, _err = run("export", "Demo", "--secrets-from-env")
+    document = yaml.safe_load(text)
+    assert document["connections"]["erp"]["max_retry_after_seconds"] == 60  # the default, written out
+
+    document["connections"]["erp"].update(timeout_seconds=30, max_retries=10, max_retry_after_seconds=900)
+    message = refused(tmp_path, yaml.safe_dump(document, sort_keys=False))
+    assert "connections.erp.max_retries: One call could take up to" in message
+    assert "and up to 900 s between them" in message
+
+    document["connections"]["erp"].update(max_retry_after_seconds=0)
+    message = refused(tmp_path, yaml.safe_dump(document, sort_keys=False))
+    assert "connections.erp.max_retry_after_seconds:" in message
+
+    document["connections"]["erp"].update(max_retries=3, max_retry_after_seconds=120)
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    run("import", str(path))
+    assert Connection.objects.get(name=document["connections"]["erp"]["name"]).max_retry_after_seconds == 120

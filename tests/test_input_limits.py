@@ -196,6 +196,7 @@ DAY = timedelta(days=1)
     [
         (Connection, "timeout_seconds", [0, 3601, 10**9], [1, 3600], "Enter a whole number from 1 to 3600."),
         (Connection, "max_retries", [11, 10**6], [0, 10], "Enter a whole number from 0 to 10."),
+        (Connection, "max_retry_after_seconds", [0, 3601, 10**9], [1, 3600], "Enter a whole number from 1 to 3600."),
         (Connection, "page_size", [0, 10_001, 10**9], [1, 10_000], "Enter a whole number from 1 to 10000."),
         (Connection, "rate_limit_per_minute", [0, 10**12], [1, 60_000], "Enter a whole number from 1 to 60000."),
         (

@@ -125,6 +125,7 @@ def connection_form(**values) -> ConnectionForm:
         "auth_kind": "none",
         "timeout_seconds": "30",
         "max_retries": "3",
+        "max_retry_after_seconds": "60",
         **values,
     }
     return ConnectionForm(data=data)
@@ -229,6 +230,7 @@ def test_the_admin_page_shows_the_refusal_next_to_the_field(login_as):
         "auth_kind": "none",
         "timeout_seconds": "30",
         "max_retries": "3",
+        "max_retry_after_seconds": "60",
     }
 
     response = client.post(reverse("admin:sync_connection_add"), data)

@@ -144,6 +144,7 @@ def test_it_configures_everything(login_as, integration):
             "token": "tok-123456",
             "timeout_seconds": "30",
             "max_retries": "3",
+            "max_retry_after_seconds": "60",
         },
     )
     assert response.status_code == 302

@@ -19,6 +19,7 @@ from sync.connectors.retries import AttemptFailed, RetryPolicy, backoff_seconds,
 from sync.connectors.soap import SoapConnector
 from sync.connectors.throttle import RateLimit
 from sync.connectors.transport import Transport
+from sync.models import Connection
 from tests.servers.nav_soap import NavSoapServer
 from tests.servers.rest_api import FakeRestApi
 
@@ -365,3 +366,21 @@ def test_both_connectors_back_off_with_jitter_from_the_policys_random_source(nav
     expected = [0.5 * 2**n * (0.5 + draws.random() / 2) for n in range(2)]
     assert waited["rest"] == waited["soap"] == [pytest.approx(seconds) for seconds in expected]
     assert expected != [0.25, 0.5]
+
+
+@pytest.mark.django_db
+def test_the_longest_wait_set_on_a_connection_cuts_a_long_retry_after(api):
+    connection = Connection.objects.create(
+        name="CRM", kind="rest", base_url=api.url, pagination="odata", records_path="value", max_retry_after_seconds=7
+    )
+    connector = RestConnector(ConnectionConfig.from_model(connection))
+    sleeps = Sleeps()
+    connector.transport.retries = RetryPolicy.for_config(connector.config, sleep=sleeps)
+    api.add_contacts(2)
+    api.fail_next(1, 429, retry_after="3600")
+
+    page = connector.read_page(ReadRequest(source_object="/Contacts"))
+    connector.close()
+
+    assert sleeps == [7]
+    assert len(page.records) == 2  # asked again after the connection's longest wait, not after an hour

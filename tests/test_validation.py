@@ -85,6 +85,7 @@ def post_connection(client, **overrides):
         "auth_kind": "none",
         "timeout_seconds": "30",
         "max_retries": "3",
+        "max_retry_after_seconds": "60",
         "verify_tls": "on",
         **overrides,
     }

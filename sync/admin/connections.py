@@ -44,7 +44,18 @@ class ConnectionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Limits"), {"fields": ["timeout_seconds", "max_retries", "rate_limit_per_minute", "verify_tls"]}),
+        (
+            _("Limits"),
+            {
+                "fields": [
+                    "timeout_seconds",
+                    "max_retries",
+                    "max_retry_after_seconds",
+                    "rate_limit_per_minute",
+                    "verify_tls",
+                ]
+            },
+        ),
     ]
 
     def get_fieldsets(self, request, obj=None):

@@ -191,6 +191,7 @@ CONNECTION = {
     "test_path": Key(text()),
     "timeout_seconds": Key(integer()),
     "max_retries": Key(integer()),
+    "max_retry_after_seconds": Key(integer()),
     "rate_limit_per_minute": Key(integer(null=True)),
     "verify_tls": Key(boolean()),
 }

@@ -26,6 +26,7 @@ OUTBOUND_URL_FIELDS = ("base_url", "wsdl_url", "endpoint_url", "oauth_token_url"
 
 TIMEOUT_SECONDS = (1, 3600)  # of one call
 RETRIES = (0, 10)
+RETRY_AFTER_CEILING = (1, 3600)  # the longest wait between two attempts, in seconds
 
 
 class Connection(models.Model):
@@ -93,6 +94,15 @@ class Connection(models.Model):
         validators=validators.number_range(*RETRIES),
         help_text=_("For timeouts, 429 and 5xx answers, with backoff"),
     )
+    max_retry_after_seconds = models.PositiveIntegerField(
+        _("longest wait between attempts (seconds)"),
+        default=60,
+        validators=validators.number_range(*RETRY_AFTER_CEILING),
+        help_text=_(
+            "An API that answers 429 or 503 with a longer Retry-After is asked again after this long; "
+            "waits between other retries grow with jitter up to it"
+        ),
+    )
     rate_limit_per_minute = models.PositiveIntegerField(
         _("rate limit (calls per minute)"), null=True, blank=True, validators=validators.number_range(1, 60_000)
     )
@@ -145,9 +155,16 @@ class Connection(models.Model):
                     _("%(auth)s authentication needs the %(field)s.")
                     % {"auth": AuthKind(self.auth_kind).label, "field": label}
                 )
-        if in_range(self.timeout_seconds, TIMEOUT_SECONDS) and in_range(self.max_retries, RETRIES):
+        limits = (
+            (self.timeout_seconds, TIMEOUT_SECONDS),
+            (self.max_retries, RETRIES),
+            (self.max_retry_after_seconds, RETRY_AFTER_CEILING),
+        )
+        if all(in_range(value, bounds) for value, bounds in limits):
             task_timeout = settings.Q_CLUSTER.get("timeout") or 3600
-            worst_case = validators.check_call_worst_case(self.timeout_seconds, self.max_retries, task_timeout)
+            worst_case = validators.check_call_worst_case(
+                self.timeout_seconds, self.max_retries, self.max_retry_after_seconds, task_timeout
+            )
             if worst_case:
                 errors.setdefault("max_retries", []).extend(worst_case)
         raise_errors(errors)
