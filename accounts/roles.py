@@ -33,8 +33,6 @@ VIEW_HEALTH = _view(CONFIGURATION_MODELS + HISTORY_MODELS)
 VIEW_EVERYTHING = [*VIEW_HEALTH, *_view(RECORD_MODELS + QUEUE_MODELS)]
 # Login lockouts (django-axes): IT sees the failed attempts and unlocks an account by deleting its attempts.
 LOGIN_LOCKOUTS = ["axes.view_accessattempt", "axes.delete_accessattempt", "axes.view_accessfailurelog"]
-# The demo systems' knobs (the README's way to show failures), where the demo is installed.
-DEMO_KNOBS = ["sandbox.view_sandboxknobs", "sandbox.change_sandboxknobs"]
 
 SUPERVISOR = "Supervisor"
 IT = "IT"
@@ -57,7 +55,6 @@ ROLE_PERMISSIONS = {
         "monitoring.retry_record",
         "monitoring.change_alert",
         "monitoring.change_helddelete",
-        *DEMO_KNOBS,
         *LOGIN_LOCKOUTS,
     ],
 }
@@ -71,11 +68,21 @@ def create_historical_permissions(apps, using="default"):
         app_config.models_module = None
 
 
+def role_permissions() -> dict[str, list[str]]:
+    """The roles' permissions, with those an installed app grants (its config's ``role_permissions``, as the
+    optional demo grants IT its knobs): the product names no optional app."""
+    permissions = {role: list(names) for role, names in ROLE_PERMISSIONS.items()}
+    for app_config in global_apps.get_app_configs():
+        for role, names in getattr(app_config, "role_permissions", {}).items():
+            permissions[role].extend(names)
+    return permissions
+
+
 def ensure_roles(apps, using="default"):
     """Create or update the role groups with exactly their permissions (``apps``: real or historical)."""
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    for role, names in ROLE_PERMISSIONS.items():
+    for role, names in role_permissions().items():
         wanted = {tuple(name.split(".")) for name in names}
         permissions = [
             permission

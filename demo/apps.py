@@ -8,3 +8,5 @@ class DemoConfig(AppConfig):
     name = "demo"
     label = "sandbox"
     verbose_name = _("Demo ERP and CRM")
+    # IT turns the demo systems' knobs (the README's way to show failures); accounts.roles grants these.
+    role_permissions = {"IT": ["sandbox.view_sandboxknobs", "sandbox.change_sandboxknobs"]}
