@@ -154,7 +154,7 @@ class RetryPolicy:
                 raise failed.error from None
             call = _Call(attempt, attempts, before_retry, last=failed)
         try:
-            return self._retrying(call)
+            return self._retrying.copy()(call)  # a copy per call: its statistics are not shared between threads
         except AttemptFailed as failed:
             raise failed.error from None
 
