@@ -77,6 +77,7 @@ def edit_data(conn, **overrides):
         "api_key_header": conn.api_key_header,
         "timeout_seconds": "15",
         "max_retries": conn.max_retries,
+        "max_retry_after_seconds": conn.max_retry_after_seconds,
         "verify_tls": "on",
         **overrides,
     }
