@@ -15,8 +15,8 @@ import yaml
 from sync.choices import AuthKind, FieldOwner, SendOn, Transform, ValueType, WriteMode
 from sync.config_io import import_text, schema
 from sync.config_io.problems import Problems
-from sync.config_io.readers import file_value
 from sync.config_io.text import from_yaml
+from sync.config_schema.values import file_value
 from sync.models import AUTH_REQUIREMENTS, SECRET_FIELDS
 from sync.transforms import TRANSFORM_OPTIONS
 

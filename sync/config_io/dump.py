@@ -12,11 +12,11 @@ from django.db.models import Prefetch
 
 from core.durations import format_duration
 
+from ..config_schema.values import file_value
 from ..models import AUTH_REQUIREMENTS, SECRET_FIELDS, Connection, FieldMapping, Integration, SyncTable
 from ..validators import split_list
 from . import schema
 from .problems import Path, format_path
-from .readers import file_value
 from .secrets import EnvRef, env_var_name
 from .text import Inline
 
@@ -66,7 +66,7 @@ def _plain(instance: models.Model, spec: dict, special: dict | None = None) -> d
 
 def _schedule(integration: Integration) -> Inline:
     document = Inline(kind=integration.schedule_kind)
-    for key, (attr, _reader) in schema.SCHEDULE_KEYS[integration.schedule_kind].items():
+    for key, attr in schema.SCHEDULE_KEYS[integration.schedule_kind].items():
         document[key] = getattr(integration, attr)
     return document
 

@@ -1,45 +1,38 @@
-"""The options each transform accepts, and how a transform reads one."""
+"""The options each transform accepts, and how a transform reads one.
 
+The options are described once, as models in :mod:`sync.config_schema.transform_options`;
+:data:`TRANSFORM_OPTIONS` lists them as ``name -> (required?, python types allowed)`` for reading.
+"""
+
+import types
+import typing
 from collections.abc import Mapping
 
 from core import stored_messages as stored
 
 from ..choices import Transform
+from ..config_schema.transform_options import MAX_PLACES, OPTION_MODELS
 from .base import TransformError
 
-# Options each transform accepts: name -> (required?, python types allowed).
-TRANSFORM_OPTIONS = {
-    Transform.NONE: {},
-    Transform.TRIM: {},
-    Transform.UPPER: {},
-    Transform.LOWER: {},
-    Transform.DIGITS: {},
-    Transform.CNPJ: {},
-    Transform.CPF: {},
-    Transform.CNPJ_CPF: {},
-    Transform.PHONE: {"default_country_code": (False, (str,))},
-    Transform.DATE: {"input_format": (False, (str,)), "output_format": (False, (str,))},
-    Transform.DATETIME: {
-        "input_format": (False, (str,)),
-        "output_format": (False, (str,)),
-        "timezone": (False, (str,)),
-    },
-    Transform.DECIMAL: {"places": (False, (int,)), "decimal_separator": (False, (str,))},
-    Transform.INTEGER: {},
-    Transform.BOOLEAN: {"true_values": (False, (list,)), "false_values": (False, (list,))},
-    Transform.VALUE_MAP: {"map": (True, (dict,)), "default": (False, (str, int, float, bool, type(None)))},
-    Transform.CONSTANT: {"value": (True, (str, int, float, bool, type(None)))},
-    Transform.TEMPLATE: {"template": (True, (str,))},
-    Transform.LIST_MAP: {"fields": (True, (dict,))},
-    Transform.LOOKUP: {"table": (True, (str,))},
-}
+__all__ = ["MAX_PLACES", "TRANSFORM_OPTIONS", "option"]
 
-MAX_PLACES = 20  # the ``places`` a decimal may be rounded to
+
+def _python_types(annotation) -> tuple[type, ...]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return tuple(kind for arg in typing.get_args(annotation) for kind in _python_types(arg))
+    return (origin or annotation,)
+
+
+TRANSFORM_OPTIONS = {
+    transform: {name: (info.is_required(), _python_types(info.annotation)) for name, info in model.model_fields.items()}
+    for transform, model in OPTION_MODELS.items()
+}
 
 
 def option(options: Mapping, transform: str, name: str, default=None):
     """Read option ``name``, checking it against ``TRANSFORM_OPTIONS``."""
-    required, types = TRANSFORM_OPTIONS[Transform(transform)][name]
+    required, kinds = TRANSFORM_OPTIONS[Transform(transform)][name]
     if name not in options:
         if required:
             raise TransformError(
@@ -47,7 +40,7 @@ def option(options: Mapping, transform: str, name: str, default=None):
             )
         return default
     value = options[name]
-    if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+    if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
         raise TransformError(
             stored.gettext(
                 'option "%(option)s" of transform "%(name)s" has the wrong type', option=name, name=str(transform)

@@ -1,4 +1,4 @@
-"""``manage.py integration export NAME`` / ``manage.py integration import FILE``: configuration as code."""
+"""``manage.py integration export NAME`` / ``import FILE`` / ``schema``: configuration as code."""
 
 import sys
 from collections import Counter
@@ -8,13 +8,17 @@ from django.utils.translation import gettext as _
 
 from sync import config_io
 from sync.config_io.text import max_bytes
+from sync.config_schema.document import json_schema_text
 
 
 class Command(BaseCommand):
-    help = "Export an integration (connections, tables, field mappings) as YAML, or import such a file."
+    help = (
+        "Export an integration (connections, tables, field mappings) as YAML, import such a file, "
+        "or print the JSON Schema of the file for editors."
+    )
 
     def add_arguments(self, parser):
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{export,import}")
+        actions = parser.add_subparsers(dest="action", required=True, metavar="{export,import,schema}")
         export = actions.add_parser("export", help="Write an integration as YAML to standard output.")
         export.add_argument("name", help="The integration's name.")
         export.add_argument(
@@ -25,10 +29,13 @@ class Command(BaseCommand):
         load = actions.add_parser("import", help="Create or update an integration from a YAML file.")
         load.add_argument("file", help="The YAML file, or - for standard input.")
         load.add_argument("--dry-run", action="store_true", help="Check the file and report, but save nothing.")
+        actions.add_parser("schema", help="Write the JSON Schema of an integration file to standard output.")
 
     def handle(self, *args, **options):
         if options["action"] == "export":
             self.export(options["name"], secrets_from_env=options["secrets_from_env"])
+        elif options["action"] == "schema":
+            self.stdout.write(json_schema_text(), ending="")
         else:
             self.load(options["file"], dry_run=options["dry_run"])
 
