@@ -721,7 +721,7 @@ def test_connector_for_rest_and_unknown_kinds(api):
 
 def test_connector_for_soap_picks_the_soap_connector(api, monkeypatch):
     soap = pytest.importorskip("sync.connectors.soap")
-    monkeypatch.setattr(soap, "SoapConnector", lambda config, call_log: ("soap", config.name))
+    monkeypatch.setattr(soap, "SoapConnector", lambda config, call_log, budget: ("soap", config.name))
 
     assert connector_for(make_config(api, kind="soap")) == ("soap", "CRM")
 

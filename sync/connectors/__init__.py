@@ -4,16 +4,19 @@ from core import stored_messages as stored
 from sync.choices import ConnectionKind
 
 
-def connector_for(config, call_log=None):
-    """The connector for ``config.kind``; modules are imported lazily (SOAP pulls in zeep)."""
+def connector_for(config, call_log=None, budget=None):
+    """The connector for ``config.kind``; modules are imported lazily (SOAP pulls in zeep).
+
+    ``budget``: the connection's shared rate budget (:class:`.throttle.Budget`); None keeps one in the process.
+    """
     from .base import ConnectorError
 
     if config.kind == ConnectionKind.REST:
         from .rest import RestConnector
 
-        return RestConnector(config, call_log)
+        return RestConnector(config, call_log, budget)
     if config.kind == ConnectionKind.SOAP:
         from .soap import SoapConnector
 
-        return SoapConnector(config, call_log)
+        return SoapConnector(config, call_log, budget)
     raise ConnectorError(stored.gettext('Connections of kind "%(kind)s" cannot be used yet.', kind=config.kind))

@@ -4,9 +4,11 @@
   cloud metadata address, loopback only when allowed, checked on the address connected to; every
   answer read up to ``OUTBOUND_MAX_RESPONSE_BYTES``); a secret header is dropped when a redirect
   leaves the host. Connect and read timeouts are ``timeout_seconds``.
-* **How often** — the connection's rate limit (:mod:`.throttle`) before each call, and the one retry
-  policy (:mod:`.retries`) around each logical call; a create goes through :meth:`Transport.create`,
-  which never sends a record twice blindly.
+* **How often** — a slot of the connection's rate budget (:mod:`.throttle`: shared by every worker when
+  the caller gives one, else kept in the process) before each call, held for everyone when the API says
+  to wait (429 with ``Retry-After``, ``X-RateLimit-Remaining: 0``); and the one retry policy
+  (:mod:`.retries`) around each logical call; a create goes through :meth:`Transport.create`, which
+  never sends a record twice blindly.
 * **In words** — exceptions become a :class:`ConnectorError` through the one table of
   :mod:`.failures`, without the connection's secrets.
 * **On record** — every attempt is one :class:`CallRecord`, redacted and truncated, handed to the
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -30,8 +33,8 @@ from sync.choices import AuthKind
 
 from .base import CallLog, CallRecord, ConnectionConfig, ConnectorError
 from .failures import Place, describe
-from .retries import RetryPolicy
-from .throttle import RateLimit
+from .retries import RetryPolicy, retry_after_seconds
+from .throttle import Budget, RateLimit, asked_to_wait
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +71,17 @@ def known_secrets(config: ConnectionConfig) -> list[str]:
 
 
 class Transport:
-    """The session policy, rate limit, retries, words and call records of one connector."""
+    """The session policy, rate budget, retries, words and call records of one connector.
 
-    def __init__(self, config: ConnectionConfig, call_log: CallLog):
+    ``budget``: the connection's shared rate budget; None keeps one in the process.
+    """
+
+    def __init__(self, config: ConnectionConfig, call_log: CallLog, budget: Budget | None = None):
         self.config = config
         self.call_log = call_log
         self.secrets = known_secrets(config)
         self.timeout = (config.timeout_seconds, config.timeout_seconds)
-        self.rate = RateLimit(config.rate_limit_per_minute)
+        self.budget = budget if budget is not None else RateLimit(config.rate_limit_per_minute)
         self.retries = RetryPolicy.for_config(config)
 
     # --- where -------------------------------------------------------------------------------
@@ -92,8 +98,27 @@ class Transport:
     # --- how often ---------------------------------------------------------------------------
 
     def wait_turn(self) -> None:
-        """Right before a call goes out: wait for the rate limit's next slot."""
-        self.rate.wait_turn()
+        """Right before a call goes out: book the budget's next slot and wait for it.
+
+        A caller that had to wait looks once more when its slot comes: if the budget was held
+        meanwhile (another caller was told to wait), it books a slot after the hold instead.
+        """
+        wait = self.budget.reserve(time.time())
+        while wait > 0:
+            time.sleep(wait)
+            now = time.time()
+            wait = self.budget.reserve(now) if self.budget.held_until() > now else 0
+
+    def heard(self, status: int | None, headers) -> None:
+        """After an answer: when the API said to wait (see :func:`.throttle.asked_to_wait`), hold the budget.
+
+        Every caller of the budget waits then, not only this one; never longer than the longest wait
+        between two attempts (``max_retry_after_seconds``), as the retry policy.
+        """
+        now = time.time()
+        wait = asked_to_wait(status, headers, now, retry_after_seconds)
+        if wait:
+            self.budget.hold(now + min(wait, self.config.max_retry_after_seconds))
 
     def run(self, attempt: Callable[[int], Any], *, retries: int | None = None, before_retry=None):
         """One logical call, ``attempt(number)`` under the retry policy (see :meth:`RetryPolicy.run`)."""

@@ -2,9 +2,11 @@
 
 One module per family: :mod:`.connections` (how a system is reached), :mod:`.integrations`
 (an ERP ↔ CRM pair and when it runs), :mod:`.tables` (a kind of record moving one way),
-:mod:`.mappings` (a table's fields), :mod:`.records` (what is kept of each record moved).
+:mod:`.mappings` (a table's fields), :mod:`.records` (what is kept of each record moved), :mod:`.budgets`
+(the rate budget a connection's callers share).
 """
 
+from .budgets import ConnectionBudget
 from .connections import AUTH_REQUIREMENTS, OUTBOUND_URL_FIELDS, RETRIES, SECRET_FIELDS, TIMEOUT_SECONDS, Connection
 from .integrations import LONGEST_INTERVAL_MINUTES, LONGEST_MAX_TIME_WITHOUT_SUCCESS, Integration
 from .mappings import FieldMapping
@@ -21,6 +23,7 @@ __all__ = [
     "SECRET_FIELDS",
     "TIMEOUT_SECONDS",
     "Connection",
+    "ConnectionBudget",
     "FieldMapping",
     "Integration",
     "RecordLink",

@@ -61,9 +61,9 @@ logger = logging.getLogger(__name__)
 
 
 class RestConnector(Connector):
-    def __init__(self, config: ConnectionConfig, call_log=None):
+    def __init__(self, config: ConnectionConfig, call_log=None, budget=None):
         super().__init__(config, call_log)
-        self.transport = Transport(config, self.call_log)
+        self.transport = Transport(config, self.call_log, budget)
         self.session = GuardedSession(config.api_key_header if config.auth_kind == AuthKind.API_KEY else "")
         self.session.headers.update({"Accept": "application/json", "User-Agent": "integration-portal"})
         self.auth = RestAuth(config, self.transport, self._post_token_form)
@@ -289,6 +289,8 @@ class RestConnector(Connector):
         except (requests.RequestException, outbound.OutboundError) as exc:
             failure = exc
         finished = _now()
+        if response is not None and api:
+            self.transport.heard(response.status_code, response.headers)
         if failure is not None:
             error = self.transport.describe(failure, Place(self.transport.shown(url)))
         elif response.status_code >= 400:

@@ -62,9 +62,9 @@ from .templates import render_template
 class SoapConnector(Connector):
     """See the module docstring for how reads, writes, faults and retries work."""
 
-    def __init__(self, config: ConnectionConfig, call_log=None):
+    def __init__(self, config: ConnectionConfig, call_log=None, budget=None):
         super().__init__(config, call_log)
-        self.transport = Transport(config, self.call_log)
+        self.transport = Transport(config, self.call_log, budget)
         self.service = Service(self.transport)
 
     # Interface ---------------------------------------------------------------------------

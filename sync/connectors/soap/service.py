@@ -146,7 +146,9 @@ class Service:
             error = failure.error.message
             raise failure from None
         finally:
-            self._record_call(operation, soap.transport.end(), started, attempt, error)
+            exchange = soap.transport.end()
+            self.transport.heard(exchange.status_code, exchange.response_headers)
+            self._record_call(operation, exchange, started, attempt, error)
 
     def _envelope_arguments(self, operation: str, arguments: dict) -> dict:
         """Empty or missing repeated elements are left out (NAV: no ``filter`` reads every record)."""
