@@ -36,7 +36,23 @@ class QueueQuerySet(models.QuerySet):
         return count
 
 
-class RecordError(models.Model):
+class CountedInQueue:
+    """A row of what waits for a person: saving or deleting one recounts its table's queue in the stored state,
+    in the same transaction."""
+
+    def save(self, *args, **kwargs):
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            IntegrationState.recount_queue(self.table.integration_id, [self.table_id])
+
+    def delete(self, *args, **kwargs):
+        with transaction.atomic():
+            deleted = super().delete(*args, **kwargs)
+            IntegrationState.recount_queue(self.table.integration_id, [self.table_id])
+        return deleted
+
+
+class RecordError(CountedInQueue, models.Model):
     """The review queue: a record that failed, with its payload, until retried or ignored."""
 
     table = models.ForeignKey(SyncTable, models.CASCADE, related_name="record_errors", verbose_name=_("table"))
@@ -88,17 +104,6 @@ class RecordError(models.Model):
     def __str__(self):
         return f"{self.table.name} {self.record_key}"
 
-    def save(self, *args, **kwargs):
-        with transaction.atomic():
-            super().save(*args, **kwargs)
-            IntegrationState.recount_queue(self.table.integration_id, [self.table_id])
-
-    def delete(self, *args, **kwargs):
-        with transaction.atomic():
-            deleted = super().delete(*args, **kwargs)
-            IntegrationState.recount_queue(self.table.integration_id, [self.table_id])
-        return deleted
-
     def age(self, now=None):
         return (now or timezone.now()) - self.first_failed_at
 
@@ -146,7 +151,7 @@ class FieldConflict(models.Model):
         return f"{self.table.name} {self.record_key} · {self.field}"
 
 
-class HeldDelete(models.Model):
+class HeldDelete(CountedInQueue, models.Model):
     """A delete that exceeded its table's threshold: held, not applied, until IT decides."""
 
     table = models.ForeignKey(SyncTable, models.CASCADE, related_name="held_deletes", verbose_name=_("table"))
@@ -180,14 +185,3 @@ class HeldDelete(models.Model):
 
     def __str__(self):
         return f"{self.table.name} {self.source_key}"
-
-    def save(self, *args, **kwargs):
-        with transaction.atomic():
-            super().save(*args, **kwargs)
-            IntegrationState.recount_queue(self.table.integration_id, [self.table_id])
-
-    def delete(self, *args, **kwargs):
-        with transaction.atomic():
-            deleted = super().delete(*args, **kwargs)
-            IntegrationState.recount_queue(self.table.integration_id, [self.table_id])
-        return deleted
