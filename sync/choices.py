@@ -62,6 +62,15 @@ class WriteMode(models.TextChoices):
     UPDATE_ONLY = "update_only", _("Update only (never create)")
 
 
+class BatchKind(models.TextChoices):
+    """How a table writes several records in one call (blank: one call per record)."""
+
+    NONE = "", _("One record per call")
+    JSON_ARRAY = "json_array", _("JSON array POST (one result per record, in order)")
+    HUBSPOT_UPSERT = "hubspot_upsert", _("HubSpot batch/upsert (by the match field)")
+    ODATA_BATCH = "odata_batch", _("OData $batch (JSON, Business Central)")
+
+
 class DeletePolicy(models.TextChoices):
     IGNORE = "ignore", _("Ignore deletes")
     DELETE = "delete", _("Delete in the target")

@@ -21,6 +21,8 @@ from typing import Any
 from core import stored_messages as stored
 
 SECRET_CONFIG_FIELDS = ("password", "token", "api_key", "client_secret")
+# Settings whose blank value means "none" and stays None in a ConnectionConfig.
+NULLABLE_CONFIG_FIELDS = ("rate_limit_per_minute", "daily_call_limit")
 # The longest wait between two attempts of a call, in seconds (a longer Retry-After waits this long).
 LONGEST_RETRY_WAIT = 60
 
@@ -54,6 +56,10 @@ class ConnectionConfig:
     timeout_seconds: float = 30
     max_retries: int = 3
     rate_limit_per_minute: int | None = None
+    # Calls per calendar day (the portal's time zone) the API allows these credentials; None: no quota.
+    daily_call_limit: int | None = None
+    # How many calls to this system may be in flight at once while a table writes to it (1: one at a time).
+    max_in_flight: int = 1
     verify_tls: bool = True
     # The longest wait between two attempts (a longer Retry-After is cut to it), and the base of the backoff.
     max_retry_after_seconds: float = LONGEST_RETRY_WAIT
@@ -66,7 +72,8 @@ class ConnectionConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {name: getattr(connection, name) for name in names if hasattr(connection, name)}
         values = {
-            name: ("" if value is None and name != "rate_limit_per_minute" else value) for name, value in values.items()
+            name: ("" if value is None and name not in NULLABLE_CONFIG_FIELDS else value)
+            for name, value in values.items()
         }
         return cls(**{**values, **overrides})
 
@@ -150,6 +157,38 @@ class ConnectorError(Exception):
         return self.message
 
 
+class QuotaReached(ConnectorError):
+    """The connection's quota is spent until ``until`` (epoch seconds): no call may go before then.
+
+    Raised before a call would exceed a quota (the daily call limit, or an API that said its daily
+    budget is spent), never after: the run stops where it is and resumes when the quota is back.
+    ``message`` says which quota, e.g. "daily quota reached".
+    """
+
+    def __init__(self, message: str, *, until: float):
+        super().__init__(message, retryable=True)
+        self.until = until
+
+
+@dataclass(frozen=True)
+class BatchWrite:
+    """One record of a batch write: created, updated (``target_key``) or upserted by ``key_field``."""
+
+    operation: str  # "create", "update" or "upsert"
+    values: dict
+    target_key: str = ""  # the record to update
+    key_field: str = ""  # the target field that identifies the record (upsert; the lookup of a create)
+    key_value: Any = None
+
+
+@dataclass
+class BatchOutcome:
+    """What the target did with one :class:`BatchWrite`: the record it answered, or its own refusal."""
+
+    record: dict | None = None
+    error: ConnectorError | None = None
+
+
 CallLog = Callable[[CallRecord], None]
 
 
@@ -207,6 +246,15 @@ class Connector(ABC):
     @abstractmethod
     def update(self, target_object: str, key: str, values: dict) -> dict:
         """Update the record ``key``; ``target_object`` may hold a ``{id}`` template."""
+
+    def write_batch(self, kind: str, path: str, target_object: str, writes: list[BatchWrite]) -> list[BatchOutcome]:
+        """Send ``writes`` in one call of the batch operation ``kind`` (``sync.choices.BatchKind``) at ``path``.
+
+        Returns one outcome per write, in order; a write the target refused carries its own reason
+        (a record-level :class:`ConnectorError`). A failure of the whole call raises. Creates are never
+        sent twice blindly: before a failed batch is sent again, its creates are looked up by key.
+        """
+        raise ConnectorError(stored.gettext("This connection cannot write in batches."))
 
     @abstractmethod
     def delete(self, target_object: str, key: str) -> None:
