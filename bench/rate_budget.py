@@ -5,8 +5,9 @@ fresh data folder (SQLite), serves a tiny API on a free 127.0.0.1 port that enfo
 calls a minute (a call sooner than half an interval after the previous accepted one's slot is refused
 with 429 and ``Retry-After``), configures one connection with ``rate_limit_per_minute`` R, and starts
 W processes that each make N reads through a connector built for that connection as the engine builds
-it. It prints the calls made, the achieved calls a minute, the 429s, the cost of one reservation and,
-as its last line, ``floor_ratio: F`` with F = elapsed ÷ (calls ÷ R). Target: F ≤ 1.1 and zero 429s.
+it, from ``--in-flight`` threads at once (as a table's writes in flight). It prints the calls made,
+the achieved calls a minute, the 429s, the cost of one reservation and, as its last line,
+``floor_ratio: F`` with F = elapsed ÷ (calls ÷ R). Target: F ≤ 1.1 and zero 429s.
 
 ``--unshared`` gives each worker a limit of its own instead (what happens without a shared budget);
 ``--redis`` keeps the budget in a Redis server started for the run (``redis-server`` must be installed)
@@ -37,7 +38,7 @@ from sync.models import Connection
 
 shared = Connection.objects.create(
     name="Shared API", kind="rest", base_url=PARAMS["url"], records_path="value",
-    rate_limit_per_minute=PARAMS["rate"], max_retries=0,
+    rate_limit_per_minute=PARAMS["rate"], max_retries=0, max_in_flight=PARAMS["in_flight"],
 )
 measured = Connection.objects.create(
     name="Measured", kind="rest", base_url=PARAMS["url"], rate_limit_per_minute=1_000_000,
@@ -48,6 +49,9 @@ result({"shared": shared.pk, "measured": measured.pk})
 WORKER = """
 import pathlib
 import time
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import connections
 
 from sync.connectors import connector_for
 from sync.connectors.base import ConnectionConfig, ConnectorError, ReadRequest
@@ -62,12 +66,21 @@ else:  # each process spacing its own calls, as without a shared budget
 pathlib.Path(PARAMS["ready"]).touch()
 while not pathlib.Path(PARAMS["go"]).exists():
     time.sleep(0.002)
-refused = 0
-for _ in range(PARAMS["calls"]):
+
+
+def call(_number):
     try:
         connector.read_page(ReadRequest(source_object="/Contacts"))
     except ConnectorError as error:
-        refused += error.status_code == 429
+        return error.status_code == 429
+    finally:
+        connections.close_all()  # this thread's database connection (the budget's)
+    return False
+
+
+# As a table's writes in flight: the calls from max_in_flight threads sharing the one connector.
+with ThreadPoolExecutor(max_workers=connection.max_in_flight) as pool:
+    refused = sum(pool.map(call, range(PARAMS["calls"])))
 result({"refused": refused, "finished": time.time()})
 """
 
@@ -195,6 +208,9 @@ def main():
     parser.add_argument("--rate", type=int, default=120, help="the connection's (and the API's) calls a minute")
     parser.add_argument("--calls", type=int, default=40, help="reads each worker makes")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--in-flight", type=int, default=1, help="calls each worker has in flight (threads sharing its connector)"
+    )
     parser.add_argument("--redis", action="store_true", help="keep the budget in Redis instead of the database")
     parser.add_argument(
         "--unshared", action="store_true", help="each worker keeps its own limit (no shared budget), to compare"
@@ -223,7 +239,7 @@ def main():
             env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         manage(env, "migrate", "--no-input", "-v0")
         host, port = api.server_address[:2]
-        rows = run_script(env, SETUP, url=f"http://{host}:{port}", rate=options.rate)
+        rows = run_script(env, SETUP, url=f"http://{host}:{port}", rate=options.rate, in_flight=options.in_flight)
 
         go = folder / "go"
         ready = [folder / f"ready-{n}" for n in range(options.workers)]
@@ -264,7 +280,10 @@ def main():
     gaps = [b - a for a, b in itertools.pairwise(api.accepted)]
     kept = "Redis" if options.redis else "the database (SQLite)"
     print(f"budget: {'one per worker process (unshared)' if options.unshared else 'shared'}, kept in {kept}")
-    print(f"workers: {options.workers}, calls: {calls} ({options.calls} each), rate: {options.rate}/min")
+    print(
+        f"workers: {options.workers} × {options.in_flight} in flight, calls: {calls} ({options.calls} each), "
+        f"rate: {options.rate}/min"
+    )
     print(f"elapsed: {elapsed:.2f} s (floor {floor:.2f} s)")
     print(f"achieved: {calls / elapsed * 60:.1f} calls/min")
     print(f"smallest gap between two accepted calls: {min(gaps):.3f} s (interval {60 / options.rate:.3f} s)")

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from requests.adapters import HTTPAdapter
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 from requests.utils import select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -318,10 +318,14 @@ def read_limited(response: requests.Response, limit: int | None = None) -> bytes
     return response._content
 
 
-def guard(session: requests.Session) -> requests.Session:
-    """Make ``session`` follow the outbound policy: only the checking adapter, for http and https."""
+def guard(session: requests.Session, *, pool_size: int = 1) -> requests.Session:
+    """Make ``session`` follow the outbound policy: only the checking adapter, for http and https.
+
+    The adapter keeps up to ``pool_size`` connections per host (never fewer than requests' default),
+    so that as many threads sharing the session never find its pool full.
+    """
     session.adapters.clear()
-    adapter = OutboundAdapter()
+    adapter = OutboundAdapter(pool_maxsize=max(pool_size, DEFAULT_POOLSIZE))
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

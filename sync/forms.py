@@ -65,6 +65,8 @@ class ConnectionForm(forms.ModelForm):
             "max_retries",
             "max_retry_after_seconds",
             "rate_limit_per_minute",
+            "daily_call_limit",
+            "max_in_flight",
             "verify_tls",
         ]
         widgets = {

@@ -131,8 +131,12 @@ def run_until_clean(integration) -> list[SyncRun]:
 
 
 @pytest.mark.slow
-def test_the_demo_integration_converges_under_chaos(chaotic_demo, served):
+@pytest.mark.parametrize("in_flight", [1, 8], ids=["one-at-a-time", "eight-in-flight"])
+def test_the_demo_integration_converges_under_chaos(chaotic_demo, served, in_flight):
     integration = chaotic_demo
+    Connection.objects.filter(pk__in=[integration.erp_connection_id, integration.crm_connection_id]).update(
+        max_in_flight=in_flight
+    )
     waiting_orders = set(CrmOrder.objects.filter(erp_order_number__isnull=True).values_list("pk", flat=True))
     erp_orders_before = ErpOrder.objects.count()
     started = time.monotonic()

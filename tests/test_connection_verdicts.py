@@ -293,6 +293,7 @@ def test_the_connection_form_takes_a_relative_test_path_only(values, error):
         "timeout_seconds": "30",
         "max_retries": "3",
         "max_retry_after_seconds": "60",
+        "max_in_flight": "1",
         **values,
     }
     form = ConnectionForm(data=data)

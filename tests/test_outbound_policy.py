@@ -126,6 +126,7 @@ def connection_form(**values) -> ConnectionForm:
         "timeout_seconds": "30",
         "max_retries": "3",
         "max_retry_after_seconds": "60",
+        "max_in_flight": "1",
         **values,
     }
     return ConnectionForm(data=data)
@@ -231,6 +232,7 @@ def test_the_admin_page_shows_the_refusal_next_to_the_field(login_as):
         "timeout_seconds": "30",
         "max_retries": "3",
         "max_retry_after_seconds": "60",
+        "max_in_flight": "1",
     }
 
     response = client.post(reverse("admin:sync_connection_add"), data)

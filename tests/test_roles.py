@@ -145,6 +145,7 @@ def test_it_configures_everything(login_as, integration):
             "timeout_seconds": "30",
             "max_retries": "3",
             "max_retry_after_seconds": "60",
+            "max_in_flight": "1",
         },
     )
     assert response.status_code == 302

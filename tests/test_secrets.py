@@ -78,6 +78,7 @@ def edit_data(conn, **overrides):
         "timeout_seconds": "15",
         "max_retries": conn.max_retries,
         "max_retry_after_seconds": conn.max_retry_after_seconds,
+        "max_in_flight": conn.max_in_flight,
         "verify_tls": "on",
         **overrides,
     }

@@ -86,6 +86,7 @@ def post_connection(client, **overrides):
         "timeout_seconds": "30",
         "max_retries": "3",
         "max_retry_after_seconds": "60",
+        "max_in_flight": "1",
         "verify_tls": "on",
         **overrides,
     }
@@ -144,6 +145,9 @@ def table_post_data(integration, mappings, **overrides):
         "delete_threshold": "50",
         "max_wait_for_parent": "24h",
         "write_mode": "upsert",
+        "batch_kind": "",
+        "batch_size": "100",
+        "batch_path": "",
         "match_existing": "on",
         "mappings-TOTAL_FORMS": str(len(mappings)),
         "mappings-INITIAL_FORMS": "0",

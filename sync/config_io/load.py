@@ -19,6 +19,7 @@ from .. import validators
 from ..choices import Direction
 from ..forms import hide_webhook
 from ..models import AUTH_REQUIREMENTS, SECRET_FIELDS, Connection, FieldMapping, Integration, SyncTable
+from ..models.tables import batch_target_errors
 from . import schema
 from .problems import ConfigError, Path, Problems, format_path
 from .secrets import env_var_name, resolve
@@ -175,6 +176,7 @@ def _plan(document: schema.Document, problems: Problems, environ) -> _Plan:
         elif planned.linked_name and planned.linked_name == record.attrs.get("name"):
             problems.add((*record.path, LINKED_TABLE), _("a table cannot read one record per link of itself"))
     _check_count_queries(document.tables, tables, connections, problems)
+    _check_batch_targets(document.tables, tables, connections, problems)
     missing = [table for name, table in sorted(existing_tables.items()) if name not in first_index]
     return _Plan(integration, connections, tables, missing)
 
@@ -189,6 +191,18 @@ def _check_count_queries(records, tables: list[_Planned], connections: dict[str,
             continue
         writes_to = connections[role].instance
         for message in validators.check_count_connection(table.target_count_query, writes_to.kind, writes_to.name):
+            problems.add(where, message)
+
+
+def _check_batch_targets(records, tables: list[_Planned], connections: dict[str, _Planned], problems) -> None:
+    """A table that writes in batches writes to a REST connection of the file."""
+    for record, planned in zip(records, tables, strict=True):
+        table = planned.instance
+        role = "crm" if table.direction == Direction.ERP_TO_CRM else "erp"
+        where = (*record.path, "batch_kind")
+        if role not in connections or problems.near(where):
+            continue
+        for message in batch_target_errors(table.batch_kind, connections[role].instance):
             problems.add(where, message)
 
 

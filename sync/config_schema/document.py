@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from ..choices import (
     AuthKind,
+    BatchKind,
     ConnectionKind,
     DeletePolicy,
     DeploymentStatus,
@@ -153,6 +154,9 @@ class TableFile(FileObject):
     target_object: RequiredText
     update_object: Text = None
     write_mode: choice(WriteMode) = None
+    batch_kind: choice(BatchKind) = None
+    batch_size: WholeNumber = None
+    batch_path: Text = None
     match_existing: Flag = None
     match_field: Text = None
     update_changed_fields_only: Flag = None
@@ -199,6 +203,8 @@ class ConnectionFile(FileObject):
     max_retries: WholeNumber = None
     max_retry_after_seconds: WholeNumber = None
     rate_limit_per_minute: WholeNumberOrNone = None
+    daily_call_limit: WholeNumberOrNone = None
+    max_in_flight: WholeNumber = None
     verify_tls: Flag = None
 
 

@@ -197,6 +197,11 @@ class Connector(ABC):
         self.config = config
         self.call_log = call_log or (lambda record: None)
 
+    @property
+    def max_in_flight(self) -> int:
+        """How many of this connector's calls may run at once (its connection's setting; 1 without one)."""
+        return self.config.max_in_flight if self.config is not None else 1
+
     @abstractmethod
     def read_page(self, request: ReadRequest) -> Page:
         """One page of source records changed since ``request.cursor``."""

@@ -5,8 +5,9 @@
   answer read up to ``OUTBOUND_MAX_RESPONSE_BYTES``); a secret header is dropped when a redirect
   leaves the host. Connect and read timeouts are ``timeout_seconds``.
 * **How often** — a slot of the connection's rate budget (:mod:`.throttle`: shared by every worker when
-  the caller gives one, else kept in the process) before each call, held for everyone when the API says
-  to wait (429 with ``Retry-After``, ``X-RateLimit-Remaining: 0``); and the one retry policy
+  the caller gives one, else kept in the process) before each call, which also counts the call against
+  the daily quota; held for everyone when the API says to wait (429 with ``Retry-After``,
+  ``X-RateLimit-Remaining: 0``), spent until midnight when it says its daily quota is; and the one retry policy
   (:mod:`.retries`) around each logical call; a create goes through :meth:`Transport.create`, which
   never sends a record twice blindly.
 * **In words** — exceptions become a :class:`ConnectorError` through the one table of
@@ -28,24 +29,29 @@ import requests
 
 from core import outbound
 from core import stored_messages as stored
+from core.local_time import portal_zone
 from core.redaction import MASK, redact_headers, redact_text, redact_url, truncate
 from sync.choices import AuthKind
 
 from .base import CallLog, CallRecord, ConnectionConfig, ConnectorError
 from .failures import Place, describe
 from .retries import RetryPolicy, retry_after_seconds
-from .throttle import Budget, RateLimit, asked_to_wait
+from .throttle import Budget, RateLimit, asked_to_wait, daily_quota_spent, next_midnight
 
 logger = logging.getLogger(__name__)
 
 
 class GuardedSession(requests.Session):
-    """A session under the outbound policy that also drops ``secret_header`` when a redirect leaves the host."""
+    """A session under the outbound policy that also drops ``secret_header`` when a redirect leaves the host.
 
-    def __init__(self, secret_header: str = ""):
+    Its connection pool keeps ``pool_size`` connections per host (at least requests' default), so
+    that as many threads calling at once each reuse one (:meth:`Transport.session` sizes it).
+    """
+
+    def __init__(self, secret_header: str = "", *, pool_size: int = 1):
         super().__init__()
         self.secret_header = secret_header
-        outbound.guard(self)
+        outbound.guard(self, pool_size=pool_size)
 
     def rebuild_auth(self, prepared_request, response):
         super().rebuild_auth(prepared_request, response)
@@ -73,7 +79,9 @@ def known_secrets(config: ConnectionConfig) -> list[str]:
 class Transport:
     """The session policy, rate budget, retries, words and call records of one connector.
 
-    ``budget``: the connection's shared rate budget; None keeps one in the process.
+    ``budget``: the connection's shared rate budget and daily quota; None keeps one in the process
+    (which still stops the calls once the API says its daily quota is spent). One transport serves
+    every thread of its connector: the budget, the retry policy and the call log are thread-safe.
     """
 
     def __init__(self, config: ConnectionConfig, call_log: CallLog, budget: Budget | None = None):
@@ -81,10 +89,17 @@ class Transport:
         self.call_log = call_log
         self.secrets = known_secrets(config)
         self.timeout = (config.timeout_seconds, config.timeout_seconds)
-        self.budget = budget if budget is not None else RateLimit(config.rate_limit_per_minute)
+        self.zone = portal_zone()  # whose midnight a daily quota comes back at
+        if budget is None:
+            budget = RateLimit(config.rate_limit_per_minute, daily_limit=config.daily_call_limit, zone=self.zone)
+        self.budget = budget
         self.retries = RetryPolicy.for_config(config)
 
     # --- where -------------------------------------------------------------------------------
+
+    def session(self, secret_header: str = "") -> GuardedSession:
+        """A session for this connection, its pool sized for the calls it may have in flight at once."""
+        return GuardedSession(secret_header, pool_size=self.config.max_in_flight)
 
     def send(self, session: requests.Session, prepared: requests.PreparedRequest) -> requests.Response:
         """Send ``prepared`` with the connection's timeouts and TLS verification, following redirects.
@@ -101,21 +116,28 @@ class Transport:
         """Right before a call goes out: book the budget's next slot and wait for it.
 
         A caller that had to wait looks once more when its slot comes: if the budget was held
-        meanwhile (another caller was told to wait), it books a slot after the hold instead.
+        meanwhile (another caller was told to wait), it books a slot after the hold instead (the
+        call is counted once). Raises :class:`~.base.QuotaReached` when the daily quota is reached
+        or spent: the call is not sent.
         """
         wait = self.budget.reserve(time.time())
         while wait > 0:
             time.sleep(wait)
             now = time.time()
-            wait = self.budget.reserve(now) if self.budget.held_until() > now else 0
+            wait = self.budget.reserve(now, rebook=True) if self.budget.held_until() > now else 0
 
-    def heard(self, status: int | None, headers) -> None:
+    def heard(self, status: int | None, headers, body: bytes | str | None = None) -> None:
         """After an answer: when the API said to wait (see :func:`.throttle.asked_to_wait`), hold the budget.
 
         Every caller of the budget waits then, not only this one; never longer than the longest wait
-        between two attempts (``max_retry_after_seconds``), as the retry policy.
+        between two attempts (``max_retry_after_seconds``), as the retry policy. When it said its
+        daily quota is spent (:func:`.throttle.daily_quota_spent`, which reads a 429's ``body``), the
+        budget is spent until the next midnight in the portal's time zone.
         """
         now = time.time()
+        if daily_quota_spent(status, headers, body):
+            self.budget.spend_day(next_midnight(now, self.zone))
+            return
         wait = asked_to_wait(status, headers, now, retry_after_seconds)
         if wait:
             self.budget.hold(now + min(wait, self.config.max_retry_after_seconds))

@@ -27,6 +27,8 @@ OUTBOUND_URL_FIELDS = ("base_url", "wsdl_url", "endpoint_url", "oauth_token_url"
 TIMEOUT_SECONDS = (1, 3600)  # of one call
 RETRIES = (0, 10)
 RETRY_AFTER_CEILING = (1, 3600)  # the longest wait between two attempts, in seconds
+MAX_IN_FLIGHT = (1, 32)  # calls to one system at the same time while a table writes to it
+DAILY_CALL_LIMIT = (1, 1_000_000_000)
 
 
 class Connection(models.Model):
@@ -105,6 +107,25 @@ class Connection(models.Model):
     )
     rate_limit_per_minute = models.PositiveIntegerField(
         _("rate limit (calls per minute)"), null=True, blank=True, validators=validators.number_range(1, 60_000)
+    )
+    daily_call_limit = models.PositiveIntegerField(
+        _("daily call limit"),
+        null=True,
+        blank=True,
+        validators=validators.number_range(*DAILY_CALL_LIMIT),
+        help_text=_(
+            "Calls per day (in the portal's time zone) the API allows these credentials, e.g. 120,000 for Bling; "
+            "the portal stops before the quota is spent and resumes the next day. Blank: no daily quota"
+        ),
+    )
+    max_in_flight = models.PositiveSmallIntegerField(
+        _("calls in flight at once"),
+        default=1,
+        validators=validators.number_range(*MAX_IN_FLIGHT),
+        help_text=_(
+            "How many calls to this system may run at the same time while a table writes to it; 1: one at a time. "
+            "Check the API's concurrency limit (Omie: 4 per method; Business Central: 100)"
+        ),
     )
     verify_tls = models.BooleanField(_("verify TLS certificates"), default=True)
 

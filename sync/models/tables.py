@@ -6,12 +6,23 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .. import validators
-from ..choices import DeletePolicy, Direction, Reprocess, WriteMode
+from ..choices import BatchKind, ConnectionKind, DeletePolicy, Direction, Reprocess, WriteMode
 from ..mapping.checks import check_filter_rules, missing_record_key
 from .cleaning import raise_errors
 from .integrations import LONGEST_MAX_TIME_WITHOUT_SUCCESS
 
 LONGEST_WAIT_FOR_PARENT = timedelta(days=90)
+BATCH_SIZE = (2, 100)  # records per batch call
+
+
+def batch_target_errors(batch_kind: str, writes_to) -> list[str]:
+    """Why a table writing in batches of ``batch_kind`` cannot write to the connection ``writes_to``."""
+    if batch_kind and writes_to.kind != ConnectionKind.REST:
+        return [
+            _("Batch writes need a REST connection to write to; %(name)s is not one: choose one record per call.")
+            % {"name": writes_to.name}
+        ]
+    return []
 
 
 class SyncTable(models.Model):
@@ -55,6 +66,26 @@ class SyncTable(models.Model):
         help_text=_("Where updates go when it differs, e.g. /Contacts({id}) or Update; blank: the target object"),
     )
     write_mode = models.CharField(_("write mode"), max_length=12, choices=WriteMode.choices, default=WriteMode.UPSERT)
+    batch_kind = models.CharField(
+        _("batch writes"),
+        max_length=20,
+        choices=BatchKind.choices,
+        blank=True,
+        default=BatchKind.NONE,
+        help_text=_("Send several records in one call, as the target's API accepts them"),
+    )
+    batch_size = models.PositiveSmallIntegerField(
+        _("records per batch"), default=100, validators=validators.number_range(*BATCH_SIZE)
+    )
+    batch_path = models.CharField(
+        _("batch path"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "Where the batch goes, relative to the target connection's base URL. Blank: the target object for a "
+            "JSON array, <target object>/batch/upsert for HubSpot, $batch for OData"
+        ),
+    )
     match_existing = models.BooleanField(
         _("match existing records by key"),
         default=True,
@@ -226,7 +257,36 @@ class SyncTable(models.Model):
                 errors["read_per_link_of"] = [_("A table cannot read one record per link of itself.")]
             elif self.integration_id and linked.integration_id != self.integration_id:
                 errors["read_per_link_of"] = [_("Choose a table of the same integration.")]
+        errors["batch_kind"] = self._batch_errors()
         raise_errors(errors)
+
+    def writes_to(self):
+        """The connection this table writes to: the CRM's when it moves ERP → CRM, the ERP's otherwise."""
+        integration = self.integration
+        return integration.crm_connection if self.direction == Direction.ERP_TO_CRM else integration.erp_connection
+
+    def _batch_errors(self) -> list[str]:
+        if not self.batch_kind:
+            return []
+        errors = batch_target_errors(self.batch_kind, self.writes_to()) if self.integration_id else []
+        if self.batch_kind == BatchKind.HUBSPOT_UPSERT and not self.has_match_target():
+            errors.append(
+                _(
+                    "A HubSpot batch upsert finds records by a field: fill in “match existing records by”, "
+                    "or map the record key to a target field."
+                )
+            )
+        return errors
+
+    def has_match_target(self) -> bool:
+        """Whether writes can find a record by a target field: the match field, or where the record key is mapped.
+
+        A new table has no mappings yet: its record key must be mapped before it is saved (the mapping
+        checks say so), which gives it one.
+        """
+        if self.match_field.strip() or not self.pk:
+            return True
+        return self.mappings.filter(source_path=self.record_key).exclude(target_field="").exists()
 
     def record_key_errors(self, mapped_source_paths) -> list[str]:
         return missing_record_key(self.record_key, mapped_source_paths)

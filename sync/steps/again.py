@@ -31,11 +31,14 @@ def retry_pending(loader: RecordLoader) -> dict[str, str]:
     keys = [error.record_key for error in pending]
     links = {link.source_key: link for link in RecordLink.objects.filter(table=table, source_key__in=keys)}
     retried = {error.record_key: values_hash(error.payload) for error in pending}
-    for error in pending:
-        if isinstance(error.payload, dict):
-            key = error.record_key
-            waited = error.first_failed_at if error.status == ErrorStatus.WAITING else None
-            loader.load(key, error.payload, links.get(key), find_first=True, waiting_since=waited)
+    with loader.in_flight():
+        for error in pending:
+            if isinstance(error.payload, dict):
+                key = error.record_key
+                waited = error.first_failed_at if error.status == ErrorStatus.WAITING else None
+                loader.load(
+                    key, error.payload, loader.link_of(key, links.get(key)), find_first=True, waiting_since=waited
+                )
     loader.log.flush()
     return retried
 
@@ -59,10 +62,11 @@ def reprocess(loader: RecordLoader) -> None:
         last = batch[-1][0]
         links = RecordLink.objects.filter(table=table, source_key__in=[key for _pk, key, _payload in batch])
         linked = {link.source_key: link for link in links}
-        for _pk, key, payload in batch:
-            if isinstance(payload, dict):
-                loader.still_alive()
-                loader.load(key, payload, linked.get(key), find_first=True)
+        with loader.in_flight():
+            for _pk, key, payload in batch:
+                if isinstance(payload, dict):
+                    loader.still_alive()
+                    loader.load(key, payload, loader.link_of(key, linked.get(key)), find_first=True)
         loader.log.flush()
     SyncTable.objects.filter(pk=table.pk).update(reprocess=Reprocess.NOTHING)
     table.reprocess = Reprocess.NOTHING

@@ -63,22 +63,23 @@ def load_page(
         error.record_key: values_hash(error.payload)
         for error in RecordError.objects.filter(table=table, status=ErrorStatus.IGNORED, record_key__in=keys)
     }
-    for record, repaired in records:
-        if not isinstance(record, dict):
-            loader.fail_unreadable(record)
-            continue
-        key = key_text(get_path(record, table.record_key))
-        if repaired:
-            log.repaired(key)
-        if seen_keys is not None and key:
-            seen_keys.add(key)
-        if table.cursor_field:
-            cursor = later(cursor, get_path(record, table.cursor_field))
-        loader.still_alive()
-        if key in retried and retried[key] == values_hash(storable(record)):
-            continue  # retried from the queue at the start of this table, as it is: not twice in one run
-        if key in ignored and ignored[key] == values_hash(storable(record)):
-            log.outcome(RecordAction.SKIPPED, key, message=IGNORED_NOTE)
-            continue
-        loader.load(key, record, links.get(key), find_first=resuming)
+    with loader.in_flight():
+        for record, repaired in records:
+            if not isinstance(record, dict):
+                loader.fail_unreadable(record)
+                continue
+            key = key_text(get_path(record, table.record_key))
+            if repaired:
+                log.repaired(key)
+            if seen_keys is not None and key:
+                seen_keys.add(key)
+            if table.cursor_field:
+                cursor = later(cursor, get_path(record, table.cursor_field))
+            loader.still_alive()
+            if key in retried and retried[key] == values_hash(storable(record)):
+                continue  # retried from the queue at the start of this table, as it is: not twice in one run
+            if key in ignored and ignored[key] == values_hash(storable(record)):
+                log.outcome(RecordAction.SKIPPED, key, message=IGNORED_NOTE)
+                continue
+            loader.load(key, record, loader.link_of(key, links.get(key)), find_first=resuming)
     return cursor

@@ -7,7 +7,8 @@ review queue with its payload; one that refers to a record not synced yet waits 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 
 from django.utils import timezone
 
@@ -18,6 +19,8 @@ from monitoring.recorder import PageLog
 
 from ..connectors.base import Connector, ConnectorError
 from ..mapping import MappingResult, first_rejecting_rule, map_record, values_hash
+from .batch_write import BatchWriter
+from .in_flight import InlineWrites, WritePool
 from .keys import KEY_LENGTH, bad_record_key, no_key, placeholder_key
 from .plan import TablePlan
 from .write import TargetWriter
@@ -32,6 +35,33 @@ class RecordLoader:
         self.log = page_log
         self.still_alive = still_alive
         self.writer = TargetWriter(plan, page_log, target, still_alive)
+        self.writes: InlineWrites | WritePool = InlineWrites(page_log)
+        self.batch: BatchWriter | None = None  # inside in_flight(), for a table that writes in batches
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Writes of the records loaded inside run up to the target's ``max_in_flight`` at once; all over on exit.
+
+        A table with a batch kind gathers them into batches here (sent when full and at the end).
+        """
+        size = self.writer.target.max_in_flight
+        with WritePool(size, self.log) if size > 1 else nullcontext(InlineWrites(self.log)) as writes:
+            self.writes = writes
+            if self.table.batch_kind:
+                self.batch = BatchWriter(self.plan, self.log, self.writer.target, self.still_alive, writes)
+            try:
+                yield
+                if self.batch is not None:
+                    self.batch.send_pending()
+            finally:
+                self.writes, self.batch = InlineWrites(self.log), None
+
+    def link_of(self, key: str, stored_link):
+        """The freshest link of ``key``: once its write in flight is over, this page's, else ``stored_link``."""
+        if self.batch is not None:
+            self.batch.settle(key)
+        self.writes.settle(key)
+        return self.log.links.get(key) or stored_link
 
     def fail_unreadable(self, record, key: str = "") -> None:
         """A record that is not an object goes to the review queue with its payload (under ``key`` when retried)."""
@@ -89,12 +119,24 @@ class RecordLoader:
         if link is not None and link.mapped_hash == digest:
             log.outcome(RecordAction.UNCHANGED, key, target_key=link.target_key)
             return
-        try:
-            self.writer.write(key, mapped, update_view, digest, link, find_first)
-        except ConnectorError as exc:
-            if not exc.record_level:
-                raise
-            log.fail(key, payload, exc.message, http_status=exc.status_code)
+        if self.batch is not None:
+            try:
+                self.batch.write_record(key, payload, mapped, update_view, digest, link, find_first)
+            except ConnectorError as exc:  # a lookup before the batch
+                if not exc.record_level:
+                    raise
+                log.fail(key, payload, exc.message, http_status=exc.status_code)
+            return
+
+        def write(noting) -> None:
+            try:
+                self.writer.noting_on(noting).write(key, mapped, update_view, digest, link, find_first)
+            except ConnectorError as exc:
+                if not exc.record_level:
+                    raise
+                noting.fail(key, payload, exc.message, http_status=exc.status_code)
+
+        self.writes.submit((key,), write)
 
     def _wait(self, key: str, payload, mapped: MappingResult, waiting_since) -> None:
         """A record whose referenced record is not synced yet waits; past the table's limit it fails."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from core import stored_messages as stored
 from core.storable import repaired_text
@@ -17,6 +19,31 @@ from .keys import key_text
 from .plan import TablePlan
 
 
+@dataclass
+class Create:
+    """A create ready to send: its body, and what its link will keep."""
+
+    key: str
+    body: dict
+    digest: str
+    written: dict
+    key_value: object = None
+
+
+@dataclass
+class Update:
+    """An update ready to send to the record ``target_key``, and what its link will keep."""
+
+    key: str
+    target_key: str
+    body: dict
+    digest: str
+    kept: dict
+    overwritten: list = field(default_factory=list)
+    note: object = None
+    key_value: object = None
+
+
 class TargetWriter:
     """Writes one table's mapped records to its target, noting each outcome and link on the page log."""
 
@@ -26,6 +53,12 @@ class TargetWriter:
         self.log = page_log
         self.target = target
         self.still_alive = still_alive
+
+    def noting_on(self, log) -> TargetWriter:
+        """This writer noting outcomes and links on ``log`` (a write in flight notes on its own)."""
+        writer = copy.copy(self)
+        writer.log = log
+        return writer
 
     def write(self, key: str, mapped: MappingResult, update_view: dict, digest: str, link, find_first: bool) -> None:
         """Update the linked record, else the one found by key, else create one (as the table's write mode allows)."""
@@ -62,20 +95,27 @@ class TargetWriter:
         self._create(key, mapped, digest)
 
     def _create(self, key: str, mapped: MappingResult, digest: str) -> None:
-        table = self.table
-        values = mapped.create_body()
+        fields = {name: mapped.fields[name] for name in mapped.create_fields}
+        self.send_create(Create(key, mapped.create_body(), digest, written(fields), self._key_value(mapped)))
+
+    def send_create(self, create: Create) -> None:
+        """Create the record in the target, then note its link and outcome."""
         self.still_alive()
-        answer = self.target.create(table.target_object, values, key_field=self.plan.key_target_field)
-        target_key = key_text(get_path(answer, table.target_key))
+        answer = self.target.create(self.table.target_object, create.body, key_field=self.plan.key_target_field)
+        self.note_created(create, answer)
+
+    def note_created(self, create: Create, answer: dict, action=RecordAction.CREATED, message="") -> None:
+        """Link the record the target answered for ``create`` (its key read from the answer) and note it."""
+        target_key = key_text(get_path(answer, self.table.target_key))
         if not target_key:
             raise ConnectorError(
                 stored.gettext(
                     'The target created the record but its answer has no "%(field)s" to link it by.',
-                    field=table.target_key,
+                    field=self.table.target_key,
                 )
             )
-        self.log.link(key, target_key, digest, written({name: mapped.fields[name] for name in mapped.create_fields}))
-        self.log.outcome(RecordAction.CREATED, key, target_key=target_key)
+        self.log.link(create.key, target_key, create.digest, create.written)
+        self.log.outcome(action, create.key, target_key=target_key, message=message)
 
     def _update(self, key, target_key, mapped, update_view, digest, last_written, note=None) -> None:
         """Send what an update may change (only what changed, when the table says so); journal overwritten edits.
@@ -91,17 +131,27 @@ class TargetWriter:
             log.link(key, target_key, digest, kept)
             log.outcome(RecordAction.UNCHANGED, key, target_key=target_key, message=note or "")
             return
-        update_object = table.update_object or table.target_object
         overwritten = []
         if last_written:
-            current = repaired_text(target.get(update_object, target_key))[0]
+            found = repaired_text(target.get(table.update_object or table.target_object, target_key))[0]
+            current = self.current_values(found)
             overwritten = conflicts(current, sending, last_written) if current is not None else []
+        body = mapped.body(set(sending))
+        self.send_update(Update(key, target_key, body, digest, kept, overwritten, note, self._key_value(mapped)))
+
+    def send_update(self, update: Update) -> None:
+        """Update the record in the target, then note its link, outcome and overwritten fields."""
         self.still_alive()
-        target.update(update_object, target_key, mapped.body(set(sending)))
-        for conflict in overwritten:
+        self.target.update(self.table.update_object or self.table.target_object, update.target_key, update.body)
+        self.note_updated(update)
+
+    def note_updated(self, update: Update, note=None) -> None:
+        key, target_key, log = update.key, update.target_key, self.log
+        note = note or update.note
+        for conflict in update.overwritten:
             log.conflict(key, target_key, conflict)
-        log.link(key, target_key, digest, kept)
-        if overwritten:
+        log.link(key, target_key, update.digest, update.kept)
+        if update.overwritten:
             note = stored.join(
                 *([note] if note else []),
                 stored.ngettext(
@@ -109,11 +159,21 @@ class TargetWriter:
                     "(the lost value is in the conflict journal).",
                     "Overwrote %(fields)s, changed in the target since the portal last wrote them "
                     "(the lost values are in the conflict journal).",
-                    len(overwritten),
-                    fields=", ".join(conflict.field for conflict in overwritten),
+                    len(update.overwritten),
+                    fields=", ".join(conflict.field for conflict in update.overwritten),
                 ),
             )
         log.outcome(RecordAction.UPDATED, key, target_key=target_key, message=note or "")
+
+    def current_values(self, record: dict | None) -> dict | None:
+        """The fields of a record as the target answered it, by the target paths the mappings write."""
+        return record
+
+    def _key_value(self, mapped: MappingResult):
+        """The record's value in the target's key field (how a create is looked up), None without one."""
+        key_field = self.plan.key_target_field
+        value = get_path(mapped.values, key_field) if key_field else MISSING
+        return None if value is MISSING or is_empty(value) else value
 
     def _find_existing(self, values, find_first: bool):
         """The target's record with this key, when the table matches existing records (or a run resumes)."""

@@ -108,6 +108,8 @@ class FakeRestApi:
     odata_max_top: int | None = None
     page_cap: int | None = None  # at most this many records per call whatever is asked, silently (as Ploomes)
     lose_page_at_skip: int | None = None  # the OData page starting there comes back empty (a page lost on the way)
+    latency: float = 0.0  # seconds added to every answer (a distant API)
+    most_in_flight: int = 0  # the most requests it was answering at the same time
     records: dict[int, dict] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -116,6 +118,7 @@ class FakeRestApi:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _next_id: int = 1
+    _in_flight: int = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -353,10 +356,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.api.received.append(
                 Received(self.command, self.route, self.query, dict(self.headers), self.body, datetime.now(UTC))
             )
+        with self.api._lock:
+            self.api._in_flight += 1
+            self.api.most_in_flight = max(self.api.most_in_flight, self.api._in_flight)
         try:
+            if self.api.latency:
+                self.api._stopping.wait(self.api.latency)
             self._answer_with_faults()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (a timeout test)
+        finally:
+            with self.api._lock:
+                self.api._in_flight -= 1
 
     def _answer_with_faults(self):
         fault = self.api._take_fault(self.command, self.route)

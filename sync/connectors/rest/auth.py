@@ -2,7 +2,9 @@
 
 OAuth2 is the client-credentials grant: the token is fetched once, reused until shortly before
 ``expires_in``, and fetched again when the API answers 401 (:meth:`RestAuth.forget`). A fetched
-token joins the transport's secrets, so no call record shows it.
+token joins the transport's secrets, so no call record shows it. Threads sharing a connector fetch
+it once at a time: the others wait and use the token it brought, and a 401 to a token already
+replaced fetches none.
 """
 
 from __future__ import annotations
@@ -63,10 +65,12 @@ class RestAuth:
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
+        self._sent = threading.local()  # the token this thread's last call carried
 
     @property
     def has_token(self) -> bool:
-        return self._token is not None
+        """Whether this thread's last call carried an OAuth2 token (a 401 to it may mean a stale token)."""
+        return getattr(self._sent, "token", None) is not None
 
     def headers(self) -> dict[str, str]:
         kind = self.config.auth_kind
@@ -84,15 +88,20 @@ class RestAuth:
         return None
 
     def forget(self) -> None:
-        """Drop the token: the next call fetches a new one."""
+        """Drop the token this thread's last call carried: the next call fetches a new one.
+
+        When another thread already replaced it (its calls were refused too), the new one is kept.
+        """
         with self._lock:
-            self._token = None
+            if self._token == getattr(self._sent, "token", None):
+                self._token = None
 
     def _access_token(self) -> str:
         with self._lock:
             if self._token is None or self.clock() >= self._expires_at:
                 self._token, lifetime = self._fetch_token()
                 self._expires_at = self.clock() + lifetime
+            self._sent.token = self._token
             return self._token
 
     def _fetch_token(self) -> tuple[str, float]:

@@ -11,6 +11,8 @@
   ignored by a delete, which may be given the update object). A create is retried only after
   ``find`` shows the failed attempt did not create the record; a delete whose retry answers 404
   is done (the lost answer had deleted it).
+* **Batches** — several records in one call: HubSpot ``batch/upsert``, OData ``$batch`` or a JSON
+  array (:mod:`.batch`), one outcome per record, creates never sent twice blindly.
 * **Retries, rate limit, where and how much** — :mod:`sync.connectors.transport`: timeouts,
   dropped connections, 408, 429 and 5xx are retried with backoff and jitter or after
   ``Retry-After``; the session follows the outbound policy (redirects and the OAuth2 token URL
@@ -37,11 +39,21 @@ from sync import paths
 from sync.choices import AuthKind, Pagination
 
 from .. import verdicts
-from ..base import ConnectionConfig, Connector, ConnectorError, Page, ReadRequest, SampleRead, Verdict
+from ..base import (
+    BatchOutcome,
+    BatchWrite,
+    ConnectionConfig,
+    Connector,
+    ConnectorError,
+    Page,
+    ReadRequest,
+    SampleRead,
+    Verdict,
+)
 from ..failures import Place
 from ..retries import AttemptFailed, retry_after_seconds
-from ..transport import GuardedSession, Transport
-from . import check
+from ..transport import Transport
+from . import batch, check
 from .auth import RestAuth, TokenError
 from .listing import Listing
 from .queries import (
@@ -64,7 +76,7 @@ class RestConnector(Connector):
     def __init__(self, config: ConnectionConfig, call_log=None, budget=None):
         super().__init__(config, call_log)
         self.transport = Transport(config, self.call_log, budget)
-        self.session = GuardedSession(config.api_key_header if config.auth_kind == AuthKind.API_KEY else "")
+        self.session = self.transport.session(config.api_key_header if config.auth_kind == AuthKind.API_KEY else "")
         self.session.headers.update({"Accept": "application/json", "User-Agent": "integration-portal"})
         self.auth = RestAuth(config, self.transport, self._post_token_form)
         self.listing = Listing(self.transport)
@@ -185,6 +197,10 @@ class RestConnector(Connector):
         url = self.listing.absolute(record_path(path, key))
         return self._answer(self._call(method, url, body=values, operation="update", write=True))
 
+    def write_batch(self, kind: str, path: str, target_object: str, writes: list[BatchWrite]) -> list[BatchOutcome]:
+        """Several records in one call of the batch shape ``kind`` (:mod:`.batch`), one outcome per write."""
+        return batch.write_batch(self, kind, path, target_object, writes)
+
     def delete(self, target_object: str, key: str) -> None:
         method, path = split_method(target_object, "DELETE")
         if method in ("PUT", "PATCH"):
@@ -290,7 +306,7 @@ class RestConnector(Connector):
             failure = exc
         finished = _now()
         if response is not None and api:
-            self.transport.heard(response.status_code, response.headers)
+            self.transport.heard(response.status_code, response.headers, response.content)
         if failure is not None:
             error = self.transport.describe(failure, Place(self.transport.shown(url)))
         elif response.status_code >= 400:

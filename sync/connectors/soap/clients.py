@@ -113,7 +113,8 @@ class DocumentCache(InMemoryCache):
 
 class SafeTransport(Transport):
     def __init__(self, config: ConnectionConfig):
-        session = GuardedSession()  # checked addresses, answers read up to the size limit
+        # Checked addresses, answers read up to the size limit, a connection for each call in flight.
+        session = GuardedSession(pool_size=config.max_in_flight)
         session.verify = config.verify_tls
         if config.auth_kind == AuthKind.BASIC:
             session.auth = (config.username, config.password)
