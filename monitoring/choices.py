@@ -14,13 +14,15 @@ class RunStatus(models.TextChoices):
     ABANDONED = "abandoned", _("Abandoned")
     LOST = "lost", _("Lost")
     SKIPPED = "skipped", _("Skipped")
+    PAUSED = "paused", _("Paused")
 
 
 ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 TERMINAL_RUN_STATUSES = tuple(status for status in RunStatus if status not in ACTIVE_RUN_STATUSES)
 SUCCESS_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
 FAILED_RUN_STATUSES = (RunStatus.FAILED, RunStatus.ABANDONED, RunStatus.LOST)
-# Runs that count as attempts (for "never run", the newest outcome and the success rate).
+# Runs that count as attempts (for "never run", the newest outcome and the success rate). A *paused* run
+# (a connection's quota was reached) is none: it stopped cleanly and a resume run carries on its work.
 FINISHED_RUN_STATUSES = (*SUCCESS_RUN_STATUSES, *FAILED_RUN_STATUSES)
 
 RUN_STATUS_COLOURS = {
@@ -32,6 +34,7 @@ RUN_STATUS_COLOURS = {
     RunStatus.ABANDONED: "red",
     RunStatus.LOST: "red",
     RunStatus.SKIPPED: "grey",
+    RunStatus.PAUSED: "grey",
 }
 
 
@@ -41,6 +44,7 @@ class Trigger(models.TextChoices):
     COMMAND = "command", _("Command line")
     RETRY = "retry", pgettext_lazy("how a run was triggered", "Retry")
     REAPER = "reaper", _("Re-queued after a lost run")
+    RESUME = "resume", _("Resumed after a pause")
 
 
 class RecordAction(models.TextChoices):

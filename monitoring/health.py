@@ -26,20 +26,23 @@ Precedence (first that holds wins; :mod:`monitoring.status` words each with its 
 -----------------------------------------------------------------------------------------
 1. **paused**: the integration (or the table) is switched off.
 2. **not configured**: the integration has no active table: nothing would be synced.
-3. **alert**: now > ``alert_after`` (a run in progress does not hide it), or an alert is
-   open and nobody acknowledged it yet.
+3. **alert**: now > ``alert_after`` (a run in progress does not hide it; nor does a pause: a
+   quota does not excuse the time without success), or an alert is open and nobody
+   acknowledged it yet.
 4. **running**: a run is queued or running and not stuck.
-5. **failing**: the newest finished run failed as a whole (failed, abandoned or lost: the
+5. **paused** (by a quota): the newest run stopped because a connection's quota was reached,
+   until ``paused_until``, when its resume is queued; the reason says until when and why.
+6. **failing**: the newest finished run failed as a whole (failed, abandoned or lost: the
    system was unreachable, the credentials refused…); or the active run is stuck: running
    without a heartbeat for ``RUN_HEARTBEAT_STALE_AFTER`` (its worker died), or queued without
    starting for ``RUN_STUCK_AFTER``.
-6. **late**: the slot due next (``next_run_at``) has not been claimed within its grace: no run
+7. **late**: the slot due next (``next_run_at``) has not been claimed within its grace: no run
    started for it (the workers are down, or their wake-up was lost and not yet made up).
-7. **never run**: no run has finished yet.
-8. **needs attention**: runs complete, but records wait in the review queue or deletes are
+8. **never run**: no run has finished yet.
+9. **needs attention**: runs complete, but records wait in the review queue or deletes are
    held for approval. A *partial* run is one whose refused records went to the review queue:
    it needs attention while they wait there, and is healthy once people dealt with them.
-9. **healthy**. Records waiting for a referenced record (an order for its customer) go
+10. **healthy**. Records waiting for a referenced record (an order for its customer) go
    through by themselves: the reason counts them, the status stays healthy.
 
 Next run: the stored ``next_run_at`` (:mod:`sync.schedules` says which slot follows which);
@@ -190,11 +193,14 @@ class HealthFacts:
     last_error: str = ""  # the error of the newest finished run
     failing_since: datetime | None = None  # the first failed run since the last success
     failure_streak: int = 0  # failed, abandoned or lost runs since the last success
+    paused_until: datetime | None = None  # the newest run is paused by a quota until then
+    pause_reason: str = ""  # the quota's words: "daily quota reached (120000 of 120000 calls today)"
 
     @classmethod
     def from_row(cls, integration) -> HealthFacts:
         """Facts of an integration annotated by :func:`annotate_health` (its state read along)."""
         state = getattr(integration, "state", None) or IntegrationState(integration=integration)
+        paused = state.paused_run if state.paused_run_id else None
         return cls(
             active=integration.active,
             activated_at=integration.activated_at,
@@ -214,6 +220,8 @@ class HealthFacts:
             last_error=str(state.last_error or ""),
             failing_since=state.failing_since,
             failure_streak=state.failure_streak,
+            paused_until=paused.resume_at if paused is not None else None,
+            pause_reason=str(paused.pause_reason) if paused is not None else "",
         )
 
     def for_table(self, table) -> HealthFacts:
@@ -263,6 +271,8 @@ class HealthFacts:
         run = self.active_run
         if run is not None and not run.is_stuck(now, stuck):
             return HealthStatus.RUNNING
+        if run is None and self.paused_until is not None:
+            return HealthStatus.PAUSED
         if run is not None or self.last_finished_status in FAILED_RUN_STATUSES:
             return HealthStatus.FAILING
         if self.late_slot(now, tz) is not None:
@@ -321,7 +331,9 @@ def with_state(queryset: QuerySet) -> QuerySet:
     resolved (``health_open_alerts``; ``health_unacknowledged_alerts`` and the ``health_newest_alert``'s
     message of those nobody acknowledged) and ``health_active_tables``: what a status needs, in one query."""
     unacknowledged = Alert.objects.filter(integration=OuterRef("pk"), status=AlertStatus.OPEN)
-    return queryset.select_related("state__active_run", "state__review_table", "state__held_table").annotate(
+    return queryset.select_related(
+        "state__active_run", "state__paused_run", "state__review_table", "state__held_table"
+    ).annotate(
         health_open_alerts=count_of(
             Alert.objects.filter(integration=OuterRef("pk"), status__in=UNRESOLVED_ALERT_STATUSES)
         ),

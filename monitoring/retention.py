@@ -10,7 +10,8 @@ What is kept (the product's promises):
   :class:`~monitoring.models.TableState` point at; each integration's newest run, newest finished
   run and newest success, and each table's newest finished and newest succeeded table run (the
   facts ``rebuild_state`` recomputes); the failed runs since an integration's last success (its
-  failure streak); the runs a pending review-queue entry or held delete refers to;
+  failure streak); the runs a pending review-queue entry or held delete refers to; a run paused
+  by a quota whose resume is not queued yet;
 - the review queue and the held deletes themselves are never deleted here.
 
 A call deletes in rounds; a round deletes at most ``RETENTION_BATCH`` rows of each kind (record
@@ -122,6 +123,7 @@ def kept_runs() -> Q:
     last_success = IntegrationState.objects.filter(integration=OuterRef("integration")).values("last_success_at")
     return (
         Q(status__in=ACTIVE_RUN_STATUSES)
+        | Q(resume_at__isnull=False)  # paused by a quota, its resume not queued yet
         | Q(pk__in=states.filter(active_run__isnull=False).values("active_run"))
         | Q(pk__in=states.filter(last_finished_run__isnull=False).values("last_finished_run"))
         | Q(

@@ -25,6 +25,7 @@ from .choices import (
     SUCCESS_RUN_STATUSES,
     ErrorStatus,
     HeldDeleteStatus,
+    RunStatus,
 )
 from .models import HeldDelete, IntegrationState, RecordError, SyncRun, TableRun, TableState, window_end_at
 
@@ -38,6 +39,7 @@ INTEGRATION_FACTS = (
     "last_finished_at",
     "last_finished_status",
     "last_error",
+    "paused_run_id",
     "last_success_at",
     "failure_streak",
     "failing_since",
@@ -96,6 +98,10 @@ def recomputed_integrations(queryset: QuerySet | None = None) -> dict[int, dict]
         fact_last_finished_at=Subquery(finished.values("finished_at")[:1]),
         fact_last_finished_status=Subquery(finished.values("status")[:1]),
         fact_last_error=Subquery(finished.values("error")[:1]),
+        fact_newest_run=Subquery(runs.exclude(status=RunStatus.SKIPPED).order_by("-queued_at", "-pk").values("pk")[:1]),
+        fact_paused_run_id=Subquery(
+            runs.filter(status=RunStatus.PAUSED, resume_at__isnull=False).order_by("-queued_at", "-pk").values("pk")[:1]
+        ),
         fact_last_success_at=Subquery(
             runs.filter(status__in=SUCCESS_RUN_STATUSES, finished_at__isnull=False)
             .order_by("-finished_at")
@@ -124,6 +130,8 @@ def recomputed_integrations(queryset: QuerySet | None = None) -> dict[int, dict]
             "last_finished_at": row.fact_last_finished_at,
             "last_finished_status": row.fact_last_finished_status or "",
             "last_error": str(row.fact_last_error or ""),
+            # The newest run (skipped slots aside) is paused and its resume not queued yet.
+            "paused_run_id": row.fact_paused_run_id if row.fact_paused_run_id == row.fact_newest_run else None,
             "last_success_at": row.fact_last_success_at,
             "failure_streak": row.fact_failure_streak,
             "failing_since": row.fact_failing_since,

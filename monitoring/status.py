@@ -208,7 +208,12 @@ def _healthy_reason(facts: HealthFacts, now: datetime, tz: ZoneInfo) -> str:
 def assess(facts: HealthFacts, now: datetime, tz: ZoneInfo) -> Assessment:
     """The status word and its reason."""
     status = facts.get_status(now, tz)
-    if status == HealthStatus.PAUSED:
+    if status == HealthStatus.PAUSED and facts.active:
+        reason = _("Until %(time)s: %(reason)s") % {
+            "time": moment_text(facts.paused_until, now, tz),
+            "reason": excerpt(facts.pause_reason),
+        }
+    elif status == HealthStatus.PAUSED:
         reason = _("Switched off: nothing runs until it is switched on.")
     elif status == HealthStatus.NOT_CONFIGURED:
         reason = _("No active table: there is nothing to sync.")

@@ -6,6 +6,7 @@
 
 from django.utils import timezone
 
+from sync.resumes import resume_due
 from sync.tasks import claim_overdue_slots, enqueue
 
 from .alerts import evaluate_all
@@ -23,10 +24,11 @@ def build_export(job_id: int) -> str:
 
 
 def maintenance() -> dict:
-    """Every minute: say the workers are alive, claim overdue slots, mark dead runs (re-queueing lost ones once),
-    evaluate alerts, then tidy the exports and the history kept."""
+    """Every minute: say the workers are alive, resume runs paused by a quota that is back, claim overdue slots,
+    mark dead runs (re-queueing lost ones once), evaluate alerts, then tidy the exports and the history kept."""
     now = timezone.now()
     record_beat(now)
+    resumed = [enqueue(run).pk for run in resume_due(now)]
     claimed = claim_overdue_slots(now)
     reaped = reap(now, requeue=enqueue)
     workers = watch(now)
@@ -35,6 +37,7 @@ def maintenance() -> dict:
         "abandoned": reaped.abandoned,
         "lost": reaped.lost,
         "requeued": reaped.requeued,
+        "resumed": resumed,
         "claimed_slots": claimed,
         "skipped_slots": reaped.skipped_slots,
         "workers_alerts_resolved": workers.resolved,

@@ -11,6 +11,11 @@ by key before being created). Deletes follow the table's policy; more than the
 table's threshold in one run are held for approval and raise an alert. A table with a count
 query then counts its records in the target against its links (:mod:`sync.target_count`).
 
+A connection's quota reached (``QuotaReached``, raised before the call would go) is no failure:
+the page log is flushed (what was written stays linked), the table keeps the resume point of its
+last completed page, and the run ends *paused* until the quota is back; the minute's maintenance
+then queues a run that resumes there (:mod:`sync.resumes`).
+
 This module runs the steps in order; each step lives in :mod:`sync.steps`.
 """
 
@@ -18,12 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core import stored_messages as stored
+from core.local_time import format_local, portal_zone
 from monitoring.choices import RunStatus, Trigger
 from monitoring.heartbeat import Heartbeat
 from monitoring.models import RecordError, SyncRun, TableRun
@@ -32,7 +39,7 @@ from monitoring.recorder import PageLog
 from . import budgets
 from .choices import DeletePolicy, Direction
 from .connectors import connector_for
-from .connectors.base import ConnectionConfig, Connector, ConnectorError
+from .connectors.base import ConnectionConfig, Connector, ConnectorError, QuotaReached
 from .mapping import get_path
 from .models import Integration, RecordLink, SyncTable
 from .per_link import PerLinkReader
@@ -113,6 +120,9 @@ class IntegrationSync:
                     source, target = (erp, crm) if table.direction == Direction.ERP_TO_CRM else (crm, erp)
                     table_run = self.sync_table(table, source, target)
                     any_failed = any_failed or table_run.failed > 0
+        except QuotaReached as exc:
+            self.pause(exc)
+            return self.run
         except ConnectorError as exc:
             self.run.finish(RunStatus.FAILED, exc.message)
             return self.run
@@ -124,6 +134,15 @@ class IntegrationSync:
             raise
         self.run.finish(RunStatus.PARTIAL if any_failed else RunStatus.SUCCEEDED)
         return self.run
+
+    def pause(self, quota: QuotaReached) -> None:
+        """End the run *paused* until the quota is back, saying so: "Paused until 14:02: daily quota reached (…)"."""
+        now = timezone.now()
+        resume_at = datetime.fromtimestamp(quota.until, UTC)
+        message = stored.gettext(
+            "Paused until %(time)s: %(reason)s", time=until_text(resume_at, now), reason=quota.message
+        )
+        self.run.pause(resume_at, message, quota.message, now=now)
 
     def still_alive(self) -> None:
         """Raise ``RunAbandoned`` when the reaper gave up on this run: nothing more is written."""
@@ -188,6 +207,10 @@ class IntegrationSync:
             if seen_keys is not None and table.delete_policy == DeletePolicy.DELETE:
                 apply_deletes(table, seen_keys, target, self.page_log)
                 self.page_log.flush()
+        except QuotaReached:
+            self.page_log.flush()  # what was written stays linked; the resume point stays at the last whole page
+            self.finish_table(table_run, RunStatus.PAUSED)
+            raise
         except ConnectorError as exc:
             self.page_log.flush()
             self.finish_table(table_run, RunStatus.FAILED)
@@ -228,6 +251,15 @@ class IntegrationSync:
         table_run.save(update_fields=fields)
 
 
+def until_text(moment: datetime, now: datetime) -> str:
+    """``14:02`` in the portal's time zone when ``moment`` is on today's date there, else ``2024-11-15 14:02``."""
+    tz = portal_zone()
+    local = moment.astimezone(tz)
+    if local.date() == now.astimezone(tz).date():
+        return f"{local:%H:%M}"
+    return format_local(moment, tz, with_zone=False)
+
+
 def retry_errors(errors: list[RecordError], user=None, connectors: ConnectorFactory | None = None) -> SyncRun:
     """Send failed records of one integration through the pipeline again, from their stored payloads."""
     integration = errors[0].table.integration
@@ -245,19 +277,23 @@ def retry_errors(errors: list[RecordError], user=None, connectors: ConnectorFact
                 plan = TablePlan.load(table)
                 table_run = TableRun.objects.create(run=run, table=table)
                 loader = sync.start_table(plan, table_run, connectors[table.direction])
-                for error in (e for e in errors if e.table_id == table.pk):
-                    # A record still without a key fails again on its own entry.
-                    if not isinstance(error.payload, dict):
-                        loader.fail_unreadable(error.payload, key=error.record_key)
-                        continue
-                    key = key_text(get_path(error.payload, table.record_key))
-                    if not key:
-                        loader.fail_keyless(error.payload, key=error.record_key)
-                        continue
-                    link = RecordLink.objects.filter(table=table, source_key=key).first()
-                    loader.load(key, error.payload, link, find_first=True)
-                    if key != error.record_key and key in sync.page_log.succeeded_keys:
-                        sync.page_log.succeeded_keys.append(error.record_key)
+                rekeyed = {}  # a record queued under another key (its key was fixed since) closes that entry too
+                with loader.in_flight():
+                    for error in (e for e in errors if e.table_id == table.pk):
+                        # A record still without a key fails again on its own entry.
+                        if not isinstance(error.payload, dict):
+                            loader.fail_unreadable(error.payload, key=error.record_key)
+                            continue
+                        key = key_text(get_path(error.payload, table.record_key))
+                        if not key:
+                            loader.fail_keyless(error.payload, key=error.record_key)
+                            continue
+                        link = RecordLink.objects.filter(table=table, source_key=key).first()
+                        loader.load(key, error.payload, loader.link_of(key, link), find_first=True)
+                        if key != error.record_key:
+                            rekeyed[error.record_key] = key
+                succeeded = set(sync.page_log.succeeded_keys)
+                sync.page_log.succeeded_keys += [queued for queued, key in rekeyed.items() if key in succeeded]
                 sync.page_log.flush()
                 sync.finish_table(table_run, RunStatus.PARTIAL if table_run.failed else RunStatus.SUCCEEDED)
                 if table_run.failed:

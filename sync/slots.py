@@ -12,6 +12,11 @@ integration's own times (cron in the portal's time zone; every N minutes from th
 and the minute's maintenance claims whatever is overdue (a wake-up whose task was lost, or
 workers that were down). After downtime the slots that passed run once, named after the newest.
 A slot covered by a run queued since it and over (someone pressed Run now) is moved on without a run.
+
+A slot that comes while the integration is paused by a reached quota (its newest run paused, the
+quota back only later) is moved on without a run too, and recorded as a skipped run that says so
+("Scheduled run skipped: the integration is paused until 14:02: …"): a run now would stop at its
+first call, and the paused run's work resumes by itself when the quota is back (:mod:`sync.resumes`).
 """
 
 from __future__ import annotations
@@ -20,14 +25,17 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
+from core import stored_messages as stored
 from core.local_time import portal_zone
-from monitoring.models import IntegrationState
+from monitoring.choices import RunStatus, Trigger
+from monitoring.models import IntegrationState, SyncRun
 
 from .choices import ScheduleKind
+from .engine import until_text
 from .models import Integration
 from .schedules import Timing
 
@@ -118,11 +126,12 @@ def first_slot(integration: Integration, now: datetime | None = None) -> datetim
 
 @dataclass(frozen=True)
 class Claim:
-    """A slot won by this claimer: its run is queued in the same transaction, or the slot was covered."""
+    """A slot won by this claimer: its run is queued in the same transaction, or the slot was covered or skipped."""
 
     integration: Integration
     slot: datetime
     covered: bool  # a run was queued since the slot: nothing more to run
+    skipped: bool = False  # the integration is paused by a quota: the slot was recorded as skipped
 
 
 def claim_due(integration_id: int, now: datetime) -> Claim | None:
@@ -130,7 +139,7 @@ def claim_due(integration_id: int, now: datetime) -> Claim | None:
 
     Call inside a transaction that also queues the slot's run, so that the slot and its run stand or fall together.
     """
-    state = IntegrationState.objects.select_related("integration").filter(pk=integration_id).first()
+    state = IntegrationState.objects.select_related("integration", "paused_run").filter(pk=integration_id).first()
     if state is None or state.next_run_at is None or state.next_run_at > now or not state.integration.active:
         return None
     timing, tz = Timing.of(state.integration), portal_zone()
@@ -143,9 +152,35 @@ def claim_due(integration_id: int, now: datetime) -> Claim | None:
     )
     if not won:
         return None
+    paused = state.paused_run
+    if paused is not None and paused.resume_at is not None and paused.resume_at > now:
+        skip_while_paused(state.integration, slot, paused, now)
+        return Claim(state.integration, slot, covered=False, skipped=True)
     # A run queued since the slot and already over (Run now pressed meanwhile) did the slot's work.
     covered = state.active_run_id is None and state.last_queued_at is not None and state.last_queued_at >= slot
     return Claim(state.integration, slot, covered)
+
+
+def skip_while_paused(integration: Integration, slot: datetime, paused: SyncRun, now: datetime) -> None:
+    """Record the slot as a skipped run: the integration is paused by a quota until ``paused.resume_at``."""
+    reason = stored.gettext(
+        "Scheduled run skipped: the integration is paused until %(time)s: %(reason)s",
+        time=until_text(paused.resume_at, now),
+        reason=paused.pause_reason,
+    )
+    try:
+        with transaction.atomic():
+            SyncRun.objects.create(
+                integration=integration,
+                trigger=Trigger.SCHEDULE,
+                status=RunStatus.SKIPPED,
+                scheduled_for=slot,
+                queued_at=now,
+                finished_at=now,
+                error=reason,
+            )
+    except IntegrityError:
+        pass  # the slot has a run already (its timing was set back to it)
 
 
 def due_integrations(now: datetime) -> list[int]:

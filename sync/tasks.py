@@ -85,6 +85,8 @@ def queue_due_slot(integration_id: int, now) -> tuple[str, SyncRun | None]:
         claim = claim_due(integration_id, now)
         if claim is None:
             return NOTHING_DUE, None
+        if claim.skipped:
+            return RunStatus.SKIPPED, None  # paused by a quota: recorded as skipped (sync.slots)
         if claim.covered:
             return SLOT_COVERED, None
         try:

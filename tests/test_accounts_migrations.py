@@ -17,6 +17,11 @@ BEFORE_THE_MOVE = [("monitoring", "0015_export_job_limits"), ("accounts", None)]
 MOVED = [("monitoring", "0016_userpreference_moved_to_accounts"), ("accounts", "0001_initial")]
 
 
+def latest():
+    """Every app's newest migration: where the test database stands, and where each test leaves it."""
+    return MigrationExecutor(connection).loader.graph.leaf_nodes()
+
+
 def migrate(targets):
     """Migrate the test database to ``targets``; the apps of the state reached (historical models)."""
     executor = MigrationExecutor(connection)
@@ -26,7 +31,9 @@ def migrate(targets):
 
 
 def test_a_fresh_database_has_the_preference_in_accounts_on_its_old_table(db, django_user_model):
-    assert MigrationExecutor(connection).migration_plan(MOVED) == []
+    executor = MigrationExecutor(connection)
+    assert executor.migration_plan(latest()) == []
+    assert set(MOVED) <= set(executor.loader.applied_migrations)
     assert UserPreference._meta.app_label == "accounts"
     assert UserPreference._meta.db_table == "monitoring_userpreference"
     assert "monitoring_userpreference" in connection.introspection.table_names()
@@ -48,7 +55,7 @@ def test_preferences_stored_before_the_move_survive_it_with_their_permissions():
         old.get_model("auth", "Permission").objects.filter(content_type=old_type).values_list("pk", flat=True)
     )
 
-    migrate(MOVED)
+    migrate(latest())
 
     preference = UserPreference.objects.select_related("user").get()
     assert (preference.user.username, preference.language) == ("maria", "pt-br")
@@ -67,6 +74,6 @@ def test_the_move_goes_back_and_forth_without_touching_the_rows(django_user_mode
 
     old = migrate(BEFORE_THE_MOVE)
     assert old.get_model("monitoring", "UserPreference").objects.get().language == "en"
-    migrate(MOVED)
+    migrate(latest())
 
     assert UserPreference.objects.get(user=user).language == "en"

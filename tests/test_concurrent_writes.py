@@ -4,16 +4,22 @@ Against real local servers (``FakeRestApi``, threaded, with added latency). The 
 with ``Retry-After``, dropped connections and timeouts on the demo systems) is in ``test_chaos.py``.
 """
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
+import time_machine
 
 from monitoring.choices import RecordAction, RunStatus, Trigger
-from monitoring.models import RecordError, RecordEvent, RequestLog, TableRun
+from monitoring.models import RecordError, RecordEvent, RequestLog, SyncRun, TableRun
+from monitoring.tasks import maintenance
 from sync.engine import execute_run, queue_run
 from sync.models import Connection, ConnectionBudget, FieldMapping, RecordLink, SyncTable
 
 from .builders import rest_to_rest, two_rest_apis
 
 KEY = "in-flight-key-51d2"
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")  # the portal's time zone in the tests
 
 
 @pytest.fixture
@@ -156,3 +162,33 @@ def test_writes_in_flight_book_the_shared_rate_budget_from_their_threads(systems
     assert sync_run.status == RunStatus.SUCCEEDED, sync_run.error
     assert_target_holds_each_once(target, people)
     assert ConnectionBudget.objects.filter(connection_id=integration.crm_connection_id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_quota_reached_with_writes_in_flight_pauses_and_the_resume_writes_the_rest_once(systems):
+    source, target = systems
+    people = add_people(source, 30)
+    target.latency = 0.02
+    integration = contact_integration(source, target, in_flight=8, page_size=10, daily_call_limit=45)
+    integration.activated_at = datetime(2026, 12, 3, 8, 0, tzinfo=SAO_PAULO)
+    integration.save()
+
+    with time_machine.travel(datetime(2026, 12, 3, 23, 10, tzinfo=SAO_PAULO), tick=True):
+        paused = run(integration)
+
+    assert paused.status == RunStatus.PAUSED, paused.error
+    assert "daily quota reached (45 of 45 calls today)" in str(paused.error)
+    written = target.contacts()
+    assert len(target.received) == 45  # a lookup and a create a record: never a call past the quota
+    assert 0 < len(written) < 30
+    linked = dict(RecordLink.objects.values_list("source_key", "target_key"))
+    assert linked == {row["Email"]: str(row["Id"]) for row in written}  # the writes in flight were noted
+    assert not RecordError.objects.exists()
+    assert not RecordEvent.objects.filter(action=RecordAction.FAILED).exists()
+
+    with time_machine.travel(datetime(2026, 12, 4, 0, 0, 30, tzinfo=SAO_PAULO), tick=True):
+        [resumed] = maintenance()["resumed"]
+
+    again = SyncRun.objects.get(pk=resumed)
+    assert again.status == RunStatus.SUCCEEDED, (again.error, len(target.received))
+    assert_target_holds_each_once(target, people)

@@ -48,6 +48,13 @@ class SyncRun(models.Model):
     scheduled_for = models.DateTimeField(
         _("scheduled for"), null=True, blank=True, help_text=_("The schedule slot this run is for")
     )
+    resume_at = models.DateTimeField(
+        _("resume at"),
+        null=True,
+        blank=True,
+        help_text=_("A paused run: when its quota is back and a run resumes its work (cleared once queued)"),
+    )
+    pause_reason = StoredMessageField(_("why it paused"), blank=True)
 
     class Meta:
         ordering = ["-queued_at", "-pk"]
@@ -71,6 +78,7 @@ class SyncRun(models.Model):
             models.Index(fields=["integration", "-started_at"], name="sync_run_integration_started"),
             models.Index(fields=["integration", "status", "-finished_at"], name="sync_run_integration_finished"),
             models.Index(fields=["status", "heartbeat_at"], name="sync_run_status_heartbeat"),
+            models.Index(fields=["resume_at"], condition=Q(resume_at__isnull=False), name="sync_run_resume_due"),
         ]
 
     def __str__(self):
@@ -116,6 +124,23 @@ class SyncRun(models.Model):
             )
             if done:
                 self.status, self.finished_at, self.error = status, now, error
+                IntegrationState.record_run(self)
+        return bool(done)
+
+    def pause(self, resume_at, message: str, reason: str, now=None) -> bool:
+        """Stop an active run cleanly until ``resume_at`` (a quota is spent); False if it had already ended.
+
+        ``message`` is the run's words ("Paused until 14:02: daily quota reached (…)"), ``reason`` the
+        quota's own ("daily quota reached (…)"); the minute's maintenance queues the run that resumes it.
+        """
+        now = now or timezone.now()
+        with transaction.atomic():
+            done = SyncRun.objects.filter(pk=self.pk, status__in=ACTIVE_RUN_STATUSES).update(
+                status=RunStatus.PAUSED, finished_at=now, error=message, resume_at=resume_at, pause_reason=reason
+            )
+            if done:
+                self.status, self.finished_at, self.error = RunStatus.PAUSED, now, message
+                self.resume_at, self.pause_reason = resume_at, reason
                 IntegrationState.record_run(self)
         return bool(done)
 

@@ -79,6 +79,15 @@ class IntegrationState(StoredOutcome):
     last_finished_run = models.ForeignKey(
         "SyncRun", models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("last finished run")
     )
+    paused_run = models.ForeignKey(
+        "SyncRun",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("paused run"),
+        help_text=_("The newest run, paused by a quota until its resume is queued"),
+    )
     last_error = StoredMessageField(_("last error"), blank=True)
     failure_streak = models.PositiveIntegerField(_("failed runs since the last success"), default=0)
     failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
@@ -106,7 +115,7 @@ class IntegrationState(StoredOutcome):
 
     @classmethod
     def record_run(cls, run) -> None:
-        """Apply a run's present values (queued, started, finished, skipped) to its integration's state.
+        """Apply a run's present values (queued, started, finished, skipped, paused) to its integration's state.
 
         Idempotent: recording the same run twice changes nothing. The failure streak is counted
         again (one indexed query) when a failure or a newer success is recorded.
@@ -117,8 +126,11 @@ class IntegrationState(StoredOutcome):
                 state.last_queued_at = run.queued_at
             if run.status in ACTIVE_RUN_STATUSES:
                 state.active_run_id = run.pk
+                state.paused_run_id = None  # a run after the pause: the resume, or someone's
             elif state.active_run_id == run.pk:
                 state.active_run_id = None
+            if run.status == RunStatus.PAUSED and run.resume_at is not None and state.active_run_id is None:
+                state.paused_run_id = run.pk
             if run.status in FINISHED_RUN_STATUSES and run.finished_at is not None:
                 state._record_finished(run)
             state.save()

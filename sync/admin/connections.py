@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from ..connection_check import verdict_for
 from ..forms import ConnectionForm
 from ..models import SECRET_FIELDS, Connection
+from .connection_budget import panel_of
 
 
 @admin.register(Connection)
@@ -86,6 +87,7 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}), "can_test": self.has_change_permission(request)}
+        extra_context["budget"] = panel_of(object_id)
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("address"))

@@ -64,6 +64,8 @@ class Command(BaseCommand):
             raise CommandError(f"The run failed: {run.error}")
         if run.status == RunStatus.PARTIAL:
             console.print("Some records failed: see the review queue.")
+        if run.status == RunStatus.PAUSED:
+            console.print(f"{run.error}; the minute's maintenance resumes it then.")
         waiting = sum(table_run.waiting for table_run in run.table_runs.all())
         if waiting:
             console.print(
