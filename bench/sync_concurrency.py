@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from pathlib import Path
 import sync_throughput as throughput
 
 ROOT = throughput.ROOT
-from tests.processes import free_port, stop, wait_until  # noqa: E402
+from tests.processes import free_port, wait_until  # noqa: E402
 
 FIRST_LOAD = 100_000  # records of the first load the report extrapolates to
 
@@ -149,17 +148,7 @@ def main(argv=None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
-        if server is not None:
-            stop(server)
-        if keeper is not None:
-            keeper.close()
-        if "django.db" in sys.modules:
-            sys.modules["django.db"].connections.close_all()
-        for folder in folders:
-            if args.keep:
-                print(f"kept {folder}", file=sys.stderr)
-            else:
-                shutil.rmtree(folder, ignore_errors=True)
+        throughput.tear_down(server, keeper, folders, keep=args.keep)
 
 
 if __name__ == "__main__":

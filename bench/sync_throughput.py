@@ -29,7 +29,7 @@ What it does (bench/README.md explains the choices):
    CRM holds exactly the N product codes; the engine's RequestLog rows equal the loop's calls
    kind by kind; the first lookup URL and the first create body of both sides are identical.
 
-The last line printed is ``ratio: R``, R = engine time ÷ loop time (target R ≤ 1.3). Every
+The last line printed is ``ratio: R``, R = engine time ÷ loop time (target R ≤ 1.1). Every
 process started here is stopped, also on Ctrl-C or failure, and the temporary folder removed
 (unless ``--keep``).
 """
@@ -638,17 +638,22 @@ def main(argv=None) -> int:
         raise
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
-        if server is not None:
-            stop(server)
-        if keeper is not None:
-            keeper.close()
-        if "django.db" in sys.modules:
-            sys.modules["django.db"].connections.close_all()
-        for folder in folders:
-            if args.keep:
-                print(f"kept {folder}", file=sys.stderr)
-            else:
-                shutil.rmtree(folder, ignore_errors=True)
+        tear_down(server, keeper, folders, keep=args.keep)
+
+
+def tear_down(server: subprocess.Popen | None, keeper: sqlite3.Connection | None, folders: list[Path], *, keep: bool):
+    """Stop the server's process group, close the databases and remove the temporary folders (unless ``keep``)."""
+    if server is not None:
+        stop(server)
+    if keeper is not None:
+        keeper.close()
+    if "django.db" in sys.modules:
+        sys.modules["django.db"].connections.close_all()
+    for folder in folders:
+        if keep:
+            print(f"kept {folder}", file=sys.stderr)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def memory_folder() -> str | None:

@@ -25,13 +25,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
 from core import stored_messages as stored
 from core.local_time import portal_zone
-from monitoring.choices import RunStatus, Trigger
 from monitoring.models import IntegrationState, SyncRun
 
 from .choices import ScheduleKind
@@ -168,19 +167,7 @@ def skip_while_paused(integration: Integration, slot: datetime, paused: SyncRun,
         time=until_text(paused.resume_at, now),
         reason=paused.pause_reason,
     )
-    try:
-        with transaction.atomic():
-            SyncRun.objects.create(
-                integration=integration,
-                trigger=Trigger.SCHEDULE,
-                status=RunStatus.SKIPPED,
-                scheduled_for=slot,
-                queued_at=now,
-                finished_at=now,
-                error=reason,
-            )
-    except IntegrityError:
-        pass  # the slot has a run already (its timing was set back to it)
+    SyncRun.skip_slot(integration, slot, reason, now)
 
 
 def due_integrations(now: datetime) -> list[int]:

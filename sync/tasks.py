@@ -3,7 +3,7 @@
 Retries belong to the connectors, never to the queue (``max_attempts`` 1).
 """
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -98,19 +98,8 @@ def queue_due_slot(integration_id: int, now) -> tuple[str, SyncRun | None]:
 
 def skip(integration: Integration, slot, refusal: AlreadyRunning) -> str:
     """Record a slot that came while another run was active, with the reason."""
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            SyncRun.objects.create(
-                integration=integration,
-                trigger=Trigger.SCHEDULE,
-                status=RunStatus.SKIPPED,
-                scheduled_for=slot,
-                queued_at=now,
-                finished_at=now,
-                error=stored.gettext("Scheduled run skipped: %(reason)s", reason=refusal.message),
-            )
-    except IntegrityError:
+    reason = stored.gettext("Scheduled run skipped: %(reason)s", reason=refusal.message)
+    if not SyncRun.skip_slot(integration, slot, reason):
         return SLOT_ALREADY_RUN  # the slot has a run already (its timing was set back to it)
     return RunStatus.SKIPPED
 

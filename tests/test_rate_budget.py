@@ -239,6 +239,7 @@ connection = Connection.objects.create(
     records_path="value",
     rate_limit_per_minute=PARAMS["rate"],
     max_retries=PARAMS["retries"],
+    max_in_flight=PARAMS.get("in_flight", 1),
 )
 result(connection.pk)
 """
@@ -246,21 +247,33 @@ result(connection.pk)
 WORKER = """
 import pathlib
 import time
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import connections
 
 from sync.connectors.base import ConnectorError, ReadRequest
 from sync.engine import connector_for_connection
 from sync.models import Connection
 
-connector = connector_for_connection(Connection.objects.get(pk=PARAMS["connection"]), lambda record: None)
+connection = Connection.objects.get(pk=PARAMS["connection"])
+connector = connector_for_connection(connection, lambda record: None)
 pathlib.Path(PARAMS["ready"]).touch()
 while not pathlib.Path(PARAMS["go"]).exists():
     time.sleep(0.005)
-failures = []
-for _ in range(PARAMS["calls"]):
+
+
+def read(_number):
     try:
         connector.read_page(ReadRequest(source_object="/Contacts"))
     except ConnectorError as error:
-        failures.append(str(error))
+        return str(error)
+    finally:
+        connections.close_all()  # this thread's own (the budget's)
+
+
+# The calls from the connection's calls in flight, as a table's writes go: threads sharing one connector.
+with ThreadPoolExecutor(connection.max_in_flight) as pool:
+    failures = [failure for failure in pool.map(read, range(PARAMS["calls"])) if failure]
 result(failures)
 """
 
@@ -295,12 +308,14 @@ def arrivals(api: FakeRestApi) -> list[dt.datetime]:
 
 
 @pytest.mark.slow
-def test_two_worker_processes_sharing_a_connection_never_exceed_its_rate(portal, tmp_path):
+@pytest.mark.parametrize("in_flight", [1, 4])
+def test_two_worker_processes_sharing_a_connection_never_exceed_its_rate(portal, tmp_path, in_flight):
     rate, calls = 240, 8  # one call every 0.25 s; 16 calls in all
     interval = 60 / rate
     with FakeRestApi() as api:
         api.add_contacts(1)
-        connection = portal.script(SETUP, name="Shared", url=api.url, rate=rate, retries=0)
+        name = f"Shared, {in_flight} in flight"
+        connection = portal.script(SETUP, name=name, url=api.url, rate=rate, retries=0, in_flight=in_flight)
 
         failures = run_workers(portal, tmp_path, connection, calls)
         seen = arrivals(api)

@@ -5,7 +5,7 @@ in the same transaction.
 """
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -126,6 +126,25 @@ class SyncRun(models.Model):
                 self.status, self.finished_at, self.error = status, now, error
                 IntegrationState.record_run(self)
         return bool(done)
+
+    @classmethod
+    def skip_slot(cls, integration: Integration, slot, reason: str, now=None) -> bool:
+        """Record the schedule slot ``slot`` as a skipped run that says why; False when the slot has a run already."""
+        now = now or timezone.now()
+        try:
+            with transaction.atomic():
+                cls.objects.create(
+                    integration=integration,
+                    trigger=Trigger.SCHEDULE,
+                    status=RunStatus.SKIPPED,
+                    scheduled_for=slot,
+                    queued_at=now,
+                    finished_at=now,
+                    error=reason,
+                )
+        except IntegrityError:
+            return False  # its timing was set back to a slot that ran
+        return True
 
     def pause(self, resume_at, message: str, reason: str, now=None) -> bool:
         """Stop an active run cleanly until ``resume_at`` (a quota is spent); False if it had already ended.

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -94,6 +95,7 @@ class Transport:
             budget = RateLimit(config.rate_limit_per_minute, daily_limit=config.daily_call_limit, zone=self.zone)
         self.budget = budget
         self.retries = RetryPolicy.for_config(config)
+        self._environment: dict[tuple[int, str], dict] = {}  # proxies and CA bundle by session and origin
 
     # --- where -------------------------------------------------------------------------------
 
@@ -105,9 +107,16 @@ class Transport:
         """Send ``prepared`` with the connection's timeouts and TLS verification, following redirects.
 
         Streamed: the outbound adapter reads the answer itself and stops at the size limit. Raises what
-        ``requests`` or the outbound policy raise (:meth:`describe` words them).
+        ``requests`` or the outbound policy raise (:meth:`describe` words them). The environment's
+        proxies (``HTTPS_PROXY``, ``NO_PROXY``) and CA bundle are read once per origin: ``requests``
+        reads the whole environment twice per call otherwise.
         """
-        settings = session.merge_environment_settings(prepared.url, {}, True, self.config.verify_tls, None)
+        parts = urlsplit(prepared.url)
+        origin = (id(session), f"{parts.scheme}://{parts.netloc}")
+        settings = self._environment.get(origin)
+        if settings is None:
+            settings = session.merge_environment_settings(prepared.url, {}, True, self.config.verify_tls, None)
+            self._environment[origin] = settings
         return session.send(prepared, timeout=self.timeout, allow_redirects=True, **settings)
 
     # --- how often ---------------------------------------------------------------------------
