@@ -21,6 +21,7 @@ SCREENS = [
     ("integration_history", "integrations/<int:pk>/history/", "monitoring.views.history.history"),
     ("integration_deletes", "integrations/<int:pk>/deletes/", "monitoring.views.deletes.excessive_deletes"),
     ("integration_queue", "integrations/<int:pk>/queue/", "monitoring.views.queue.review_queue"),
+    ("integration_dry_run", "integrations/<int:pk>/dry-run/", "monitoring.views.dry_run.dry_run_page"),
     ("run", "runs/<int:pk>/", "monitoring.views.runs.run_detail"),
     ("export", "exports/<int:pk>/", "monitoring.views.history.export_status"),
     ("export_download", "exports/<int:pk>/download/", "monitoring.views.history.export_download"),

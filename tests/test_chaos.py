@@ -123,7 +123,8 @@ def run_until_clean(integration) -> list[SyncRun]:
     """Each scheduled slot runs the integration once; stop at the first clean run, or after MAX_RUNS."""
     runs = []
     for _slot in range(MAX_RUNS):
-        run_scheduled(integration.pk)
+        slot_due(integration, timezone.now())  # the next slot has come
+        assert run_scheduled(integration.pk) != NOTHING_DUE
         runs.append(SyncRun.objects.filter(integration=integration).latest("pk"))
         if runs[-1].status == RunStatus.SUCCEEDED:
             break

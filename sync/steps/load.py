@@ -29,8 +29,17 @@ from .write import TargetWriter
 class RecordLoader:
     """Carries one table's source records to its target, noting what happened to each on the page log."""
 
-    def __init__(self, plan: TablePlan, page_log: PageLog, target: Connector, still_alive: Callable[[], None]):
+    def __init__(
+        self,
+        plan: TablePlan,
+        page_log: PageLog,
+        target: Connector,
+        still_alive: Callable[[], None],
+        *,
+        one_at_a_time: bool = False,
+    ):
         self.plan = plan
+        self.one_at_a_time = one_at_a_time  # never in flight nor in batches (a dry run's writer sends nothing)
         self.table = plan.table
         self.log = page_log
         self.still_alive = still_alive
@@ -45,6 +54,9 @@ class RecordLoader:
         A table with a batch kind gathers them into batches here (sent when full and at the end).
         """
         size = self.writer.target.max_in_flight
+        if self.one_at_a_time:
+            yield
+            return
         with WritePool(size, self.log) if size > 1 else nullcontext(InlineWrites(self.log)) as writes:
             self.writes = writes
             if self.table.batch_kind:
