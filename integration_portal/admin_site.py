@@ -23,6 +23,7 @@ SCREENS = [
     ("integration_queue", "integrations/<int:pk>/queue/", "monitoring.views.queue.review_queue"),
     ("integration_dry_run", "integrations/<int:pk>/dry-run/", "monitoring.views.dry_run.dry_run_page"),
     ("run", "runs/<int:pk>/", "monitoring.views.runs.run_detail"),
+    ("connection_doctor", "connections/<int:pk>/doctor/", "sync.admin.doctor.connection_doctor"),
     ("export", "exports/<int:pk>/", "monitoring.views.history.export_status"),
     ("export_download", "exports/<int:pk>/download/", "monitoring.views.history.export_download"),
 ]

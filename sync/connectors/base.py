@@ -123,6 +123,8 @@ class CallRecord:
     request_body: str = ""
     response_body: str = ""
     error: str = ""
+    # The answer's headers, redacted: read by the connection doctor (its clock, its rate limits), never stored.
+    response_headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

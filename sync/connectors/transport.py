@@ -256,6 +256,7 @@ class Transport:
         attempt: int = 1,
         status_code: int | None = None,
         headers=None,
+        response_headers=None,
         request_body: bytes | str = "",
         response_body: bytes | str = "",
         error: str = "",
@@ -275,6 +276,9 @@ class Transport:
                 request_body=self.body(request_body),
                 response_body=self.body(response_body),
                 error=self.scrub(error) if error else "",
+                response_headers={
+                    name: self.scrub(value) for name, value in redact_headers(response_headers or {}).items()
+                },
             )
         )
 

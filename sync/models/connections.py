@@ -195,7 +195,11 @@ class Connection(models.Model):
         return [field for field in SECRET_FIELDS if getattr(self, field)]
 
     def first_reading_table(self):
-        """The first active table a sync reads from this connection, None when none does.
+        """The first active table a sync reads from this connection (see :meth:`reading_tables`); None if none."""
+        return self.reading_tables().first()
+
+    def reading_tables(self):
+        """The active tables a sync reads from this connection, the first one first.
 
         A table reads from its integration's ERP connection when it moves ERP → CRM, from the CRM
         connection when it moves CRM → ERP. Tables of active integrations come first, then by
@@ -205,8 +209,6 @@ class Connection(models.Model):
         reads_from_this = models.Q(integration__erp_connection=self, direction=Direction.ERP_TO_CRM) | models.Q(
             integration__crm_connection=self, direction=Direction.CRM_TO_ERP
         )
-        return (
-            SyncTable.objects.filter(reads_from_this, active=True, read_per_link_of__isnull=True)
-            .order_by("-integration__active", "integration__name", "order", "pk")
-            .first()
+        return SyncTable.objects.filter(reads_from_this, active=True, read_per_link_of__isnull=True).order_by(
+            "-integration__active", "integration__name", "order", "pk"
         )

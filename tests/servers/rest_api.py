@@ -109,6 +109,8 @@ class FakeRestApi:
     page_cap: int | None = None  # at most this many records per call whatever is asked, silently (as Ploomes)
     lose_page_at_skip: int | None = None  # the OData page starting there comes back empty (a page lost on the way)
     latency: float = 0.0  # seconds added to every answer (a distant API)
+    clock_offset: float = 0.0  # seconds its Date header is ahead of the real time (a server with a wrong clock)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every answer (rate-limit headers, say)
     most_in_flight: int = 0  # the most requests it was answering at the same time
     records: dict[int, dict] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
@@ -325,6 +327,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # quiet
         pass
 
+    def date_time_string(self, timestamp=None):
+        return super().date_time_string((timestamp or time.time()) + self.server.api.clock_offset)
+
     def do_GET(self):
         self._dispatch()
 
@@ -407,7 +412,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        for name, value in {**self.api.headers, **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)

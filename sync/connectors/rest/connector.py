@@ -324,6 +324,7 @@ class RestConnector(Connector):
             attempt=number,
             status_code=response.status_code if response is not None else None,
             headers=prepared.headers,
+            response_headers=response.headers if response is not None else None,
             request_body=prepared.body,
             response_body=response.text if response is not None else "",
             error=error.message if error is not None else "",

@@ -183,6 +183,7 @@ class Service:
             attempt=attempt,
             status_code=exchange.status_code,
             headers=exchange.request_headers,
+            response_headers=exchange.response_headers,
             request_body=exchange.request_body,
             response_body=exchange.response_body,
             error=error,
