@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy
 from . import budgets
 from .connection_check import sample_read
 from .connectors import connector_for
-from .connectors.base import CallRecord, ConnectionConfig, ConnectorError, ReadRequest
+from .connectors.base import RATE_LIMIT_HEADERS, CallRecord, ConnectionConfig, ConnectorError, ReadRequest
 from .mapping import MISSING, get_path, is_empty
 from .models import Connection, SyncTable
 from .steps.keys import later
@@ -43,19 +43,6 @@ STATUS_WORDS = {
 }
 CLOCK_TOLERANCE = timedelta(seconds=60)
 MOST_TABLES = 10  # tables whose first page is read
-LIMIT_HEADERS = (
-    "x-ratelimit-limit",
-    "x-ratelimit-remaining",
-    "x-ratelimit-reset",
-    "ratelimit-limit",
-    "ratelimit-remaining",
-    "ratelimit-reset",
-    "x-hubspot-ratelimit-max",
-    "x-hubspot-ratelimit-remaining",
-    "x-hubspot-ratelimit-interval-milliseconds",
-    "x-hubspot-ratelimit-daily",
-    "x-hubspot-ratelimit-daily-remaining",
-)
 
 
 @dataclass(frozen=True)
@@ -182,7 +169,7 @@ def check_limits(connection: Connection, calls: list[CallRecord]) -> Finding:
     name = _("Rate limits")
     announced = {}
     for call in calls:
-        for header in LIMIT_HEADERS:
+        for header in RATE_LIMIT_HEADERS:
             value = _header(call, header)
             if value:
                 announced[header] = value

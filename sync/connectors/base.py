@@ -108,6 +108,23 @@ class Page:
     total: int | None = None  # how many records the whole listing has, when the API says (OData $count…)
 
 
+# The headers of an answer a CallRecord keeps: the server's clock and the rate limits it announces.
+RATE_LIMIT_HEADERS = (
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "x-hubspot-ratelimit-max",
+    "x-hubspot-ratelimit-remaining",
+    "x-hubspot-ratelimit-interval-milliseconds",
+    "x-hubspot-ratelimit-daily",
+    "x-hubspot-ratelimit-daily-remaining",
+)
+RESPONSE_HEADERS_KEPT = frozenset(("date", "retry-after", *RATE_LIMIT_HEADERS))
+
+
 @dataclass
 class CallRecord:
     """One call made, already redacted and truncated: safe to store as a RequestLog."""
@@ -123,7 +140,7 @@ class CallRecord:
     request_body: str = ""
     response_body: str = ""
     error: str = ""
-    # The answer's headers, redacted: read by the connection doctor (its clock, its rate limits), never stored.
+    # The answer's clock and rate-limit headers (RESPONSE_HEADERS_KEPT), for the connection doctor; never stored.
     response_headers: dict[str, str] = field(default_factory=dict)
 
 

@@ -34,7 +34,7 @@ from core.local_time import portal_zone
 from core.redaction import MASK, redact_headers, redact_text, redact_url, truncate
 from sync.choices import AuthKind
 
-from .base import CallLog, CallRecord, ConnectionConfig, ConnectorError
+from .base import RESPONSE_HEADERS_KEPT, CallLog, CallRecord, ConnectionConfig, ConnectorError
 from .failures import Place, describe
 from .retries import RetryPolicy, retry_after_seconds
 from .throttle import Budget, RateLimit, asked_to_wait, daily_quota_spent, next_midnight
@@ -277,7 +277,9 @@ class Transport:
                 response_body=self.body(response_body),
                 error=self.scrub(error) if error else "",
                 response_headers={
-                    name: self.scrub(value) for name, value in redact_headers(response_headers or {}).items()
+                    name: self.scrub(str(value))
+                    for name, value in (response_headers or {}).items()
+                    if name.lower() in RESPONSE_HEADERS_KEPT
                 },
             )
         )
