@@ -108,3 +108,15 @@ def test_it_is_on_the_connection_page_for_it_only(integration, systems, login_as
     assert "Relógio" in page.content.decode()
     client.logout()
     assert login_as(SUPERVISOR).post(url).status_code == 403
+
+
+def test_an_answer_that_is_not_a_list_points_at_the_records_path(integration, systems):
+    source, _target = systems
+    source.add_contact(Email="a@example.com", UpdatedAt="2026-12-01T10:00:00Z")
+    integration.erp_connection.records_path = ""  # the OData answer {"value": [...]} is then one record
+    integration.erp_connection.save()
+
+    first, *others = examine(integration.erp_connection)
+
+    assert first.status == PROBLEM and "check the records path (it holds: @odata.context, value)" in first.says
+    assert {finding.status for finding in others} == {NOT_CHECKED}
