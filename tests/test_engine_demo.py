@@ -11,9 +11,11 @@ from demo.choices import CreditStatus, SandboxSystem
 from demo.integration import configure_demo
 from demo.models import CrmContact, CrmOrder, CrmProduct, ErpCustomer, ErpOrder, ErpProduct, SandboxKnobs
 from monitoring.choices import AlertKind, HeldDeleteStatus, RunStatus, Trigger
-from monitoring.models import Alert, HeldDelete, RecordError, RequestLog, TableRun
+from monitoring.models import Alert, HeldDelete, RecordError, RequestLog, SyncRun, TableRun
 from sync.connectors import soap
+from sync.dry_run import dry_run
 from sync.engine import connector_for_connection, execute_run, queue_run
+from sync.models import RecordLink
 from sync.paths import get_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -234,3 +236,31 @@ def test_sync_now_names_the_known_integrations_when_it_does_not_know_one(demo):
 
     with pytest.raises(CommandError, match="Demo ERP ↔ Demo CRM"):
         call_command("sync_now", "Nope")
+
+
+def demo_rows() -> dict[str, int]:
+    return {
+        "crm contacts": CrmContact.objects.count(),
+        "crm products": CrmProduct.objects.count(),
+        "crm orders": CrmOrder.objects.count(),
+        "erp orders": ErpOrder.objects.count(),
+        "request logs": RequestLog.objects.count(),
+        "runs": SyncRun.objects.count(),
+        "links": RecordLink.objects.count(),
+    }
+
+
+def test_a_dry_run_of_the_demo_says_what_the_first_run_then_does_and_writes_nothing(demo):
+    before = demo_rows()
+
+    report = dry_run(demo, limit=1000)
+
+    assert not report.error, report.error
+    assert demo_rows() == before  # neither the demo systems nor the portal hold anything new
+    would = {table.table.name: table.counts for table in report.tables}
+    first = run(demo)
+    done = table_counts(first)
+    for name in ("Company", "Product"):  # read from the ERP over SOAP, written to the CRM over REST
+        assert would[name].get("would_create", 0) == done[name]["created"], name
+        assert would[name].get("would_update", 0) == done[name]["updated"], name
+        assert would[name].get("skipped", 0) == done[name]["skipped"], name
