@@ -11,8 +11,21 @@ from core.durations import HumanDurationField
 
 from . import validators
 from .choices import Direction
-from .models import OUTBOUND_URL_FIELDS, SECRET_FIELDS, Connection, Integration
+from .models import OUTBOUND_URL_FIELDS, SECRET_FIELDS, Connection, FieldMapping, Integration
+from .row_editors import FilterRulesEditor, KeyValueEditor
+from .shown_fields import (
+    AUTH_KIND_FIELDS,
+    AUTH_KINDS_OF,
+    CONNECTION_KIND_FIELDS,
+    SCHEDULE_FIELDS,
+    blank_unused,
+    select_attrs,
+)
 
+SHOWN_FIELDS_JS = "portal/shown_fields.js"
+FORMS_CSS = {"all": ["portal/forms.css"]}
+
+LAST_POSITION = 10_000  # a mapping's highest position (FieldMapping.position's range)
 WEBHOOK_FIELD = "alert_webhook_url"
 CLEAR_WEBHOOK_FIELD = "clear_alert_webhook_url"
 
@@ -30,7 +43,11 @@ class OutboundURLField(forms.URLField):
 
 
 class ConnectionForm(forms.ModelForm):
-    """Secrets are write-only: never rendered back, and a blank field keeps the stored value."""
+    """Secrets are write-only: never rendered back, and a blank field keeps the stored value.
+
+    Only the fields of the chosen kind and authentication apply: the page shows only those, and
+    saving blanks the others (a secret the authentication does not use is dropped by the model).
+    """
 
     wsdl_upload = forms.FileField(
         label=_("Upload a WSDL"), required=False, help_text=_("Replaces the WSDL document with the file's content")
@@ -75,8 +92,16 @@ class ConnectionForm(forms.ModelForm):
         }
         field_classes = dict.fromkeys(OUTBOUND_URL_FIELDS, OutboundURLField)
 
+    class Media:
+        css = FORMS_CSS
+        js = [SHOWN_FIELDS_JS]
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "kind" in self.fields:
+            self.fields["kind"].widget.attrs.update(select_attrs(CONNECTION_KIND_FIELDS))
+        if "auth_kind" in self.fields:
+            self.fields["auth_kind"].widget.attrs.update(select_attrs(AUTH_KIND_FIELDS, ("kind", AUTH_KINDS_OF)))
         for name in SECRET_FIELDS:
             if name not in self.fields:
                 continue
@@ -120,6 +145,8 @@ class ConnectionForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        blank_unused(cleaned, cleaned.get("kind"), CONNECTION_KIND_FIELDS, {"wsdl_upload": None})
+        blank_unused(cleaned, cleaned.get("auth_kind"), AUTH_KIND_FIELDS)
         if cleaned.get("wsdl_upload"):
             cleaned["wsdl_document"] = cleaned["wsdl_upload"]
         return cleaned
@@ -128,8 +155,12 @@ class ConnectionForm(forms.ModelForm):
 class SyncTableForm(forms.ModelForm):
     """A table's count query must be one the connection it writes to can answer (REST counts, SOAP cannot).
 
-    The table admin's form: the admin gives it the model and its fields.
+    The table admin's form: the admin gives it the model and its fields. Filter rules and read
+    arguments are edited as rows, the JSON still accepted.
     """
+
+    class Meta:
+        widgets = {"filter_rules": FilterRulesEditor(), "read_arguments": KeyValueEditor()}
 
     def clean(self):
         cleaned = super().clean()
@@ -142,6 +173,46 @@ class SyncTableForm(forms.ModelForm):
         for message in validators.check_count_connection(query, writes_to.kind, writes_to.name):
             self.add_error("target_count_query", message)
         return cleaned
+
+
+class FieldMappingForm(forms.ModelForm):
+    """A field mapping's form (the table admin's inline gives it its fields): transform options as key/value rows.
+
+    A new mapping's position may be left blank: it goes after the table's last mapping (mappings
+    added together keep their order on the page).
+    """
+
+    class Meta:
+        model = FieldMapping
+        fields = [
+            "position",
+            "source_path",
+            "target_field",
+            "transform",
+            "transform_options",
+            "value_type",
+            "send_on",
+            "default_value",
+            "required",
+            "owner",
+        ]
+        widgets = {"transform_options": KeyValueEditor()}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("position")
+        if field is not None and self.instance.pk is None:
+            field.required = False
+            field.widget.attrs["placeholder"] = _("after the last")
+            self.initial["position"] = None
+
+    def clean_position(self):
+        position = self.cleaned_data.get("position")
+        if position is not None or self.instance.pk is not None:
+            return position
+        table_id = self.instance.table_id
+        last = FieldMapping.objects.filter(table_id=table_id).aggregate(last=models.Max("position"))["last"]
+        return 0 if table_id is None or last is None else min(last + 1, LAST_POSITION)
 
 
 def webhook_host(url: str) -> str:
@@ -198,8 +269,14 @@ class IntegrationForm(forms.ModelForm):
         widgets = {WEBHOOK_FIELD: forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})}
         field_classes = {WEBHOOK_FIELD: OutboundURLField}
 
+    class Media:
+        css = FORMS_CSS
+        js = [SHOWN_FIELDS_JS]
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "schedule_kind" in self.fields:
+            self.fields["schedule_kind"].widget.attrs.update(select_attrs(SCHEDULE_FIELDS))
         self._stored_webhook = self.instance.alert_webhook_url if self.instance.pk else ""
         field = self.fields.get(WEBHOOK_FIELD)
         if field is None:
@@ -213,6 +290,9 @@ class IntegrationForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        # Only the chosen schedule's input applies: the others are blanked.
+        if "schedule_kind" in cleaned:
+            blank_unused(cleaned, cleaned["schedule_kind"], SCHEDULE_FIELDS, {"schedule_interval_minutes": None})
         if cleaned.get(CLEAR_WEBHOOK_FIELD) and WEBHOOK_FIELD in cleaned:
             if cleaned[WEBHOOK_FIELD] != self._stored_webhook:
                 self.add_error(

@@ -22,6 +22,9 @@ TOO_DEEP = _("It is nested too deeply: at most %(limit)d levels of lists and obj
 NOT_FINITE = _("NaN and Infinity are not JSON numbers: write a number, or null.")
 TOO_MANY_DIGITS = _("A number has more than %(limit)d digits.")
 
+NOT_JSON = _("This is not valid JSON (line %(line)d, column %(column)d): %(problem)s.")
+PYTHON_WORDS = {"True": "true", "False": "false", "None": "null"}
+
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 
@@ -53,6 +56,36 @@ def json_problems(value) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
+def _problem(error: json.JSONDecodeError) -> str:
+    """What is wrong where ``json`` stopped reading, in the reader's words."""
+    text, at = error.doc, error.pos
+    rest = text[at:]
+    word = re.match(r"[A-Za-z_]+", rest)
+    if rest.startswith("'"):
+        return str(_('write names and texts in double quotes ("name"), not single quotes'))
+    if word and word.group() in PYTHON_WORDS:
+        return str(_("write %(json)s, not %(python)s") % {"json": PYTHON_WORDS[word.group()], "python": word.group()})
+    if not rest.strip():
+        return str(_("the text ends too soon: a value, a closing bracket or a closing brace is missing"))
+    if error.msg == "Expecting value" and rest[0] in "]}" and text[:at].rstrip().endswith(","):
+        return str(_("remove the comma before the closing bracket"))
+    if error.msg.startswith("Expecting property name"):
+        return str(_('names in an object need double quotes, e.g. {"name": 1}'))
+    if error.msg == "Expecting ',' delimiter":
+        return str(_("a comma is missing between two items"))
+    if error.msg == "Expecting ':' delimiter":
+        return str(_("a colon is missing after a name"))
+    if error.msg == "Extra data":
+        return str(_("there is more text after the value: write a single list or object"))
+    if error.msg.startswith("Invalid control character"):
+        return str(_("a text holds a line break or a tab: write it as \\n or \\t"))
+    if error.msg.startswith("Unterminated string"):
+        return str(_("a text has no closing double quote"))
+    return str(
+        _("a value is expected here (a number, a text in double quotes, true, false, null, a list or an object)")
+    )
+
+
 def _deeper_than(text: str, limit: int) -> bool:
     """Whether the brackets of ``text`` (outside its strings) nest deeper than ``limit``, without parsing it."""
     depth = 0
@@ -77,8 +110,10 @@ def parse(text: str):
         value = json.loads(text, parse_int=_integer)
     except _Refused as exc:
         raise ValidationError(exc.message, code="too_many_digits") from None
-    except json.JSONDecodeError:
-        raise ValidationError(forms.JSONField.default_error_messages["invalid"], code="invalid") from None
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            NOT_JSON, code="invalid", params={"line": exc.lineno, "column": exc.colno, "problem": _problem(exc)}
+        ) from None
     problems = json_problems(value)
     if problems:
         raise ValidationError(problems, code="invalid")

@@ -451,6 +451,35 @@ CUSTOM_CASES = [
     ),
     Case("admin:sync_integration_run", "", _admin_url("sync_integration_run", lambda w: w.integration.pk), allowed=IT),
     Case(
+        "admin:sync_synctable_sample",
+        "",
+        _admin_url("sync_synctable_sample", lambda w: w.table.pk),
+        allowed=IT,
+        effect="nothing",  # it reads the source and shows what it read; only the session keeps the paths
+    ),
+    Case(
+        "admin:sync_synctable_preview",
+        "",
+        _admin_url("sync_synctable_preview", lambda w: w.table.pk),
+        allowed=IT,
+        effect="nothing",  # it maps what it read and shows it; nothing is written, nothing sent to the target
+    ),
+    Case(
+        "admin:connection_doctor",
+        "",
+        _admin_url("connection_doctor", lambda w: w.connection.pk),
+        allowed=IT,
+        effect="nothing",  # it reads from the system and says what it found; it stores nothing
+    ),
+    Case(
+        "admin:integration_dry_run",
+        "",
+        _admin_url("integration_dry_run", lambda w: w.integration.pk),
+        data=lambda w: {"limit": "5"},
+        allowed=IT,
+        effect="nothing",  # it reads and says what a run would write; nothing is written
+    ),
+    Case(
         "admin:monitoring_alert_acknowledge",
         "",
         _admin_url("monitoring_alert_acknowledge", lambda w: w.alert.pk),

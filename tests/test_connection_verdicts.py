@@ -275,12 +275,9 @@ def test_rest_a_refused_oauth2_client_is_red_with_the_token_endpoints_words(crm)
             "connection's base URL, e.g. /Contacts?$top=1 (the connection's credentials go only to its own server).",
         ),
         ({"test_path": "//elsewhere.example/Contacts"}, '"//elsewhere.example/Contacts" is an address of its own'),
-        (
-            {"kind": "soap", "wsdl_url": "https://erp.example/ws?wsdl", "base_url": "", "test_path": "/x"},
-            "A test path applies to REST connections only: clear it.",
-        ),
     ],
-    ids=["relative", "absolute", "scheme-relative", "soap"],
+    # A SOAP connection's form drops a test path (tests/test_forms_people_can_use.py).
+    ids=["relative", "absolute", "scheme-relative"],
 )
 def test_the_connection_form_takes_a_relative_test_path_only(values, error):
     data = {

@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -10,7 +11,8 @@ from django.views.decorators.http import require_POST
 
 from ..connection_check import verdict_for
 from ..forms import ConnectionForm
-from ..models import SECRET_FIELDS, Connection
+from ..models import SECRET_FIELDS, Connection, Integration
+from ..shown_fields import AUTH_KIND_FIELDS, CONNECTION_KIND_FIELDS, not_applying
 from .connection_budget import panel_of
 
 
@@ -23,11 +25,12 @@ class ConnectionAdmin(admin.ModelAdmin):
     readonly_fields = ["stored_secrets"]
     fieldsets = [
         (None, {"fields": ["name", "kind"]}),
-        (_("REST"), {"fields": ["base_url", "pagination", "page_size", "records_path", "test_path"]}),
+        (_("REST"), {"fields": ["base_url", "test_path"]}),
         (
             _("SOAP"),
             {"fields": ["wsdl_url", "wsdl_upload", "wsdl_document", "soap_service", "soap_port", "endpoint_url"]},
         ),
+        (_("Reading"), {"fields": ["pagination", "page_size", "records_path"]}),
         (
             _("Authentication"),
             {
@@ -64,12 +67,15 @@ class ConnectionAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
             return self.fieldsets
-        # View-only users see which secrets are set, never their values.
+        # View-only users see which secrets are set, never their values, and only the fields that apply.
         hidden = {*SECRET_FIELDS, "wsdl_upload"}
+        if obj is not None:
+            hidden |= not_applying(obj.kind, CONNECTION_KIND_FIELDS) | not_applying(obj.auth_kind, AUTH_KIND_FIELDS)
         fieldsets = [
             (title, {**options, "fields": [name for name in options["fields"] if name not in hidden]})
             for title, options in self.fieldsets
         ]
+        fieldsets = [(title, options) for title, options in fieldsets if options["fields"]]
         return [*fieldsets, (_("Secrets"), {"fields": ["stored_secrets"]})]
 
     # Test connection: IT checks a connection's address and credentials in one click.
@@ -88,6 +94,9 @@ class ConnectionAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}), "can_test": self.has_change_permission(request)}
         extra_context["budget"] = panel_of(object_id)
+        # Each integration that uses the connection: a link to its monitoring page.
+        uses = Q(erp_connection_id=object_id) | Q(crm_connection_id=object_id) if str(object_id).isdigit() else None
+        extra_context["used_by"] = Integration.objects.filter(uses).order_by("name") if uses else []
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("address"))

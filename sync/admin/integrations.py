@@ -15,6 +15,7 @@ from monitoring.choices import RunStatus, Trigger
 
 from ..forms import IntegrationForm
 from ..models import Integration, SyncTable
+from ..shown_fields import SCHEDULE_FIELDS, not_applying
 from ..tasks import trigger
 from .common import HumanDurationsMixin
 
@@ -128,15 +129,26 @@ class IntegrationAdmin(HumanDurationsMixin, admin.ModelAdmin):
         return [name for name in flatten_fieldsets(self.get_fieldsets(request, obj)) if name != "deployment_status"]
 
     # The alert webhook URL is a credential: IT may replace or remove it, nobody sees it again.
+    # A read-only page shows only the chosen schedule's input.
     def get_fieldsets(self, request, obj=None):
+        unused = set()
         if self._may_change_everything(request):
             shown = ["alert_webhook_url", "clear_alert_webhook_url"] if obj and obj.alert_webhook_url else None
         else:
             shown = ["stored_alert_webhook"]
+            unused = not_applying(obj.schedule_kind, SCHEDULE_FIELDS) if obj else set()
         if shown is None:
             return self.fieldsets
         return [
-            (title, {**options, "fields": [part for name in options["fields"] for part in _webhook_as(name, shown)]})
+            (
+                title,
+                {
+                    **options,
+                    "fields": [
+                        part for name in options["fields"] if name not in unused for part in _webhook_as(name, shown)
+                    ],
+                },
+            )
             for title, options in self.fieldsets
         ]
 

@@ -1,19 +1,41 @@
-"""The admin of tables and their field mappings: re-process, read again from the beginning."""
+"""The admin of tables and their field mappings: re-process, read again, sample the source, preview the mapping."""
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 
 from monitoring.choices import RunStatus, Trigger
 
 from ..choices import Reprocess
-from ..forms import SyncTableForm
+from ..connectors.base import ConnectorError
+from ..forms import FieldMappingForm, SyncTableForm
 from ..models import FieldMapping, SyncTable
+from ..previews import preview_sample
+from ..samples import SAMPLE_SIZE, read_sample, source_connection
+from ..steps.plan import TablePlan
 from ..tasks import trigger
 from .common import JSON_INPUT, HumanDurationsMixin
+
+# The paths of each table's last sample, kept in the user's session for the mapping editor to offer:
+# field names only, never their values (the records themselves are read again for each preview).
+SAMPLED_PATHS = "sampled_source_paths"
+SAMPLED_PATHS_LIST = "sampled-source-paths"  # the id of the <datalist> the source path inputs use
+KEPT_SAMPLES = 20  # tables whose paths a session keeps
+
+
+def remember_paths(request, table: SyncTable, paths: list[str]) -> None:
+    kept = {pk: names for pk, names in request.session.get(SAMPLED_PATHS, {}).items() if pk != str(table.pk)}
+    request.session[SAMPLED_PATHS] = {**dict(list(kept.items())[-(KEPT_SAMPLES - 1) :]), str(table.pk): paths}
+
+
+def remembered_paths(request, table_pk) -> list[str]:
+    return request.session.get(SAMPLED_PATHS, {}).get(str(table_pk), [])
 
 
 class FieldMappingFormSet(BaseInlineFormSet):
@@ -35,6 +57,7 @@ class FieldMappingFormSet(BaseInlineFormSet):
 
 class FieldMappingInline(admin.TabularInline):
     model = FieldMapping
+    form = FieldMappingForm
     formset = FieldMappingFormSet
     formfield_overrides = JSON_INPUT
     extra = 1
@@ -51,6 +74,12 @@ class FieldMappingInline(admin.TabularInline):
         "owner",
     ]
     ordering = ["position", "pk"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "source_path" and formfield is not None:
+            formfield.widget.attrs["list"] = SAMPLED_PATHS_LIST  # the paths of the table's last sample
+        return formfield
 
 
 @admin.register(SyncTable)
@@ -104,6 +133,63 @@ class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
             },
         ),
     ]
+
+    # Sample the source, preview the mapping: IT only, reads only (see sync.samples and sync.previews).
+    def get_urls(self):
+        sample = self.admin_site.admin_view(require_POST(self.sample_view))
+        preview = self.admin_site.admin_view(require_POST(self.preview_view))
+        return [
+            path("<int:pk>/sample/", sample, name="sync_synctable_sample"),
+            path("<int:pk>/preview/", preview, name="sync_synctable_preview"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        can_sample = self.has_change_permission(request)
+        extra_context = {
+            **(extra_context or {}),
+            "can_sample": can_sample,
+            "sampled_paths": remembered_paths(request, object_id) if can_sample else [],
+            "sampled_paths_list": SAMPLED_PATHS_LIST,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def sample_view(self, request, pk):
+        return self._sampled(request, pk, previewing=False)
+
+    def preview_view(self, request, pk):
+        return self._sampled(request, pk, previewing=True)
+
+    def _sampled(self, request, pk, *, previewing: bool):
+        """The sample page: the source's first records as paths, and with ``previewing`` what the mapping makes."""
+        tables = SyncTable.objects.select_related(
+            "integration__erp_connection", "integration__crm_connection", "read_per_link_of"
+        )
+        table = get_object_or_404(tables, pk=pk)
+        if not self.has_change_permission(request, table):
+            raise PermissionDenied
+        title = _("Preview of the mapping of %(table)s") if previewing else _("Sample of %(table)s")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": table,
+            "table": table,
+            "source": source_connection(table),
+            "previewing": previewing,
+            "sample_size": SAMPLE_SIZE,
+            "title": title % {"table": table.name},
+        }
+        try:
+            sample = read_sample(table)
+        except ConnectorError as error:
+            context["error"] = error.message
+        else:
+            fields = sample.fields()
+            remember_paths(request, table, [field.path for field in fields])
+            context.update(fields=fields, count=len(sample.records))
+            if previewing:
+                context["previews"] = preview_sample(TablePlan.load(table), sample)
+        return TemplateResponse(request, "admin/sync/synctable/sample.html", context)
 
     @admin.action(
         description=_("Re-process every staged record now (after a mapping fix, without extracting again)"),

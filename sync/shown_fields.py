@@ -1,0 +1,67 @@
+"""Which fields of a form apply to the choice made in one of its selects (a connection's kind, its
+authentication, an integration's schedule).
+
+The page shows only those (``static/portal/shown_fields.js`` reads :func:`select_attrs` off the
+select); on save, the form blanks the others (:func:`blank_unused`), so a value typed before the
+choice changed is neither kept unseen nor refused for a field nobody sees.
+"""
+
+import json
+
+from .choices import AuthKind, ConnectionKind, ScheduleKind
+
+# Fields shown only for some values of a select: field name -> the values it applies to.
+CONNECTION_KIND_FIELDS = {
+    **dict.fromkeys(("base_url", "test_path"), (ConnectionKind.REST,)),
+    **dict.fromkeys(
+        ("wsdl_url", "wsdl_upload", "wsdl_document", "soap_service", "soap_port", "endpoint_url"),
+        (ConnectionKind.SOAP,),
+    ),
+}
+AUTH_KIND_FIELDS = {
+    "username": (AuthKind.BASIC, AuthKind.WSSE),
+    "password": (AuthKind.BASIC, AuthKind.WSSE),
+    "token": (AuthKind.BEARER,),
+    "api_key_header": (AuthKind.API_KEY,),
+    "api_key": (AuthKind.API_KEY,),
+    "oauth_token_url": (AuthKind.OAUTH2,),
+    "client_id": (AuthKind.OAUTH2,),
+    "client_secret": (AuthKind.OAUTH2,),
+    "oauth_scope": (AuthKind.OAUTH2,),
+}
+# The authentications each kind of connection offers (the model refuses the others).
+AUTH_KINDS_OF = {
+    ConnectionKind.REST: (AuthKind.NONE, AuthKind.BASIC, AuthKind.BEARER, AuthKind.API_KEY, AuthKind.OAUTH2),
+    ConnectionKind.SOAP: (AuthKind.NONE, AuthKind.BASIC, AuthKind.WSSE),
+}
+SCHEDULE_FIELDS = {
+    "schedule_interval_minutes": (ScheduleKind.INTERVAL,),
+    "schedule_daily_time": (ScheduleKind.DAILY,),
+    "schedule_cron": (ScheduleKind.CRON,),
+}
+
+
+def select_attrs(shows: dict, options_follow: tuple[str, dict] | None = None) -> dict:
+    """The select's HTML attributes: the fields each of its values shows, and which of its options
+    another select allows (``("kind", AUTH_KINDS_OF)``)."""
+    attrs = {"data-shows": json.dumps({name: [str(value) for value in values] for name, values in shows.items()})}
+    if options_follow:
+        control, allowed = options_follow
+        attrs["data-options-follow"] = control
+        attrs["data-options"] = json.dumps(
+            {str(key): [str(value) for value in values] for key, values in allowed.items()}
+        )
+    return attrs
+
+
+def not_applying(chosen, shows: dict) -> set[str]:
+    """The fields of ``shows`` that do not apply to ``chosen`` (left off a read-only page)."""
+    return {name for name, values in shows.items() if chosen not in values}
+
+
+def blank_unused(cleaned: dict, chosen, shows: dict, blank_values: dict | None = None) -> None:
+    """Empty, in ``cleaned``, every field of ``shows`` that does not apply to ``chosen``."""
+    blank_values = blank_values or {}
+    for name, values in shows.items():
+        if name in cleaned and chosen not in values:
+            cleaned[name] = blank_values.get(name, "")
