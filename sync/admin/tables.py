@@ -61,18 +61,7 @@ class FieldMappingInline(admin.TabularInline):
     formset = FieldMappingFormSet
     formfield_overrides = JSON_INPUT
     extra = 1
-    fields = [
-        "position",
-        "source_path",
-        "target_field",
-        "transform",
-        "transform_options",
-        "value_type",
-        "send_on",
-        "default_value",
-        "required",
-        "owner",
-    ]
+    fields = FieldMappingForm.Meta.fields
     ordering = ["position", "pk"]
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
