@@ -28,6 +28,13 @@ def local(*args) -> datetime:
     return datetime(*args, tzinfo=SAO_PAULO)
 
 
+@pytest.fixture(autouse=True)
+def budget_in_the_database(settings):
+    """The panel reads the budget wherever it is kept; these tests keep it in its database row (the Redis store
+    has its own tests in test_daily_quota)."""
+    settings.REDIS_URL = ""
+
+
 @pytest.fixture
 def frozen():
     with time_machine.travel(NOW, tick=False):

@@ -301,11 +301,12 @@ def test_the_run_page_and_the_integration_page_say_why_no_run_went(orders, login
     assert "Retoma em 03/12/2026 14:02" in run_page
     assert f"Orders ↔ CRM Paused Until 14:02: {QUOTA_WORDS}" in integration_page  # the status and its reason
     # The run log: the skipped slot, then the paused run, each with its badge and why.
+    skipped = SyncRun.objects.get(integration=orders, status=RunStatus.SKIPPED)
     assert (
-        f"Schedule Skipped Scheduled run skipped: the integration is paused until 14:02: {QUOTA_WORDS} — 0 0 0 0 Run #2"
-        in integration_page
+        f"Schedule Skipped Scheduled run skipped: the integration is paused until 14:02: {QUOTA_WORDS} — 0 0 0 0 "
+        f"Run #{skipped.pk}" in integration_page
     )
-    assert f"Schedule Paused Paused until 14:02: {QUOTA_WORDS} 0.0 s 0 0 0 0 Run #1" in integration_page
+    assert f"Schedule Paused Paused until 14:02: {QUOTA_WORDS} 0.0 s 0 0 0 0 Run #{run.pk}" in integration_page
 
 
 def page_text(response) -> str:
