@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext_lazy as _
 
 from core import stored_messages as stored
-from monitoring.choices import HeldDeleteStatus, RecordAction
-from monitoring.models import HeldDelete
+from monitoring.choices import RecordAction
 
 from .choices import DeletePolicy, Direction
 from .connectors.base import Connector, ConnectorError
 from .engine import connector_for_connection
-from .models import Integration, RecordLink, SyncTable
+from .models import Integration, SyncTable
 from .per_link import PerLinkReader
+from .steps.deletes import gone_links
 from .steps.dry_write import WOULD_CREATE, WOULD_DELETE, WOULD_HOLD, WOULD_UPDATE, DryLog, DryWriter, Planned
 from .steps.extract import load_page, pages
 from .steps.load import RecordLoader
@@ -120,8 +120,7 @@ def preview_table(table: SyncTable, source: Connector, target: Connector, log: D
 
 def plan_deletes(table: SyncTable, seen_keys: set[str], log: DryLog) -> None:
     """The deletes a run would make (or hold for approval past the threshold), as :func:`.steps.deletes` decides."""
-    rejected = HeldDelete.objects.filter(table=table, status=HeldDeleteStatus.REJECTED).values("source_key")
-    gone = RecordLink.objects.filter(table=table).exclude(source_key__in=seen_keys).exclude(source_key__in=rejected)
+    gone = gone_links(table, seen_keys)
     action = WOULD_HOLD if gone.count() > table.delete_threshold else WOULD_DELETE
     for link in gone.order_by("source_key"):
         log.note(Planned(link.source_key, action, target_key=link.target_key))

@@ -12,15 +12,19 @@ from ..connectors.base import Connector, ConnectorError
 from ..models import RecordLink, SyncTable
 
 
+def gone_links(table: SyncTable, seen_keys: set[str]):
+    """The links of records the source no longer sent (``seen_keys``), but for deletes IT rejected before."""
+    rejected = HeldDelete.objects.filter(table=table, status=HeldDeleteStatus.REJECTED).values("source_key")
+    return RecordLink.objects.filter(table=table).exclude(source_key__in=seen_keys).exclude(source_key__in=rejected)
+
+
 def apply_deletes(table: SyncTable, seen_keys: set[str], target: Connector, log: PageLog) -> None:
     """Delete in the target the linked records whose keys the source no longer sent (``seen_keys``).
 
     More than the table's threshold in one run are held for approval, with an alert; a delete IT
     rejected before is never tried again.
     """
-    rejected = HeldDelete.objects.filter(table=table, status=HeldDeleteStatus.REJECTED).values("source_key")
-    links = RecordLink.objects.filter(table=table).exclude(source_key__in=seen_keys)
-    gone = list(links.exclude(source_key__in=rejected))  # IT rejected these deletes: keep them
+    gone = list(gone_links(table, seen_keys))
     if not gone:
         return
     if len(gone) > table.delete_threshold:
