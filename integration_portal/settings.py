@@ -197,6 +197,8 @@ OUTBOUND_MAX_RESPONSE_BYTES = env.get_int("OUTBOUND_MAX_RESPONSE_MB", default=20
 
 # The integration import (YAML) reads files up to this size.
 CONFIG_IMPORT_MAX_BYTES = env.get_int("CONFIG_IMPORT_MAX_MB", default=5, minimum=1) * 1024 * 1024
+# Integration files IT starts a new integration from (admin: New integration from a preset); docs in docs/presets.
+PRESETS_DIR = BASE_DIR / "presets"
 
 # History exports: how many one user may have queued or being written at once (the same request again reuses its job).
 EXPORT_MAX_ACTIVE_PER_USER = env.get_int("EXPORT_MAX_ACTIVE_PER_USER", default=2, minimum=1)

@@ -39,6 +39,8 @@ class AuthKind(models.TextChoices):
     API_KEY = "api_key", _("API key header")
     OAUTH2 = "oauth2", _("OAuth2 client credentials")
     WSSE = "wsse", _("WS-Security UsernameToken")
+    SESSION = "session", _("Session login (a login call, then its cookie)")
+    BODY = "body", _("Credentials in the request body")
 
 
 class Pagination(models.TextChoices):

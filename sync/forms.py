@@ -14,6 +14,7 @@ from .choices import Direction
 from .models import OUTBOUND_URL_FIELDS, SECRET_FIELDS, Connection, FieldMapping, Integration
 from .row_editors import FilterRulesEditor, KeyValueEditor
 from .shown_fields import (
+    AUTH_BLANK_VALUES,
     AUTH_KIND_FIELDS,
     AUTH_KINDS_OF,
     CONNECTION_KIND_FIELDS,
@@ -61,7 +62,11 @@ class ConnectionForm(forms.ModelForm):
             "base_url",
             "pagination",
             "page_size",
+            "page_parameter",
+            "size_parameter",
+            "next_path",
             "records_path",
+            "column_names_path",
             "test_path",
             "wsdl_url",
             "wsdl_document",
@@ -78,6 +83,9 @@ class ConnectionForm(forms.ModelForm):
             "client_id",
             "client_secret",
             "oauth_scope",
+            "login_path",
+            "login_body",
+            "body_credentials",
             "timeout_seconds",
             "max_retries",
             "max_retry_after_seconds",
@@ -146,7 +154,7 @@ class ConnectionForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         blank_unused(cleaned, cleaned.get("kind"), CONNECTION_KIND_FIELDS, {"wsdl_upload": None})
-        blank_unused(cleaned, cleaned.get("auth_kind"), AUTH_KIND_FIELDS)
+        blank_unused(cleaned, cleaned.get("auth_kind"), AUTH_KIND_FIELDS, AUTH_BLANK_VALUES)
         if cleaned.get("wsdl_upload"):
             cleaned["wsdl_document"] = cleaned["wsdl_upload"]
         return cleaned

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy
 from core import stored_messages as stored
 
 from .choices import WriteMode
+from .connectors.templates import enveloped
 from .mapping import first_rejecting_rule, get_path, map_record, values_hash
 from .models import RecordLink
 from .samples import Sample, indented_text
@@ -101,8 +102,10 @@ def preview_record(plan: TablePlan, record, links: Mapping[str, RecordLink], sec
     preview = Preview(
         key,
         Outcome.CREATE,
-        create_body=indented_text(mapped.create_body(), secrets),
-        update_body=indented_text(mapped.body(sending), secrets),
+        create_body=indented_text(enveloped(table.write_body, mapped.create_body(), None), secrets),
+        update_body=indented_text(
+            enveloped(table.write_body, mapped.body(sending), link.target_key if link else None), secrets
+        ),
     )
     preview.outcome, preview.message = _verdict(plan, link, values_hash(update_view), sending)
     return preview

@@ -12,26 +12,42 @@ from .choices import AuthKind, ConnectionKind, ScheduleKind
 
 # Fields shown only for some values of a select: field name -> the values it applies to.
 CONNECTION_KIND_FIELDS = {
-    **dict.fromkeys(("base_url", "test_path"), (ConnectionKind.REST,)),
+    **dict.fromkeys(
+        ("base_url", "test_path", "page_parameter", "size_parameter", "next_path", "column_names_path"),
+        (ConnectionKind.REST,),
+    ),
     **dict.fromkeys(
         ("wsdl_url", "wsdl_upload", "wsdl_document", "soap_service", "soap_port", "endpoint_url"),
         (ConnectionKind.SOAP,),
     ),
 }
 AUTH_KIND_FIELDS = {
-    "username": (AuthKind.BASIC, AuthKind.WSSE),
-    "password": (AuthKind.BASIC, AuthKind.WSSE),
+    "username": (AuthKind.BASIC, AuthKind.WSSE, AuthKind.SESSION, AuthKind.BODY),
+    "password": (AuthKind.BASIC, AuthKind.WSSE, AuthKind.SESSION, AuthKind.BODY),
     "token": (AuthKind.BEARER,),
     "api_key_header": (AuthKind.API_KEY,),
-    "api_key": (AuthKind.API_KEY,),
+    "api_key": (AuthKind.API_KEY, AuthKind.BODY),
     "oauth_token_url": (AuthKind.OAUTH2,),
-    "client_id": (AuthKind.OAUTH2,),
-    "client_secret": (AuthKind.OAUTH2,),
+    "client_id": (AuthKind.OAUTH2, AuthKind.BODY),
+    "client_secret": (AuthKind.OAUTH2, AuthKind.BODY),
     "oauth_scope": (AuthKind.OAUTH2,),
+    "login_path": (AuthKind.SESSION,),
+    "login_body": (AuthKind.SESSION,),
+    "body_credentials": (AuthKind.BODY,),
 }
+# What a JSON field is emptied to when its authentication is not chosen.
+AUTH_BLANK_VALUES = {"login_body": {}, "body_credentials": {}}
 # The authentications each kind of connection offers (the model refuses the others).
 AUTH_KINDS_OF = {
-    ConnectionKind.REST: (AuthKind.NONE, AuthKind.BASIC, AuthKind.BEARER, AuthKind.API_KEY, AuthKind.OAUTH2),
+    ConnectionKind.REST: (
+        AuthKind.NONE,
+        AuthKind.BASIC,
+        AuthKind.BEARER,
+        AuthKind.API_KEY,
+        AuthKind.OAUTH2,
+        AuthKind.SESSION,
+        AuthKind.BODY,
+    ),
     ConnectionKind.SOAP: (AuthKind.NONE, AuthKind.BASIC, AuthKind.WSSE),
 }
 SCHEDULE_FIELDS = {

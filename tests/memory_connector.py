@@ -60,14 +60,14 @@ class MemoryConnector(Connector):
             (dict(r) for r in self.system.rows(target_object).values() if str(r.get(key_field)) == key_value), None
         )
 
-    def create(self, target_object, values, *, key_field=""):
+    def create(self, target_object, values, *, key_field="", envelope=None):
         self._call("create", target_object)
         record = {**values, "Id": next(self.system.ids)}
         self.system.rows(target_object)[str(record["Id"])] = record
         self._wrote()
         return dict(record)
 
-    def update(self, target_object, key, values):
+    def update(self, target_object, key, values, *, envelope=None):
         self._call("update", target_object)
         rows = self.system.rows(target_object)
         if key not in rows:

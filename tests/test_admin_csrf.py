@@ -90,9 +90,30 @@ def unreachable() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
+# A preset for "New integration from a preset": no secrets, its systems unreachable (importing calls neither).
+PRESET = """\
+version: 1
+name: Preset
+integration_type: rest
+erp_name: E
+crm_name: C
+connections:
+  erp: {name: Preset ERP, kind: rest, base_url: 'https://erp.example'}
+  crm: {name: Preset CRM, kind: rest, base_url: 'https://crm.example'}
+tables:
+  - {name: Contact, source_object: /People, target_object: /Contacts, record_key: Id,
+     mappings: [{source_path: Id, target_field: ErpId}]}
+"""
+
+
 @pytest.fixture
 def world(db, settings, tmp_path):
     settings.DATA_DIR = tmp_path
+    settings.PRESETS_DIR = tmp_path / "presets"
+    settings.PRESETS_DIR.mkdir()
+    (settings.PRESETS_DIR / "csrf-preset.yaml").write_text(PRESET, encoding="utf-8")
+    (tmp_path / "docs" / "presets").mkdir(parents=True)
+    (tmp_path / "docs" / "presets" / "csrf-preset.md").write_text("# Preset\n", encoding="utf-8")
     now = timezone.now()
     users = {SUPERUSER: User.objects.create_superuser("root", "root@example.com", "pw")}
     for role in (IT, SUPERVISOR, ONBOARDING):
@@ -547,6 +568,19 @@ CUSTOM_CASES = [
         data=lambda w: {"action": "retry", "selected": [w.error.pk]},
         allowed=IT,
     ),
+    Case(
+        "admin:sync_integration_from_preset",
+        "",
+        _admin_url("sync_integration_from_preset", "csrf-preset"),
+        data=lambda w: {
+            "name": "From a preset",
+            "erp_name": "Preset ERP",
+            "erp_base_url": unreachable(),
+            "crm_name": "Preset CRM",
+            "crm_base_url": unreachable(),
+        },
+        allowed=IT,
+    ),
     Case("set_language", "", lambda w: reverse("set_language"), data=lambda w: {"language": "pt-br"}, denied=None),
     # Two-factor logins are off here: the set-up page sends everyone on to the dashboard (tests/test_two_factor.py).
     Case(
@@ -596,6 +630,10 @@ READ_ONLY = {
     "admin:run": lambda w: reverse("admin:run", args=[w.run.pk]),
     "admin:export": lambda w: reverse("admin:export", args=[w.export.pk]),
     "admin:export_download": lambda w: reverse("admin:export_download", args=[w.export.pk]),
+    "admin:sync_integration_presets": lambda w: reverse("admin:sync_integration_presets"),
+    "admin:sync_integration_preset_documentation": lambda w: reverse(
+        "admin:sync_integration_preset_documentation", args=["csrf-preset"]
+    ),
     "admin:(?P<url>.*)$": lambda w: "/no-such-page/",
 }
 # The demo ERP and CRM: outside systems' APIs, exempt from CSRF, each call authenticated by its credentials.

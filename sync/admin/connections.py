@@ -30,7 +30,20 @@ class ConnectionAdmin(admin.ModelAdmin):
             _("SOAP"),
             {"fields": ["wsdl_url", "wsdl_upload", "wsdl_document", "soap_service", "soap_port", "endpoint_url"]},
         ),
-        (_("Reading"), {"fields": ["pagination", "page_size", "records_path"]}),
+        (
+            _("Reading"),
+            {
+                "fields": [
+                    "pagination",
+                    "page_size",
+                    "page_parameter",
+                    "size_parameter",
+                    "next_path",
+                    "records_path",
+                    "column_names_path",
+                ]
+            },
+        ),
         (
             _("Authentication"),
             {
@@ -45,6 +58,9 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "client_id",
                     "client_secret",
                     "oauth_scope",
+                    "login_path",
+                    "login_body",
+                    "body_credentials",
                 ]
             },
         ),

@@ -18,6 +18,7 @@ from ..models import Integration, SyncTable
 from ..shown_fields import SCHEDULE_FIELDS, not_applying
 from ..tasks import trigger
 from .common import HumanDurationsMixin
+from .presets import preset_urls
 
 
 class SyncTableInline(admin.TabularInline):
@@ -84,7 +85,11 @@ class IntegrationAdmin(HumanDurationsMixin, admin.ModelAdmin):
 
     def get_urls(self):
         run_view = self.admin_site.admin_view(require_POST(self.run_view))
-        return [path("<int:pk>/run/", run_view, name="sync_integration_run"), *super().get_urls()]
+        return [
+            path("<int:pk>/run/", run_view, name="sync_integration_run"),
+            *preset_urls(self.admin_site),
+            *super().get_urls(),
+        ]
 
     def run_view(self, request, pk):
         integration = get_object_or_404(Integration, pk=pk)

@@ -92,6 +92,7 @@ class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
                     "read_arguments",
                     "target_object",
                     "update_object",
+                    "write_body",
                     "read_per_link_of",
                     "write_mode",
                     "batch_kind",

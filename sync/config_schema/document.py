@@ -153,6 +153,7 @@ class TableFile(FileObject):
     read_arguments: JsonObject = None
     target_object: RequiredText
     update_object: Text = None
+    write_body: JsonObject = None
     write_mode: choice(WriteMode) = None
     batch_kind: choice(BatchKind) = None
     batch_size: WholeNumber = None
@@ -195,9 +196,16 @@ class ConnectionFile(FileObject):
     client_id: Text = None
     client_secret: Secret = None
     oauth_scope: Text = None
+    login_path: Text = None
+    login_body: JsonObject = None
+    body_credentials: JsonObject = None
     pagination: choice(Pagination) = None
     page_size: WholeNumber = None
+    page_parameter: Text = None
+    size_parameter: Text = None
+    next_path: Text = None
     records_path: Text = None
+    column_names_path: Text = None
     test_path: Text = None
     timeout_seconds: WholeNumber = None
     max_retries: WholeNumber = None

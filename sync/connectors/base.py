@@ -49,9 +49,16 @@ class ConnectionConfig:
     client_id: str = ""
     client_secret: str = field(default="", repr=False)
     oauth_scope: str = ""
+    login_path: str = ""  # session login: "POST /path" of the call that opens a session
+    login_body: dict = field(default_factory=dict)  # its JSON body, {username} and {password} filled in
+    body_credentials: dict = field(default_factory=dict)  # merged into every JSON body sent (Omie's app_key…)
     pagination: str = "none"  # sync.choices.Pagination value
     page_size: int = 100
+    page_parameter: str = ""  # the query parameter of the page number, offset or cursor; blank: the style's
+    size_parameter: str = ""  # the query parameter of the page size; blank: the style's
+    next_path: str = ""  # where an answer holds the next link or cursor; blank: the usual places
     records_path: str = ""
+    column_names_path: str = ""  # where an answer names the columns of positional rows (Sankhya's f0…fN)
     test_path: str = ""  # REST: what "test connection" reads, relative to base_url; blank: see test_connection
     timeout_seconds: float = 30
     max_retries: int = 3
@@ -257,8 +264,10 @@ class Connector(ABC):
         raise ConnectorError(stored.gettext("This connection cannot read one record at a time."))
 
     @abstractmethod
-    def create(self, target_object: str, values: dict, *, key_field: str = "") -> dict:
+    def create(self, target_object: str, values: dict, *, key_field: str = "", envelope: dict | None = None) -> dict:
         """Create a record; returns the target's answer (which holds its key).
+
+        ``envelope``: the body template the record goes in (a table's write body), None: the record itself.
 
         A create is never blindly retried: when ``key_field`` is given and an
         attempt fails in a retryable way, the connector first looks the record
@@ -268,8 +277,8 @@ class Connector(ABC):
         """
 
     @abstractmethod
-    def update(self, target_object: str, key: str, values: dict) -> dict:
-        """Update the record ``key``; ``target_object`` may hold a ``{id}`` template."""
+    def update(self, target_object: str, key: str, values: dict, *, envelope: dict | None = None) -> dict:
+        """Update the record ``key``; ``target_object`` may hold a ``{id}`` template; ``envelope`` as for a create."""
 
     def write_batch(self, kind: str, path: str, target_object: str, writes: list[BatchWrite]) -> list[BatchOutcome]:
         """Send ``writes`` in one call of the batch operation ``kind`` (``sync.choices.BatchKind``) at ``path``.

@@ -70,11 +70,11 @@ def failed(error: ConnectorError) -> Verdict:
 def connected(asked: Asked, status: int, milliseconds: int, count: int | None = None) -> Verdict:
     words = {"request": asked.request, "why": asked.why, "status": status, "ms": milliseconds}
     if count is None:
-        message = stored.gettext("Connected: GET %(request)s (%(why)s) answered %(status)s in %(ms)s ms.", **words)
+        message = stored.gettext("Connected: %(request)s (%(why)s) answered %(status)s in %(ms)s ms.", **words)
         return Verdict(True, message)
     message = stored.ngettext(
-        "Connected: GET %(request)s (%(why)s) answered %(status)s in %(ms)s ms with %(count)d record.",
-        "Connected: GET %(request)s (%(why)s) answered %(status)s in %(ms)s ms with %(count)d records.",
+        "Connected: %(request)s (%(why)s) answered %(status)s in %(ms)s ms with %(count)d record.",
+        "Connected: %(request)s (%(why)s) answered %(status)s in %(ms)s ms with %(count)d records.",
         count,
         count=count,
         **words,
@@ -84,7 +84,7 @@ def connected(asked: Asked, status: int, milliseconds: int, count: int | None = 
 
 def refused(asked: Asked, status: int, reason: str, credential: str, said: str) -> Verdict:
     message = stored.gettext(
-        "Refused: GET %(request)s answered %(status)s %(reason)s — check the %(credential)s.",
+        "Refused: %(request)s answered %(status)s %(reason)s — check the %(credential)s.",
         request=asked.request,
         status=status,
         reason=reason,
@@ -95,7 +95,7 @@ def refused(asked: Asked, status: int, reason: str, credential: str, said: str) 
 
 def not_found(asked: Asked, said: str) -> Verdict:
     message = stored.gettext(
-        "Not found: GET %(request)s answered 404 Not Found — check %(check)s.",
+        "Not found: %(request)s answered 404 Not Found — check %(check)s.",
         request=asked.request,
         check=asked.check,
     )
@@ -105,7 +105,7 @@ def not_found(asked: Asked, said: str) -> Verdict:
 def login_page(asked: Asked, credential: str, landed: str = "") -> Verdict:
     if landed:
         message = stored.gettext(
-            "GET %(request)s was redirected to %(landed)s and landed on a login page instead of the API — "
+            "%(request)s was redirected to %(landed)s and landed on a login page instead of the API — "
             "check the base URL and the %(credential)s.",
             request=asked.request,
             landed=landed,
@@ -113,7 +113,7 @@ def login_page(asked: Asked, credential: str, landed: str = "") -> Verdict:
         )
     else:
         message = stored.gettext(
-            "GET %(request)s landed on a login page (a form asking for a password) instead of the API — "
+            "%(request)s landed on a login page (a form asking for a password) instead of the API — "
             "check the base URL and the %(credential)s.",
             request=asked.request,
             credential=credential,
@@ -125,13 +125,13 @@ def web_page(asked: Asked, title: str) -> Verdict:
     words = {"request": asked.request, "check": asked.check}
     if title:
         message = stored.gettext(
-            "GET %(request)s answered a web page (“%(title)s”) instead of the API's JSON — check %(check)s.",
+            "%(request)s answered a web page (“%(title)s”) instead of the API's JSON — check %(check)s.",
             title=title,
             **words,
         )
     else:
         message = stored.gettext(
-            "GET %(request)s answered a web page instead of the API's JSON — check %(check)s.", **words
+            "%(request)s answered a web page instead of the API's JSON — check %(check)s.", **words
         )
     return Verdict(False, message)
 
@@ -139,7 +139,7 @@ def web_page(asked: Asked, title: str) -> Verdict:
 def unreadable(asked: Asked, error: ConnectorError) -> Verdict:
     """The server answered, but not what a sync can read (an error status, no JSON, no records where expected)."""
     message = stored.gettext(
-        "Reached the server, but GET %(path)s answered: %(error)s", path=asked.request, error=error.message
+        "Reached the server, but %(path)s answered: %(error)s", path=asked.request, error=error.message
     )
     return Verdict(False, message)
 

@@ -8,6 +8,8 @@ from core.fields import EncryptedTextField
 
 from .. import validators
 from ..choices import AuthKind, ConnectionKind, Direction, Pagination
+from ..connectors.rest.queries import split_method
+from ..connectors.templates import CREDENTIAL_PLACEHOLDERS, mentions
 from .cleaning import clean_fields_with_outbound_urls, in_range, raise_errors
 from .tables import SyncTable
 
@@ -19,7 +21,12 @@ AUTH_REQUIREMENTS = {
     AuthKind.API_KEY: ("api_key_header", "api_key"),
     AuthKind.OAUTH2: ("oauth_token_url", "client_id", "client_secret"),
     AuthKind.WSSE: ("username", "password"),
+    AuthKind.SESSION: ("login_path", "username", "password"),
+    AuthKind.BODY: ("body_credentials",),
 }
+# Auth kinds only a REST connection can use.
+REST_ONLY_AUTH = (AuthKind.BEARER, AuthKind.API_KEY, AuthKind.OAUTH2, AuthKind.SESSION, AuthKind.BODY)
+
 SECRET_FIELDS = ("password", "token", "api_key", "client_secret")
 # The addresses a connection calls: each must pass the outbound policy (core.outbound).
 OUTBOUND_URL_FIELDS = ("base_url", "wsdl_url", "endpoint_url", "oauth_token_url")
@@ -65,14 +72,77 @@ class Connection(models.Model):
     client_id = models.CharField(_("OAuth2 client id"), max_length=200, blank=True)
     client_secret = EncryptedTextField(_("OAuth2 client secret"), blank=True)
     oauth_scope = models.CharField(_("OAuth2 scope"), max_length=200, blank=True)
+    login_path = models.CharField(
+        _("login call"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "Session login: the call that opens a session, relative to the base URL, e.g. "
+            "POST /mge/service.sbr?serviceName=MobileLoginSP.login&outputType=json. The session's cookie goes with "
+            "every call; a 401 logs in again"
+        ),
+    )
+    login_body = models.JSONField(
+        _("login body"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Session login: the login call's JSON body, where {username} and {password} are filled in, e.g. "
+            '{"requestBody": {"NOMUSU": {"$": "{username}"}, "INTERNO": {"$": "{password}"}}}'
+        ),
+    )
+    body_credentials = models.JSONField(
+        _("credentials in the body"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Credentials in the request body: merged into every JSON body sent, where {username}, {password}, "
+            '{api_key}, {client_id} and {client_secret} are filled in, e.g. {"app_key": "{api_key}", '
+            '"app_secret": "{password}"} for Omie'
+        ),
+    )
 
     pagination = models.CharField(_("pagination"), max_length=10, choices=Pagination.choices, default=Pagination.NONE)
     page_size = models.PositiveIntegerField(_("page size"), default=100, validators=validators.number_range(1, 10_000))
+    page_parameter = models.CharField(
+        _("page parameter"),
+        max_length=50,
+        blank=True,
+        help_text=_(
+            "The query parameter of the page number, the offset or the cursor, e.g. pagina or after; "
+            "blank: page, offset or cursor"
+        ),
+    )
+    size_parameter = models.CharField(
+        _("page size parameter"),
+        max_length=50,
+        blank=True,
+        help_text=_("The query parameter of the page size, e.g. limite; blank: size (page numbers) or limit"),
+    )
+    next_path = models.CharField(
+        _("next page path"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "Where an answer holds the next link or cursor, e.g. paging.next.after for HubSpot; "
+            "blank: the usual places (@odata.nextLink, next, next_cursor…)"
+        ),
+    )
     records_path = models.CharField(
         _("records path"),
         max_length=200,
         blank=True,
         help_text=_("Where the records are in a response, e.g. value or data.items; blank: the response itself"),
+    )
+    column_names_path = models.CharField(
+        _("column names path"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "Where an answer names the columns of rows sent as f0…fN or as lists, e.g. "
+            'responseBody.entities.metadata.fields.field for Sankhya; values wrapped as {"$": …} are unwrapped. '
+            "Blank: records are objects"
+        ),
     )
     test_path = models.CharField(
         _("test path"),
@@ -142,7 +212,7 @@ class Connection(models.Model):
 
     def save(self, *args, **kwargs):
         # A secret the chosen authentication does not use is not kept.
-        needed = AUTH_REQUIREMENTS.get(self.auth_kind, ())
+        needed = self.credentials_used()
         for field in SECRET_FIELDS:
             if field not in needed:
                 setattr(self, field, "")
@@ -165,11 +235,12 @@ class Connection(models.Model):
         elif self.kind == ConnectionKind.SOAP:
             if not (self.wsdl_url or self.wsdl_document.strip()):
                 errors["wsdl_url"] = [_("A SOAP connection needs a WSDL: give its URL or upload the document.")]
-            if self.auth_kind in (AuthKind.BEARER, AuthKind.API_KEY, AuthKind.OAUTH2):
+            if self.auth_kind in REST_ONLY_AUTH:
                 errors["auth_kind"] = [_("A SOAP connection supports HTTP basic or WS-Security authentication.")]
             if self.test_path:
                 errors["test_path"] = [_("A test path applies to REST connections only: clear it.")]
-        for field in AUTH_REQUIREMENTS.get(self.auth_kind, ()):
+        errors.update(self._template_errors())
+        for field in self.credentials_used():
             if not getattr(self, field):
                 label = self._meta.get_field(field).verbose_name
                 errors.setdefault(field, []).append(
@@ -189,6 +260,30 @@ class Connection(models.Model):
             if worst_case:
                 errors.setdefault("max_retries", []).extend(worst_case)
         raise_errors(errors)
+
+    def credentials_used(self) -> tuple[str, ...]:
+        """The fields the chosen authentication needs: its own, and the credentials its body templates name."""
+        needed = AUTH_REQUIREMENTS.get(self.auth_kind, ())
+        template = {AuthKind.SESSION: self.login_body, AuthKind.BODY: self.body_credentials}.get(self.auth_kind)
+        named = tuple(name for name in CREDENTIAL_PLACEHOLDERS if template and mentions(template, {name}))
+        return tuple(dict.fromkeys((*needed, *named)))
+
+    def _template_errors(self) -> dict:
+        errors = {}
+        for field in ("login_body", "body_credentials"):
+            if not isinstance(getattr(self, field), dict):
+                errors[field] = [_('Write a JSON object, e.g. {"app_key": "{api_key}"}.')]
+        body = self.body_credentials
+        named = isinstance(body, dict) and mentions(body, set(CREDENTIAL_PLACEHOLDERS))
+        if self.auth_kind == AuthKind.BODY and body and not named:
+            errors["body_credentials"] = [
+                _('Name the credentials the body carries, e.g. {"app_secret": "{password}"}.')
+            ]
+        if self.auth_kind == AuthKind.SESSION:
+            errors["login_path"] = validators.check_relative_query(
+                split_method(self.login_path, "POST")[1], example="/login"
+            )
+        return {field: problems for field, problems in errors.items() if problems}
 
     def secrets_set(self) -> list[str]:
         """Names of the secret fields that hold a value (never the values)."""

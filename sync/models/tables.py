@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import validators
 from ..choices import BatchKind, ConnectionKind, DeletePolicy, Direction, Reprocess, WriteMode
+from ..connectors.templates import mentions
 from ..mapping.checks import check_filter_rules, missing_record_key
 from .cleaning import raise_errors
 from .integrations import LONGEST_MAX_TIME_WITHOUT_SUCCESS
@@ -64,6 +65,17 @@ class SyncTable(models.Model):
         max_length=200,
         blank=True,
         help_text=_("Where updates go when it differs, e.g. /Contacts({id}) or Update; blank: the target object"),
+    )
+    write_body = models.JSONField(
+        _("write body"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "REST: the JSON body a create or an update sends, where {record} is the mapped record and {key} the "
+            'record\'s key in the target (left out on a create), e.g. {"call": "UpsertCliente", "param": '
+            '["{record}"]} for Omie. The call goes to the target (or update) object as written. Blank: the mapped '
+            "record itself"
+        ),
     )
     write_mode = models.CharField(_("write mode"), max_length=12, choices=WriteMode.choices, default=WriteMode.UPSERT)
     batch_kind = models.CharField(
@@ -258,12 +270,34 @@ class SyncTable(models.Model):
             elif self.integration_id and linked.integration_id != self.integration_id:
                 errors["read_per_link_of"] = [_("Choose a table of the same integration.")]
         errors["batch_kind"] = self._batch_errors()
+        errors["write_body"] = self._write_body_errors()
         raise_errors(errors)
 
     def writes_to(self):
         """The connection this table writes to: the CRM's when it moves ERP → CRM, the ERP's otherwise."""
         integration = self.integration
         return integration.crm_connection if self.direction == Direction.ERP_TO_CRM else integration.erp_connection
+
+    def _write_body_errors(self) -> list[str]:
+        if not isinstance(self.write_body, dict):
+            return [_("The write body must be a JSON object.")]
+        if not self.write_body:
+            return []
+        errors = []
+        if not mentions(self.write_body, {"record"}):
+            errors.append(_('The write body must place the mapped record: write "{record}" where it goes.'))
+        if self.batch_kind:
+            errors.append(_("A write body and batch writes do not go together: choose one record per call."))
+        if self.match_existing:
+            errors.append(
+                _(
+                    "A target written through a write body cannot be searched for existing records: "
+                    "turn off “match existing records by key”."
+                )
+            )
+        if self.integration_id and self.writes_to().kind != ConnectionKind.REST:
+            errors.append(_("A write body applies to tables writing to a REST connection."))
+        return errors
 
     def _batch_errors(self) -> list[str]:
         if not self.batch_kind:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from core import stored_messages as stored
 from monitoring.choices import RecordAction
 
+from ..connectors.templates import enveloped
 from ..models import RecordLink, SyncTable
 from .write import Create, TargetWriter, Update
 
@@ -87,7 +88,7 @@ class DryWriter(TargetWriter):
 
     def send_create(self, create: Create) -> None:
         self.log.link(create.key, "", create.digest)
-        self.log.note(Planned(create.key, WOULD_CREATE, body=create.body))
+        self.log.note(Planned(create.key, WOULD_CREATE, body=enveloped(self.table.write_body, create.body, None)))
 
     def send_update(self, update: Update) -> None:
         self.log.link(update.key, update.target_key, update.digest)
@@ -100,4 +101,5 @@ class DryWriter(TargetWriter):
                     fields=", ".join(conflict.field for conflict in update.overwritten),
                 ),
             )
-        self.log.note(Planned(update.key, WOULD_UPDATE, message, update.target_key, body=update.body))
+        body = enveloped(self.table.write_body, update.body, update.target_key)
+        self.log.note(Planned(update.key, WOULD_UPDATE, message, update.target_key, body=body))

@@ -1,11 +1,14 @@
 """The keys records are logged under, and the cursor a table has reached."""
 
+import re
+
 from core import stored_messages as stored
 
 from ..mapping import MISSING, is_empty, values_hash
 
 KEY_LENGTH = 200  # RecordError.record_key, RecordEvent.record_key
 PAYLOAD_DIGEST_LENGTH = 8
+_DAY_FIRST = re.compile(r"(\d{2})/(\d{2})/(\d{4})(?:\s+(\d{2}:\d{2}(?::\d{2})?))?")
 
 
 def key_text(value) -> str:
@@ -37,8 +40,21 @@ def placeholder_key(key_field: str, key: str, record) -> str:
 
 
 def later(current: str | None, value) -> str | None:
-    """The later of two cursor values (ISO timestamps and zero-padded numbers compare as text)."""
+    """The later of two cursor values.
+
+    ISO timestamps and zero-padded numbers compare as text; day-first dates (``05/12/2026`` or
+    ``05/12/2026 10:20:30``, as Sankhya, Omie and other Brazilian APIs write them) compare as dates.
+    """
     if value is MISSING or is_empty(value):
         return current
     text = str(value)
-    return text if not current or text > current else current
+    return text if not current or _order(text) > _order(current) else current
+
+
+def _order(text: str):
+    """What a cursor value is compared by: its day-first date turned year-first, or the text itself."""
+    match = _DAY_FIRST.fullmatch(text.strip())
+    if match is None:
+        return text
+    day, month, year, time = match.groups()
+    return f"{year}-{month}-{day} {time or ''}"

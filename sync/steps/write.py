@@ -101,7 +101,12 @@ class TargetWriter:
     def send_create(self, create: Create) -> None:
         """Create the record in the target, then note its link and outcome."""
         self.still_alive()
-        answer = self.target.create(self.table.target_object, create.body, key_field=self.plan.key_target_field)
+        answer = self.target.create(
+            self.table.target_object,
+            create.body,
+            key_field=self.plan.key_target_field,
+            envelope=self.table.write_body or None,
+        )
         self.note_created(create, answer)
 
     def note_created(self, create: Create, answer: dict, action=RecordAction.CREATED, message="") -> None:
@@ -142,7 +147,12 @@ class TargetWriter:
     def send_update(self, update: Update) -> None:
         """Update the record in the target, then note its link, outcome and overwritten fields."""
         self.still_alive()
-        self.target.update(self.table.update_object or self.table.target_object, update.target_key, update.body)
+        self.target.update(
+            self.table.update_object or self.table.target_object,
+            update.target_key,
+            update.body,
+            envelope=self.table.write_body or None,
+        )
         self.note_updated(update)
 
     def note_updated(self, update: Update, note=None) -> None:

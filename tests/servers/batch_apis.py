@@ -4,7 +4,8 @@ Each is a context manager (a fixture that ``yield``s inside ``with`` stops it on
 test fails), holds its records so that tests read them back as the API keeps them, counts the calls it
 received and answers as the real API does, refusals included:
 
-* :class:`FakeHubSpot` — ``POST /crm/v3/objects/{type}/batch/upsert``. More than 100 inputs: 400; the
+* :class:`FakeHubSpot` — ``POST /crm/v3/objects/{type}/batch/upsert`` on contacts, companies and products
+  (the reading routes, list, one object and search, are listed on the class). More than 100 inputs: 400; the
   same id twice: 400 "Duplicate IDs found in batch input: [...]. IDs must be unique" with
   ``context.ids``; an unknown property or a value of the wrong type fails that input: with an
   ``objectWriteTraceId`` on every input, a 207 whose ``errors`` name the input in
@@ -25,15 +26,19 @@ answer is a status, or the connection is dropped with status 0).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import fnmatch
 import json
 import random
+import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 HUBSPOT_LIMIT = 100
 BC_LIMIT = 100
@@ -46,6 +51,36 @@ HUBSPOT_PROPERTIES = {
     "annualrevenue": "number",
     "numemployees": "number",
 }
+HUBSPOT_COMPANY_PROPERTIES = {
+    "name": "string",
+    "domain": "string",
+    "cnpj": "string",
+    "phone": "string",
+    "city": "string",
+    "state": "string",
+    "erp_code": "string",
+    "numberofemployees": "number",
+    "annualrevenue": "number",
+}
+HUBSPOT_PRODUCT_PROPERTIES = {
+    "name": "string",
+    "hs_sku": "string",
+    "price": "number",
+    "description": "string",
+}
+HUBSPOT_LIST_LIMIT = 100
+HUBSPOT_SEARCH_LIMIT = 200
+HUBSPOT_SEARCH_CAP = 10_000
+HUBSPOT_FILTER_GROUPS, HUBSPOT_GROUP_FILTERS, HUBSPOT_FILTERS = 5, 10, 25
+# Properties every object answers with when none are asked for; the modified date is
+# ``lastmodifieddate`` on contacts and ``hs_lastmodifieddate`` on every other object.
+HUBSPOT_DEFAULT_PROPERTIES = {
+    "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
+    "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+    "products": ("createdate", "description", "hs_lastmodifieddate", "hs_object_id", "name", "price"),
+}
+HUBSPOT_OBJECT_PATH = re.compile(r"^/crm/v3/objects/(?P<type>[^/]+)(?:/(?P<rest>.+))?$")
+HUBSPOT_CLOCK_START = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 BC_CUSTOMER = {
     "number": "string",
     "displayName": "string",
@@ -154,10 +189,46 @@ class JsonServer:
 
 @dataclass
 class FakeHubSpot(JsonServer):
-    properties: dict[str, str] = field(default_factory=lambda: dict(HUBSPOT_PROPERTIES))
+    """HubSpot CRM v3 objects (contacts, companies, products): ``batch/upsert``, the list, one object, search.
+
+    The reading routes copy the real API's behaviour (HubSpot's CRM objects and search guides):
+
+    * ``GET /crm/v3/objects/{type}?limit=&after=&properties=a,b``: ``limit`` 10 by default, at most 100
+      (more: 400 VALIDATION_ERROR); objects by id; ``paging.next`` carries an opaque ``after`` and a
+      ``link``, and is absent on the last page. Asked properties the object has no value for come back as
+      ``null``, unknown ones are left out; ``hs_object_id``, ``createdate`` and the modified date always
+      come back; without ``properties`` the object's default set does.
+    * ``GET /crm/v3/objects/{type}/{id}``: one object, or 404 OBJECT_NOT_FOUND.
+    * ``POST /crm/v3/objects/{type}/search``: filter groups ORed, the filters of a group ANDed (at most 5
+      groups, 10 filters a group, 25 in all, as HubSpot's August 2024 changelog says); ``limit`` at most 200;
+      ``after`` is an offset; ``total`` counts every match. Paging offers the next offset even where it
+      reaches :attr:`search_cap` (10,000, "the search endpoints are limited to 10,000 total results"), and
+      asking for it answers 400. Dates filter by epoch milliseconds or ISO 8601. Without ``sorts``, objects
+      come in the order they were created.
+    * The modified date is ``lastmodifieddate`` on contacts and ``hs_lastmodifieddate`` on companies and
+      products, as HubSpot names them; every stamp is ISO 8601 with milliseconds, read from :attr:`clock`.
+    * An object type HubSpot would not know: 400 "Unable to infer object type from: …".
+    """
+
+    properties: dict[str, str] = field(default_factory=lambda: dict(HUBSPOT_PROPERTIES))  # contacts' typing
+    schemas: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {
+            "companies": dict(HUBSPOT_COMPANY_PROPERTIES),
+            "products": dict(HUBSPOT_PRODUCT_PROPERTIES),
+        }
+    )  # the other objects' typing; contacts' is ``properties``
     echo_trace_ids: bool = False  # results carry their input's objectWriteTraceId
-    records: dict[str, dict] = field(default_factory=dict)  # id -> {"id", "properties", "createdAt", "updatedAt"}
+    records: dict[str, dict] = field(default_factory=dict)  # contacts: id -> {"id", "properties", "createdAt"…}
+    objects: dict[str, dict[str, dict]] = field(default_factory=dict)  # object type -> id -> record
+    clock: datetime = HUBSPOT_CLOCK_START  # what every stamp reads; move it with advance()
+    search_cap: int = HUBSPOT_SEARCH_CAP
     _next_id: int = 501
+
+    def __post_init__(self) -> None:
+        self.schemas["contacts"] = self.properties
+        self.objects["contacts"] = self.records
+        for object_type in self.schemas:
+            self.objects.setdefault(object_type, {})
 
     def is_batch(self, path: str) -> bool:
         return path.endswith("/batch/upsert")
@@ -192,11 +263,21 @@ class FakeHubSpot(JsonServer):
         return next((c for c in self.contacts() if str(c.get(prop, "")).casefold() == value.casefold()), None)
 
     def route(self, method, path, query, body):
-        if method == "POST" and self.is_batch(path):
-            return self.upsert(body)
+        match = HUBSPOT_OBJECT_PATH.match(path)
+        if match and match["type"] not in self.schemas:
+            return 400, _hubspot_error(f"Unable to infer object type from: {match['type']}")
+        object_type, rest = (match["type"], match["rest"]) if match else (None, None)
+        if method == "POST" and match and rest == "batch/upsert":
+            return self.upsert(body, object_type)
+        if method == "POST" and match and rest == "search":
+            return self.search(object_type, body)
+        if method == "GET" and match and rest is None:
+            return self.list_objects(object_type, query)
+        if method == "GET" and match and "/" not in rest:
+            return self.read_one(object_type, rest, query)
         return 404, {"status": "error", "message": f"Unable to find a route for {method} {path}"}
 
-    def upsert(self, body) -> tuple[int, dict]:
+    def upsert(self, body, object_type: str = "contacts") -> tuple[int, dict]:
         inputs = body.get("inputs") if isinstance(body, dict) else None
         if not isinstance(inputs, list):
             return 400, _hubspot_error("Invalid input JSON: inputs must be a list")
@@ -212,12 +293,12 @@ class FakeHubSpot(JsonServer):
                 f"Duplicate IDs found in batch input: [{', '.join(duplicates)}]. IDs must be unique",
                 context={"ids": duplicates},
             )
-        problems = [self.invalid(item) for item in inputs]
+        problems = [self.invalid(item, object_type) for item in inputs]
         traced = all(item.get("objectWriteTraceId") for item in inputs)
         if any(problems) and not traced:
             first = next(problem for problem in problems if problem)
             return 400, _hubspot_error(_invalid_message(first))
-        started = _now()
+        started = self.stamp()
         results, errors = [], []
         for item, problem in zip(inputs, problems, strict=True):
             if problem:
@@ -227,23 +308,29 @@ class FakeHubSpot(JsonServer):
                 error.pop("correlationId")
                 errors.append(error)
                 continue
-            result = self.write(item)
+            result = self.write(item, object_type)
             if self.echo_trace_ids and item.get("objectWriteTraceId"):
                 result["objectWriteTraceId"] = item["objectWriteTraceId"]
             results.append(result)
-        answer = {"status": "COMPLETE", "results": self.shuffled(results), "startedAt": started, "completedAt": _now()}
+        answer = {
+            "status": "COMPLETE",
+            "results": self.shuffled(results),
+            "startedAt": started,
+            "completedAt": self.stamp(),
+        }
         if errors:
             answer.update(numErrors=len(errors), errors=errors)
             return 207, answer
         return 200, answer
 
-    def invalid(self, item: dict) -> list[dict]:
+    def invalid(self, item: dict, object_type: str = "contacts") -> list[dict]:
         """What HubSpot would say is wrong with one input: one entry per invalid property."""
+        schema = self.schemas[object_type]
         problems = []
         properties = item.get("properties") if isinstance(item.get("properties"), dict) else {}
         id_property = item.get("idProperty")
         for name in ([id_property] if id_property else []) + list(properties):
-            if name not in self.properties:
+            if name not in schema:
                 text = f'Property "{name}" does not exist'
                 problems.append(
                     {
@@ -255,7 +342,7 @@ class FakeHubSpot(JsonServer):
                     }
                 )
         for name, value in properties.items():
-            if self.properties.get(name) == "number" and not _is_number(value):
+            if schema.get(name) == "number" and not _is_number(value):
                 text = f"{value} was not a valid number."
                 problems.append(
                     {
@@ -266,7 +353,7 @@ class FakeHubSpot(JsonServer):
                         "localizedErrorMessage": text,
                     }
                 )
-        if not id_property and str(item.get("id")) not in self.records:
+        if not id_property and str(item.get("id")) not in self.objects[object_type]:
             problems.append(
                 {
                     "isValid": False,
@@ -278,22 +365,23 @@ class FakeHubSpot(JsonServer):
             )
         return problems
 
-    def write(self, item: dict) -> dict:
+    def write(self, item: dict, object_type: str = "contacts") -> dict:
         id_property, key = item.get("idProperty"), str(item.get("id"))
         values = {name: _hubspot_text(value) for name, value in (item.get("properties") or {}).items()}
-        now = _now()
+        records, modified = self.objects[object_type], _modified_property(object_type)
+        now = self.stamp()
         with self._lock:
             if id_property:
                 found = next(
                     (
                         r
-                        for r in self.records.values()
+                        for r in records.values()
                         if str(r["properties"].get(id_property, "")).casefold() == key.casefold()
                     ),
                     None,
                 )
             else:
-                found = self.records.get(key)
+                found = records.get(key)
             new = found is None
             if new:
                 record_id = str(self._next_id)
@@ -305,8 +393,8 @@ class FakeHubSpot(JsonServer):
                 }
                 if id_property:
                     found["properties"][id_property] = key
-                self.records[record_id] = found
-            found["properties"].update(values, lastmodifieddate=now)
+                records[record_id] = found
+            found["properties"].update(values, **{modified: now})
             found["updatedAt"] = now
             return {
                 "id": found["id"],
@@ -316,6 +404,264 @@ class FakeHubSpot(JsonServer):
                 "archived": False,
                 "new": new,
             }
+
+    # Clock, seeding and reading back.
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock every stamp reads."""
+        with self._lock:
+            self.clock += timedelta(seconds=seconds)
+
+    def stamp(self) -> str:
+        return _iso_ms(self.clock)
+
+    def seed_object(
+        self,
+        object_type: str,
+        properties: dict,
+        *,
+        created: datetime | None = None,
+        modified: datetime | None = None,
+    ) -> str:
+        """Hold one object as HubSpot would (values as text), stamped by the clock unless told; its id."""
+        unknown = sorted(set(properties) - set(self.schemas[object_type]))
+        if unknown:
+            raise ValueError(f"{object_type} have no properties {unknown}")
+        created = created or self.clock
+        modified = modified or created
+        with self._lock:
+            record_id = str(self._next_id)
+            self._next_id += 1
+            self.objects[object_type][record_id] = {
+                "id": record_id,
+                "properties": {
+                    **{name: _hubspot_text(value) for name, value in properties.items()},
+                    "hs_object_id": record_id,
+                    "createdate": _iso_ms(created),
+                    _modified_property(object_type): _iso_ms(modified),
+                },
+                "createdAt": _iso_ms(created),
+                "updatedAt": _iso_ms(modified),
+            }
+        return record_id
+
+    def held(self, object_type: str) -> list[dict]:
+        """The objects of one type, oldest first: ``{"id", **properties}`` with HubSpot's text values."""
+        with self._lock:
+            return [{"id": r["id"], **r["properties"]} for r in self.objects[object_type].values()]
+
+    # Reading routes.
+
+    def list_objects(self, object_type: str, query: dict) -> tuple[int, dict]:
+        limit = _whole(query.get("limit", "10"))
+        if limit is None or not 1 <= limit <= HUBSPOT_LIST_LIMIT:
+            return 400, _hubspot_error(f"limit must be between 1 and {HUBSPOT_LIST_LIMIT}, got {query.get('limit')}")
+        start = 0
+        if query.get("after"):
+            start = _decode_after(query["after"])
+            if start is None:
+                return 400, _hubspot_error(f"Invalid after: {query['after']}")
+        asked = _asked(query.get("properties"))
+        with self._lock:
+            records = sorted(self.objects[object_type].values(), key=lambda r: int(r["id"]))
+            records = [r for r in records if int(r["id"]) >= start]
+            answer = {"results": [self.shown(object_type, r, asked) for r in records[:limit]]}
+        if len(records) > limit:
+            after = _encode_after(records[limit]["id"])
+            link = f"{self.url}/crm/v3/objects/{object_type}?{urlencode({**query, 'after': after})}"
+            answer["paging"] = {"next": {"after": after, "link": link}}
+        return 200, answer
+
+    def read_one(self, object_type: str, record_id: str, query: dict) -> tuple[int, dict]:
+        with self._lock:
+            record = self.objects[object_type].get(record_id)
+            if record is not None:
+                return 200, self.shown(object_type, record, _asked(query.get("properties")))
+        error = _hubspot_error("Object not found.  objectId are usually numeric.", context={"id": [record_id]})
+        error["category"] = "OBJECT_NOT_FOUND"
+        return 404, error
+
+    def search(self, object_type: str, body) -> tuple[int, dict]:
+        if not isinstance(body, dict):
+            return 400, _hubspot_error("Invalid input JSON on line 1, column 1: the body must be an object")
+        limit = _whole(body.get("limit", 10))
+        if limit is None or not 1 <= limit <= HUBSPOT_SEARCH_LIMIT:
+            return 400, _hubspot_error(f"limit must be between 1 and {HUBSPOT_SEARCH_LIMIT}, got {body.get('limit')}")
+        offset = _whole(body.get("after") or 0)
+        if offset is None or offset < 0:
+            return 400, _hubspot_error(f"Invalid after: {body.get('after')}")
+        if offset >= self.search_cap:
+            return 400, _hubspot_error(
+                f"The search API cannot page past {self.search_cap} results: after={offset}. "
+                "Narrow the query with filters to read the rest"
+            )
+        try:
+            rows = self.matching(object_type, body)
+        except _SearchRefusal as refusal:
+            return 400, _hubspot_error(str(refusal))
+        page = rows[offset : min(offset + limit, self.search_cap)]
+        asked = [str(name) for name in body.get("properties") or []]
+        with self._lock:
+            answer = {"total": len(rows), "results": [self.shown(object_type, r, asked) for r in page]}
+        if offset + len(page) < len(rows):
+            answer["paging"] = {"next": {"after": str(offset + len(page))}}
+        return 200, answer
+
+    def matching(self, object_type: str, body: dict) -> list[dict]:
+        """The objects a search's filter groups select, in its sort order (creation order by default)."""
+        groups = body.get("filterGroups") or []
+        filters = [f for group in groups for f in (group.get("filters") or [])]
+        if len(groups) > HUBSPOT_FILTER_GROUPS:
+            raise _SearchRefusal(f"Too many filter groups: {len(groups)}. The maximum is {HUBSPOT_FILTER_GROUPS}")
+        if any(len(group.get("filters") or []) > HUBSPOT_GROUP_FILTERS for group in groups):
+            raise _SearchRefusal(f"Too many filters in a filter group. The maximum is {HUBSPOT_GROUP_FILTERS}")
+        if len(filters) > HUBSPOT_FILTERS:
+            raise _SearchRefusal(f"Too many filters: {len(filters)}. The maximum is {HUBSPOT_FILTERS}")
+        for condition in filters:
+            self.kind(object_type, condition.get("propertyName"))
+        with self._lock:
+            rows = sorted(self.objects[object_type].values(), key=lambda r: int(r["id"]))
+        rows = [
+            r
+            for r in rows
+            if not groups or any(all(self.matches(object_type, r, f) for f in g.get("filters") or []) for g in groups)
+        ]
+        for sort in (body.get("sorts") or [])[:1]:
+            name, descending = _sort_of(sort)
+            kind = self.kind(object_type, name)
+            with_value = [r for r in rows if r["properties"].get(name) not in (None, "")]
+            without = [r for r in rows if r["properties"].get(name) in (None, "")]
+            with_value.sort(key=lambda r: _comparable(kind, r["properties"][name]), reverse=descending)
+            rows = with_value + without
+        return rows
+
+    def matches(self, object_type: str, record: dict, condition: dict) -> bool:
+        name, operator = condition.get("propertyName"), str(condition.get("operator", "")).upper()
+        kind = self.kind(object_type, name)
+        held = record["properties"].get(name)
+        present = held not in (None, "")
+        if operator in ("HAS_PROPERTY", "NOT_HAS_PROPERTY"):
+            return present == (operator == "HAS_PROPERTY")
+        if operator in ("IN", "NOT_IN"):
+            values = condition.get("values")
+            if not isinstance(values, list):
+                raise _SearchRefusal(f"Operator {operator} requires values")
+            hit = present and _comparable(kind, held) in [_comparable(kind, value) for value in values]
+            return hit == (operator == "IN")
+        if "value" not in condition:
+            raise _SearchRefusal(f"Operator {operator} requires a value")
+        if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+            hit = present and _contains_token(str(held), str(condition["value"]))
+            return hit == (operator == "CONTAINS_TOKEN")
+        if not present:
+            return operator == "NEQ"
+        left, right = _comparable(kind, held), _comparable(kind, condition["value"])
+        if operator == "BETWEEN":
+            return right <= left <= _comparable(kind, condition.get("highValue"))
+        compare = {
+            "EQ": left == right,
+            "NEQ": left != right,
+            "LT": left < right,
+            "LTE": left <= right,
+            "GT": left > right,
+            "GTE": left >= right,
+        }
+        if operator not in compare:
+            raise _SearchRefusal(f"Unknown operator: {operator}")
+        return compare[operator]
+
+    def kind(self, object_type: str, name) -> str:
+        """How HubSpot compares a property: as a date, a number or text; an unknown property is refused."""
+        if name in ("createdate", _modified_property(object_type)):
+            return "datetime"
+        if name == "hs_object_id":
+            return "number"
+        if name not in self.schemas[object_type]:
+            raise _SearchRefusal(f'Property "{name}" does not exist on {object_type}')
+        return self.schemas[object_type][name]
+
+    def shown(self, object_type: str, record: dict, asked: list[str]) -> dict:
+        """An object as the reading routes answer it: the asked properties (or the defaults), as text."""
+        held = record["properties"]
+        if asked:
+            known = set(self.schemas[object_type]) | {"hs_object_id", "createdate", _modified_property(object_type)}
+            names = [name for name in asked if name in known]
+            names += [n for n in ("createdate", _modified_property(object_type), "hs_object_id") if n not in names]
+        else:
+            names = list(HUBSPOT_DEFAULT_PROPERTIES[object_type])
+        return {
+            "id": record["id"],
+            "properties": {name: held.get(name) for name in names},
+            "createdAt": record["createdAt"],
+            "updatedAt": record["updatedAt"],
+            "archived": False,
+        }
+
+
+class _SearchRefusal(ValueError):
+    """A search HubSpot refuses with 400 VALIDATION_ERROR."""
+
+
+def _modified_property(object_type: str) -> str:
+    return "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
+
+
+def _iso_ms(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _whole(value) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _asked(text: str | None) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+def _encode_after(record_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{record_id}\n".encode()).decode()
+
+
+def _decode_after(token: str) -> int | None:
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode().strip())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _sort_of(sort) -> tuple[str, bool]:
+    """``{"propertyName", "direction"}`` or ``"-name"``: the property and whether it sorts descending."""
+    if isinstance(sort, str):
+        return sort.lstrip("-"), sort.startswith("-")
+    return sort.get("propertyName"), str(sort.get("direction", "ASCENDING")).upper() == "DESCENDING"
+
+
+def _comparable(kind: str, value):
+    """A property or filter value as HubSpot compares it; dates as epoch milliseconds or ISO 8601."""
+    if kind == "datetime":
+        text = str(value).strip()
+        try:
+            if text.lstrip("-").isdigit():
+                return datetime.fromtimestamp(int(text) / 1000, UTC)
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except (ValueError, OverflowError) as error:
+            raise _SearchRefusal(f"{value} is not a valid date: use epoch milliseconds or ISO 8601") from error
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if kind == "number":
+        if not _is_number(value):
+            raise _SearchRefusal(f"{value} was not a valid number.")
+        return float(value)
+    return str(value).casefold()
+
+
+def _contains_token(held: str, pattern: str) -> bool:
+    tokens = re.split(r"[\s@.,;:/_-]+", held.casefold())
+    return fnmatch.fnmatchcase(held.casefold(), pattern.casefold()) or any(
+        fnmatch.fnmatchcase(token, pattern.casefold()) for token in tokens
+    )
 
 
 def _hubspot_error(message: str, *, context: dict | None = None) -> dict:

@@ -20,6 +20,7 @@ from sync.choices import AuthKind
 
 from ..base import ConnectionConfig, ConnectorError
 from ..transport import Transport
+from .bodies import filled
 
 
 class TokenError(ConnectorError):
@@ -45,6 +46,10 @@ def credential_words(kind: str) -> stored.StoredMessage:
         return stored.gettext("API key")
     if kind == AuthKind.OAUTH2:
         return stored.gettext("OAuth2 client id and secret")
+    if kind == AuthKind.SESSION:
+        return stored.gettext("username and password of the login call")
+    if kind == AuthKind.BODY:
+        return stored.gettext("credentials carried in the body")
     return stored.gettext("authentication settings (none is configured)")
 
 
@@ -57,11 +62,14 @@ class RestAuth:
         transport: Transport,
         post_form: Callable[[str, dict], requests.Response],
         clock: Callable[[], float] = time.monotonic,
+        log_in: Callable[[], None] | None = None,
     ):
         self.config = config
         self.transport = transport
         self.post_form = post_form  # (url, form) → the token endpoint's answer, or a ConnectorError
         self.clock = clock
+        self.log_in = log_in  # opens a session (its cookie kept by the HTTP session), or a ConnectorError
+        self._sessions = 0
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
@@ -80,7 +88,22 @@ class RestAuth:
             return {self.config.api_key_header or "X-API-Key": self.config.api_key}
         if kind == AuthKind.OAUTH2:
             return {"Authorization": f"Bearer {self._access_token()}"}
+        if kind == AuthKind.SESSION:
+            self._open_session()
         return {}
+
+    def body_credentials(self) -> dict:
+        """What every body carries (Omie's ``app_key`` and ``app_secret``), the credentials filled in."""
+        return filled(self.config.body_credentials, self.config)
+
+    def _open_session(self) -> None:
+        """Log in once for all threads; after a 401 (:meth:`forget`), the next call logs in again."""
+        with self._lock:
+            if self._token is None:
+                self.log_in()
+                self._sessions += 1
+                self._token = f"session {self._sessions}"
+            self._sent.token = self._token
 
     def basic(self) -> tuple[str, str] | None:
         if self.config.auth_kind == AuthKind.BASIC:

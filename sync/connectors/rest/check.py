@@ -19,8 +19,8 @@ from .queries import url_path
 from .words import not_json
 
 
-def test_request(listing: Listing, sample: SampleRead | None) -> tuple[str, verdicts.Asked]:
-    """The URL "test connection" GETs, and what it is in words.
+def test_request(listing: Listing, sample: SampleRead | None) -> tuple[str, str, dict | None, verdicts.Asked]:
+    """The method, URL and body "test connection" sends, and what it is in words.
 
     The connection's test path; else ``sample`` (the first read of the first active table reading
     from this connection) for a page of one record; else the base URL.
@@ -37,12 +37,12 @@ def test_request(listing: Listing, sample: SampleRead | None) -> tuple[str, verd
                 )
             )
         url = listing.absolute(path)
-        return url, verdicts.of_test_path(shown_request(transport, url))
+        return "GET", url, None, verdicts.of_test_path(shown_request(transport, "GET", url))
     if sample is not None:
-        url = listing.url(sample.request, size=1)
-        return url, verdicts.of_table(shown_request(transport, url), sample.table)
+        method, url, body = listing.request(sample.request, size=1)
+        return method, url, body, verdicts.of_table(shown_request(transport, method, url), sample.table)
     url = transport.config.base_url
-    return url, verdicts.of_base_url(shown_request(transport, url))
+    return "GET", url, None, verdicts.of_base_url(shown_request(transport, "GET", url))
 
 
 def status_verdict(transport: Transport, error: ConnectorError, asked: verdicts.Asked) -> Verdict:
@@ -68,7 +68,7 @@ def not_data(transport: Transport, response: requests.Response, url: str, asked:
     return verdicts.unreadable(asked, not_json(transport, response))
 
 
-def shown_request(transport: Transport, url: str) -> str:
-    """A URL as "test connection" names it: its path and query, redacted."""
+def shown_request(transport: Transport, method: str, url: str) -> str:
+    """A call as "test connection" names it: its method, path and query, redacted."""
     parts = urlsplit(url)
-    return transport.redact_url((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+    return f"{method} " + transport.redact_url((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))

@@ -19,8 +19,10 @@ from core import stored_messages as stored
 from sync import paths
 from sync.choices import Pagination
 
-from ..base import ReadRequest
+from ..base import ConnectorError, ReadRequest
+from ..templates import json_object, mentions, render_template, with_filter
 from ..transport import Transport
+from .columns import column_names, named_rows
 from .queries import (
     first_value,
     has,
@@ -31,10 +33,13 @@ from .queries import (
     outline,
     reported_total,
     says_no_more,
+    split_method,
     with_query,
 )
 
 LINK_PAGINATIONS = (Pagination.NEXT_LINK, Pagination.ODATA)
+BODY_PAGINATIONS = (Pagination.PAGE, Pagination.OFFSET, Pagination.CURSOR)
+PAGE_PLACEHOLDERS = ("page", "page_index", "offset", "page_token")
 
 
 class Listing:
@@ -61,6 +66,62 @@ class Listing:
     def __init__(self, transport: Transport):
         self.transport = transport
         self.config = transport.config
+        config = self.config
+        if config.page_parameter:
+            self.page_param = self.offset_param = self.cursor_param = config.page_parameter
+        if config.size_parameter:
+            self.size_param = self.limit_param = config.size_parameter
+        if config.next_path:
+            self.next_link_paths = self.cursor_paths = (config.next_path,)
+
+    def request(self, request: ReadRequest, size: int | None = None) -> tuple[str, str, dict | None]:
+        """The method, URL and body of one page: a GET with the paging in the query, or a POST with it in the body."""
+        method, path = split_method(request.source_object, "GET")
+        if method == "POST":
+            return method, self.absolute(path), self.body(request, size)
+        return "GET", self.url(request, size), None
+
+    def body(self, request: ReadRequest, size: int | None = None) -> dict:
+        """The body of a read by POST: the read arguments as a template (:mod:`..templates`), the incremental
+        filter (a JSON object) merged in when there is a cursor, and the page placed where the template says."""
+        template = dict(request.arguments or {})
+        cursor = request.cursor if request.cursor not in (None, "") else None
+        if cursor is not None and request.incremental_filter:
+            extra = json_object(request.incremental_filter)
+            if extra is None:
+                raise self.transport.error(
+                    stored.gettext(
+                        "A read by POST takes its incremental filter as a JSON object merged into the body, "
+                        'e.g. {"param[0].filtrar_por_data_de": "{cursor}"}.'
+                    )
+                )
+            template = with_filter(template, extra)
+        pagination, token = self.config.pagination, request.page_token
+        if pagination in LINK_PAGINATIONS:
+            raise self.transport.error(
+                stored.gettext(
+                    "A read by POST pages by a number, an offset or a cursor in its body: choose one of those "
+                    "paginations."
+                )
+            )
+        if pagination in BODY_PAGINATIONS and not mentions(template, set(PAGE_PLACEHOLDERS)):
+            raise self.transport.error(
+                stored.gettext(
+                    "A read by POST with paging must place the page in its body: {page}, {page_index}, "
+                    "{offset} or {page_token}."
+                )
+            )
+        page = int(self._number(token, 1)) if pagination == Pagination.PAGE else None
+        values = {
+            "cursor": cursor,
+            "page_token": token,
+            "page": page,
+            "page_index": page - 1 if page else None,
+            "offset": int(self._number(token, 0)) if pagination == Pagination.OFFSET else None,
+            "page_size": size or self.config.page_size,
+            "key": None,
+        }
+        return render_template(template, values)
 
     def url(self, request: ReadRequest, size: int | None = None) -> str:
         """The URL of one page; ``size`` records instead of the connection's page size when given."""
@@ -80,9 +141,17 @@ class Listing:
         return f"{self.config.base_url.rstrip('/')}/{path.lstrip('/')}"
 
     def records(self, data) -> list[dict]:
-        """The records of an answer, at the records path."""
+        """The records of an answer, at the records path (rows named by the answer's columns, when it names them)."""
         path = self.config.records_path.strip()
         records = paths.get_path(data, path) if path else data
+        holder = self._records_holder(data)
+        if self.config.column_names_path and (records is not paths.MISSING or isinstance(holder, dict)):
+            if records is None or records is paths.MISSING:
+                return []  # no row: Sankhya leaves the rows' key out
+            try:
+                return named_rows(records, column_names(data, self.config.column_names_path))
+            except ConnectorError as error:
+                raise self.transport.error(error.message) from None
         if records is paths.MISSING:
             raise self.transport.error(
                 stored.gettext(
@@ -120,7 +189,7 @@ class Listing:
             return self._next_cursor(data, request.page_token)
         if pagination not in (Pagination.ODATA, Pagination.PAGE, Pagination.OFFSET) or not records:
             return None
-        if says_no_more(data):
+        if says_no_more(data) or says_no_more(self._records_holder(data)):
             return None
         if pagination == Pagination.ODATA:
             return odata_next_skip(response.url, len(records), reported_total(data))
@@ -133,6 +202,11 @@ class Listing:
         offset = int(request.page_token or 0) + len(records)
         total = reported_total(data)
         return None if total is not None and offset >= total else str(offset)
+
+    def _records_holder(self, data):
+        """The object that holds the records (Sankhya says ``hasMoreResult`` beside them, not at the top)."""
+        parent = self.config.records_path.strip().rpartition(".")[0]
+        return paths.get_path(data, parent) if parent else None
 
     def _paging_params(self, token: str | None, size: int | None = None) -> list[tuple[str, str]]:
         size = str(size or self.config.page_size)

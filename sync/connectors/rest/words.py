@@ -14,6 +14,7 @@ from .. import refusals
 from ..base import ConnectorError
 from ..retries import retryable_status
 from ..transport import Transport
+from . import envelopes
 from .auth import TokenError, credential_words
 from .queries import origin
 
@@ -73,11 +74,37 @@ def status_error(
     if attempt > 1:
         message = stored.join(message, stored.gettext("(%(attempts)s attempts)", attempts=attempt))
     # A record the target refuses goes to the review queue; a refused credential stops the run.
-    record_level = write and 400 <= status < 500 and status not in (401, 407, 408, 429)
+    # A 500 that is the caller's fault (Omie's SOAP-ENV:Client faults) is a refusal, not an outage.
+    meant = 400 if status >= 500 and envelopes.client_fault(response.content) else status
+    record_level = write and 400 <= meant < 500 and meant not in (401, 407, 408, 429)
     detail = said(transport, response) if status in (401, 403, 404) else ""  # the others have it in their message
     return transport.error(
-        message, retryable=retryable_status(status), record_level=record_level, status_code=status, detail=detail
+        message, retryable=retryable_status(meant), record_level=record_level, status_code=status, detail=detail
     )
+
+
+def service_refusal_error(
+    transport: Transport, refusal: envelopes.Refusal, method: str, url: str, *, write: bool
+) -> ConnectorError:
+    """The error a 200 answer means when it is a refusal in the body (Sankhya's status 0, or 3 for the session)."""
+    name = transport.config.name or origin(url)
+    words = truncate(transport.redact(refusal.message), SAID_LIMIT)
+    if refusal.status == 401:
+        message = stored.gettext(
+            "%(name)s refused the session (%(words)s): check the %(credential)s.",
+            name=name,
+            words=words,
+            credential=credential_words(transport.config.auth_kind),
+        )
+    else:
+        message = stored.gettext(
+            "%(name)s refused %(method)s %(path)s: %(words)s",
+            name=name,
+            method=method,
+            path=urlsplit(url).path or "/",
+            words=words,
+        )
+    return transport.error(message, record_level=write and refusal.status != 401, status_code=refusal.status)
 
 
 def said(transport: Transport, response: requests.Response) -> str:

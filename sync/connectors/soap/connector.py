@@ -94,7 +94,7 @@ class SoapConnector(Connector):
     def can_find(self, target_object: str, key_field: str) -> bool:
         return self._find_arguments(target_object, key_field, "") is not None
 
-    def create(self, target_object: str, values: dict, *, key_field: str = "") -> dict:
+    def create(self, target_object: str, values: dict, *, key_field: str = "", envelope: dict | None = None) -> dict:
         arguments = self._wrap_record(target_object, values)
         key_value = values.get(key_field) if key_field else None
         lookup = self._create_lookup(key_field, key_value)
@@ -105,7 +105,7 @@ class SoapConnector(Connector):
             find=(lambda: self._lookup(*lookup)) if lookup is not None else None,
         )
 
-    def update(self, target_object: str, key: str, values: dict) -> dict:
+    def update(self, target_object: str, key: str, values: dict, *, envelope: dict | None = None) -> dict:
         return self.transport.run(lambda attempt: self._update_once(target_object, key, values, attempt))
 
     def get(self, target_object: str, key: str) -> dict | None:
@@ -114,7 +114,8 @@ class SoapConnector(Connector):
         return self.transport.run(lambda attempt: self._read_by_primary_key(key, attempt))
 
     def read_one(self, request: ReadRequest, key: str) -> dict | None:
-        arguments = render_template(dict(request.arguments or {}), {"key": key})
+        values = {"key": key, "cursor": None, "page_token": None, "page_size": self.config.page_size}
+        arguments = render_template(dict(request.arguments or {}), values)
         return self._lookup(request.source_object, arguments)
 
     def delete(self, target_object: str, key: str) -> None:

@@ -63,7 +63,7 @@ def read_arguments(
         )
     if pagination == Pagination.BOOKMARK:
         template = _bookmark_arguments(request.source_object, template, input_names(request.source_object))
-    values = {"cursor": request.cursor, "page_token": token, "page_size": size or page_size}
+    values = {"cursor": request.cursor, "page_token": token, "page_size": size or page_size, "key": None}
     return render_template(template, values)
 
 

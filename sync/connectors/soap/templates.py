@@ -1,6 +1,6 @@
 """Argument templates: a SOAP operation's keyword arguments as JSON-like data with placeholders.
 
-These placeholders are substituted inside strings:
+The substitution itself is :mod:`sync.connectors.templates`; these placeholders are filled in:
 
 - ``{cursor}``: the last committed incremental cursor (``ReadRequest.cursor``);
 - ``{page_token}``: the page position (a bookmark Key, a page number or an offset);
@@ -23,66 +23,18 @@ that filter element.
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 from zeep import xsd
 
 from core import stored_messages as stored
 
 from ..base import ConnectorError
+from ..templates import json_object, mentions, merge_arguments, render_template
 
-PLACEHOLDER = re.compile(r"\{(cursor|page_token|page_size|key)\}")
+__all__ = ["incremental_arguments", "mentions", "merge_arguments", "omit_empty_lists", "render_template"]
+
 _NAV_SHORTHAND = re.compile(r"^\s*(\w+)\s*:\s*(.*\S)\s*$", re.DOTALL)
-_DROP = object()
-
-
-def mentions(node, names: set[str]) -> bool:
-    """Whether ``node`` holds a placeholder of one of ``names`` anywhere."""
-    if isinstance(node, dict):
-        return any(mentions(value, names) for value in node.values())
-    if isinstance(node, list):
-        return any(mentions(value, names) for value in node)
-    return isinstance(node, str) and any(f"{{{name}}}" in node for name in names)
-
-
-def _render_string(text: str, values: dict[str, Any]):
-    names = PLACEHOLDER.findall(text)
-    if any(values.get(name) is None for name in names):
-        return _DROP
-    whole = PLACEHOLDER.fullmatch(text)
-    if whole:
-        return values[whole.group(1)]
-    return PLACEHOLDER.sub(lambda match: str(values[match.group(1)]), text)
-
-
-def render_template(node, values: dict[str, Any]):
-    """Substitute the placeholders; list items and keys that mention an absent value are dropped."""
-    missing = {name for name, value in values.items() if value is None}
-    if isinstance(node, dict):
-        rendered = {key: render_template(value, values) for key, value in node.items()}
-        return {key: value for key, value in rendered.items() if value is not _DROP}
-    if isinstance(node, list):
-        items = [render_template(item, values) for item in node if not mentions(item, missing)]
-        return [item for item in items if item is not _DROP]
-    if isinstance(node, str):
-        return _render_string(node, values)
-    return node
-
-
-def merge_arguments(base: dict, extra: dict) -> dict:
-    """``extra`` merged into ``base``: dicts recursively, lists concatenated, other values replaced."""
-    merged = dict(base)
-    for key, value in extra.items():
-        current = merged.get(key)
-        if isinstance(current, dict) and isinstance(value, dict):
-            merged[key] = merge_arguments(current, value)
-        elif isinstance(current, list):
-            merged[key] = current + (value if isinstance(value, list) else [value])
-        else:
-            merged[key] = value
-    return merged
 
 
 def incremental_arguments(incremental_filter: str) -> dict:
@@ -90,15 +42,9 @@ def incremental_arguments(incremental_filter: str) -> dict:
     text = (incremental_filter or "").strip()
     if not text:
         return {}
-    if text.startswith("{"):
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise ConnectorError(
-                stored.gettext("The incremental filter is not valid JSON: %(error)s", error=str(exc))
-            ) from exc
-        if isinstance(value, dict):
-            return value
+    value = json_object(text)
+    if value is not None:
+        return value
     match = _NAV_SHORTHAND.match(text)
     if not match:
         raise ConnectorError(
