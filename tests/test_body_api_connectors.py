@@ -249,3 +249,26 @@ def test_wrong_omie_keys_stop_the_read_with_omies_words(omie):
         connector_for(omie_config(omie, password="not-the-secret")).read_page(omie_clients_request())
     assert "chave de acesso" in refused.value.message
     assert not refused.value.record_level
+
+
+def test_one_record_answered_bare_is_read_although_listings_keep_their_records_under_a_path():
+    from tests.servers.batch_apis import FakeHubSpot
+
+    with FakeHubSpot(token="pat-na1-test") as hubspot:
+        company = hubspot.seed_object("companies", {"name": "ACME", "city": "Recife"})
+        config = ConnectionConfig(
+            name="HubSpot",
+            kind="rest",
+            base_url=hubspot.url,
+            auth_kind=AuthKind.BEARER,
+            token="pat-na1-test",
+            pagination=Pagination.CURSOR,
+            page_parameter="after",
+            next_path="paging.next.after",
+            records_path="results",
+        )
+        connector = connector_for(config)
+        found = connector.get("/crm/v3/objects/companies/{id}", company)
+        listed = connector.read_page(ReadRequest("/crm/v3/objects/companies", arguments={"properties": "name,city"}))
+    assert (found["id"], found["properties"]["name"]) == (company, "ACME")
+    assert [(r["id"], r["properties"]["city"]) for r in listed.records] == [(company, "Recife")]

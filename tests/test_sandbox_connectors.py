@@ -1,5 +1,6 @@
 """The portal's own connectors against the demo systems: what the demo integration relies on."""
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -93,6 +94,14 @@ def test_soap_connector_reads_every_customer_page_by_page(erp_connector):
     records = read_all(erp_connector, ReadRequest(source_object="ListCustomers", arguments=arguments))
     assert [r["code"] for r in records] == list(ErpCustomer.objects.order_by("pk").values_list("code", flat=True))
     assert records[0]["cnpj"].count(".") == 2
+
+
+def test_a_blank_records_path_names_the_list_instead_of_reading_the_answer_as_one_record(erp_connector):
+    arguments = {"page": "{page_token}", "page_size": "{page_size}"}
+    blank = SoapConnector(dataclasses.replace(erp_connector.config, records_path=""))
+    with pytest.raises(ConnectorError) as wrong:
+        blank.read_page(ReadRequest(source_object="ListCustomers", arguments=arguments))
+    assert "holds a list of records at records: set the connection's records path to it" in wrong.value.message
 
 
 def test_soap_connector_reads_changes_since_the_cursor(erp_connector):

@@ -195,8 +195,9 @@ class RestConnector(Connector):
             if error.status_code == 404:
                 return None
             raise
-        if isinstance(data, dict) and not self.config.records_path:
-            return data  # the record itself
+        path = self.config.records_path.strip()
+        if isinstance(data, dict) and (not path or paths.get_path(data, path) is paths.MISSING):
+            return data  # the record itself (a listing's records path is not in one record's answer)
         records = self.listing.records(data)
         return records[0] if records and isinstance(records[0], dict) else None
 

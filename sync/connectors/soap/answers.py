@@ -60,6 +60,27 @@ def descend(body):
     return body
 
 
+def unwrapped_records(data):
+    """What a blank records path reads: ``data``, unless it is an object beside which a list of records lies.
+
+    An answer such as ``{"records": [...], "total": 5}`` is not one record: taking it whole would
+    make one record without a key. The records path must name the list; the error says which.
+    """
+    if not isinstance(data, dict):
+        return data
+    lists = [key for key, value in data.items() if isinstance(value, list) and any(isinstance(i, dict) for i in value)]
+    if lists:
+        raise ConnectorError(
+            stored.gettext(
+                "The answer is an object that holds a list of records at %(keys)s: set the connection's records "
+                "path to it (e.g. %(example)s); a blank records path reads the whole answer as one record.",
+                keys=", ".join(lists),
+                example=lists[0],
+            )
+        )
+    return data
+
+
 def records_from(data) -> list[dict]:
     if data is None:
         return []

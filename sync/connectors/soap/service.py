@@ -24,7 +24,7 @@ from core import stored_messages as stored
 from ..base import ConnectorError
 from ..failures import Place
 from ..transport import Transport
-from .answers import descend, plain, records_from, resolve_path
+from .answers import descend, plain, records_from, resolve_path, unwrapped_records
 from .clients import DocumentLoad, Exchange, SoapClient, cached_client
 from .faults import call_failure, wsdl_error
 from .templates import omit_empty_lists
@@ -115,7 +115,7 @@ class Service:
     def records(self, operation: str, body) -> list[dict]:
         """The records of ``operation``'s answer, at the records path (blank: down to the first list or record)."""
         if not self.config.records_path:
-            return records_from(descend(body))
+            return records_from(unwrapped_records(descend(body)))
         output = getattr(self.operation(operation).output, "body", None)
         wrapper = etree.QName(output.qname).localname if getattr(output, "qname", None) is not None else ""
         return records_from(resolve_path(body, self.config.records_path, wrapper))

@@ -1,0 +1,266 @@
+"""The Omie ↔ HubSpot preset, imported as IT does and run for real against servers that answer as Omie and HubSpot.
+
+``presets/omie-hubspot.yaml`` goes through :func:`sync.presets.create_from_preset` with the local servers'
+addresses and secrets; the engine then reads Omie's ``ListarClientes`` (keys in the body, pages in the
+body, the change date as cursor) and upserts HubSpot companies by ``erp_code``. What is asserted is what
+IT sees: the companies HubSpot holds field by field, the run's outcome, the review queue in HubSpot's words,
+and request logs without the secrets.
+
+Omie's products come through ``presets/omie-hubspot-products.yaml``: its connection reads them at their own
+records path (``produto_servico_cadastro``).
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.conf import settings
+
+from monitoring.choices import ErrorStatus, RecordAction, RunStatus, Trigger
+from monitoring.models import RecordError, RecordEvent, RequestLog, TableRun
+from sync.choices import AuthKind, BatchKind, Direction
+from sync.engine import execute_run, queue_run
+from sync.models import Connection, RecordLink, SyncTable
+from sync.presets import create_from_preset, read_preset
+from tests.servers.batch_apis import HUBSPOT_COMPANY_PROPERTIES, HUBSPOT_PRODUCT_PROPERTIES, FakeHubSpot
+from tests.servers.omie_api import FakeOmie
+
+PRESETS = Path(settings.BASE_DIR) / "presets"
+PRESET = PRESETS / "omie-hubspot.yaml"
+PRODUCTS_PRESET = PRESETS / "omie-hubspot-products.yaml"
+TOKEN = "pat-na1-omie-preset-3c9e"
+FROZEN = "2026-12-05 13:00:00+00:00"  # the Omie server's clock says 05/12/2026 10:00 (São Paulo)
+AFTER_FIRST_RETRY_DELAY = "2026-12-05 13:10:00+00:00"
+
+# A rate-limited connection books its calls in durable transactions of their own.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("frozen")]
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(FROZEN, tick=True):
+        yield
+
+
+@pytest.fixture
+def omie():
+    with FakeOmie() as server:
+        yield server
+
+
+@pytest.fixture
+def hubspot():
+    with FakeHubSpot(token=TOKEN) as server:
+        yield server
+
+
+def create(omie, hubspot, preset=PRESET):
+    """The preset filled in as IT fills in its form: the two addresses and the three secrets."""
+    values = {
+        "erp_base_url": f"{omie.url}/api/v1",
+        "crm_base_url": hubspot.url,
+        "secret_OMIE_APP_KEY": omie.app_key,
+        "secret_OMIE_APP_SECRET": omie.app_secret,
+        "secret_HUBSPOT_TOKEN": TOKEN,
+    }
+    return create_from_preset(read_preset(preset), values).integration
+
+
+def run(integration):
+    return execute_run(queue_run(integration, Trigger.MANUAL).pk)
+
+
+def seed_clients(omie) -> dict[str, dict]:
+    """Three clients made in Omie's screens on different days; one of them inactive."""
+    return {
+        "acme": omie.add_client(
+            razao_social="  ACME Comércio Ltda ",
+            nome_fantasia="ACME",
+            cnpj_cpf="11.222.333/0001-81",
+            cidade="SAO PAULO (SP)",
+            estado="sp",
+            info={"dInc": "01/12/2026", "dAlt": "01/12/2026"},
+        ),
+        "beta": omie.add_client(
+            razao_social="Beta Serviços SA",
+            cnpj_cpf="529.982.247-25",
+            cidade="CAMPINAS (SP)",
+            estado="SP",
+            info={"dInc": "02/12/2026", "dAlt": "03/12/2026"},
+        ),
+        "gone": omie.add_client(
+            razao_social="Inativa ME", inativo="S", estado="RJ", info={"dInc": "02/12/2026", "dAlt": "02/12/2026"}
+        ),
+    }
+
+
+def companies(hubspot) -> dict[str, dict]:
+    return {company["erp_code"]: company for company in hubspot.held("companies")}
+
+
+def omie_reads(omie) -> list[dict]:
+    return [json.loads(call.body)["param"][0] for call in omie.calls("ListarClientes")]
+
+
+def test_the_preset_creates_its_connections_and_tables_as_written(omie, hubspot):
+    integration = create(omie, hubspot)
+
+    erp, crm = integration.erp_connection, integration.crm_connection
+    assert (erp.name, erp.base_url, erp.auth_kind) == ("Omie", f"{omie.url}/api/v1", AuthKind.BODY)
+    assert erp.body_credentials == {"app_key": "{api_key}", "app_secret": "{password}"}
+    assert (erp.api_key, erp.password) == (omie.app_key, omie.app_secret)  # stored, encrypted at rest
+    assert (erp.records_path, erp.max_in_flight) == ("clientes_cadastro", 1)  # Omie refuses calls at once
+    assert (crm.name, crm.base_url, crm.auth_kind, crm.token) == ("HubSpot", hubspot.url, AuthKind.BEARER, TOKEN)
+    assert crm.records_path == ""  # HubSpot answers one object bare: its GET before an update reads it whole
+    [company] = SyncTable.objects.filter(integration=integration)
+    assert (company.active, company.direction) == (True, Direction.ERP_TO_CRM)
+    assert (company.batch_kind, company.batch_size) == (BatchKind.HUBSPOT_UPSERT, 100)
+    assert (company.record_key, company.match_field, company.target_key) == ("codigo_cliente_omie", "erp_code", "id")
+    assert (company.name, company.cursor_field) == ("Company", "info.dAlt")
+
+
+def test_the_first_run_is_green_and_hubspot_holds_each_active_client_field_by_field(omie, hubspot):
+    clients = seed_clients(omie)
+    integration = create(omie, hubspot)
+
+    sync_run = run(integration)
+
+    assert sync_run.status == RunStatus.SUCCEEDED, sync_run.error
+    held = companies(hubspot)
+    acme, beta = str(clients["acme"]["codigo_cliente_omie"]), str(clients["beta"]["codigo_cliente_omie"])
+    assert sorted(held) == sorted([acme, beta])  # the inactive client is not sent
+    assert {name: held[acme][name] for name in ("erp_code", "name", "cnpj", "city", "state")} == {
+        "erp_code": acme,
+        "name": "ACME Comércio Ltda",
+        "cnpj": "11.222.333/0001-81",
+        "city": "SAO PAULO (SP)",
+        "state": "SP",
+    }
+    assert {name: held[beta][name] for name in ("erp_code", "name", "cnpj", "city", "state")} == {
+        "erp_code": beta,
+        "name": "Beta Serviços SA",
+        "cnpj": "529.982.247-25",
+        "city": "CAMPINAS (SP)",
+        "state": "SP",
+    }
+    assert all(isinstance(value, str) for company in held.values() for value in company.values())
+    assert dict(RecordLink.objects.values_list("source_key", "target_key")) == {
+        acme: held[acme]["id"],
+        beta: held[beta]["id"],
+    }
+    table_run = TableRun.objects.get(run=sync_run)
+    assert (table_run.read, table_run.created, table_run.skipped, table_run.failed) == (3, 2, 1, 0)
+    assert table_run.cursor_after == "03/12/2026"  # the latest change date, compared as a date
+    assert len(hubspot.batch_calls()) == 1  # both companies in one batch/upsert
+    [read] = omie_reads(omie)  # three records, one page: Omie's total says it was the last
+    assert read == {"pagina": 1, "registros_por_pagina": 100, "apenas_importado_api": "N"}
+
+
+def test_the_next_runs_read_only_what_changed_since_the_cursor_and_write_only_what_changed(omie, hubspot):
+    clients = seed_clients(omie)
+    integration = create(omie, hubspot)
+    run(integration)
+    first = companies(hubspot)
+
+    again = run(integration)
+
+    assert again.status == RunStatus.SUCCEEDED, again.error
+    assert omie_reads(omie)[-1] == {
+        "pagina": 1,
+        "registros_por_pagina": 100,
+        "apenas_importado_api": "N",
+        "filtrar_por_data_de": "03/12/2026",
+        "filtrar_apenas_alteracao": "S",
+    }
+    table_run = TableRun.objects.get(run=again)
+    assert (table_run.read, table_run.unchanged, table_run.created, table_run.updated) == (1, 1, 0, 0)
+    assert len(hubspot.batch_calls()) == 1  # nothing new was sent
+    assert companies(hubspot) == first
+
+    acme = clients["acme"]
+    omie.add_client(**{**acme, "razao_social": "ACME Comércio e Indústria Ltda", "info": {}})  # changed today
+    third = run(integration)
+
+    assert third.status == RunStatus.SUCCEEDED, third.error
+    code = str(acme["codigo_cliente_omie"])
+    held = companies(hubspot)
+    assert held[code]["name"] == "ACME Comércio e Indústria Ltda"
+    assert held[code]["id"] == first[code]["id"]  # the same company, updated in place
+    assert len(held) == 2
+    updated = RecordEvent.objects.get(run=third, action=RecordAction.UPDATED)
+    assert updated.record_key == code
+    assert TableRun.objects.get(run=third).cursor_after == "05/12/2026"
+
+
+def test_a_hubspot_account_without_the_cnpj_property_queues_each_company_with_hubspots_words(omie):
+    schema = {name: kind for name, kind in HUBSPOT_COMPANY_PROPERTIES.items() if name != "cnpj"}
+    with FakeHubSpot(token=TOKEN, schemas={"companies": schema}) as hubspot:
+        clients = seed_clients(omie)
+        integration = create(omie, hubspot)
+
+        sync_run = run(integration)
+
+        assert hubspot.held("companies") == []
+        errors = {error.record_key: error for error in RecordError.objects.all()}
+        codes = sorted(str(clients[name]["codigo_cliente_omie"]) for name in ("acme", "beta"))
+        assert sorted(errors) == codes
+        for error in errors.values():
+            assert error.status == ErrorStatus.OPEN
+            assert 'Property "cnpj" does not exist' in str(error.reason)
+        assert errors[codes[0]].payload["razao_social"] == "  ACME Comércio Ltda "
+        assert TableRun.objects.get(run=sync_run).failed == 2
+
+        hubspot.schemas["companies"]["cnpj"] = "string"  # IT creates the property, as the documentation says
+        with time_machine.travel(AFTER_FIRST_RETRY_DELAY, tick=True):  # the queue retries after 5 minutes
+            retried = run(integration)
+
+        assert retried.status == RunStatus.SUCCEEDED, retried.error
+        assert sorted(companies(hubspot)) == codes
+        assert companies(hubspot)[codes[0]]["cnpj"] == "11.222.333/0001-81"
+        assert not RecordError.objects.filter(status=ErrorStatus.OPEN).exists()
+
+
+def test_the_secrets_never_reach_a_request_log(omie, hubspot):
+    seed_clients(omie)
+    integration = create(omie, hubspot)
+    run(integration)
+    run(integration)
+
+    logs = list(RequestLog.objects.all())
+    assert {log.connection_id for log in logs} == {integration.erp_connection_id, integration.crm_connection_id}
+    assert all(omie.app_key in json.loads(call.body).values() for call in omie.calls("ListarClientes"))
+    for log in logs:
+        stored = " ".join([log.url, log.request_body, log.response_body, json.dumps(log.request_headers)])
+        for secret in (omie.app_key, omie.app_secret, TOKEN):
+            assert secret not in stored, (log.method, log.url)
+    assert Connection.objects.get(name="Omie").password == omie.app_secret
+
+
+def test_the_products_preset_sends_active_products_with_their_price_as_a_number(omie):
+    schema = {**HUBSPOT_PRODUCT_PROPERTIES, "erp_code": "string"}  # the unique property IT creates in HubSpot
+    with FakeHubSpot(token=TOKEN, schemas={"products": schema}) as hubspot:
+        cadeira = omie.add_product(codigo="CAD-01", descricao=" Cadeira gamer ", unidade="UN", valor_unitario=1234.5)
+        mesa = omie.add_product(codigo="MES-02", descricao="Mesa", unidade="UN", valor_unitario=899)
+        omie.add_product(codigo="OLD-03", descricao="Fora de linha", valor_unitario=10, inativo="S")
+        integration = create(omie, hubspot, PRODUCTS_PRESET)
+
+        sync_run = run(integration)
+
+        assert sync_run.status == RunStatus.SUCCEEDED, sync_run.error
+        held = {product["erp_code"]: product for product in hubspot.held("products")}
+        assert {code: (p["name"], p["hs_sku"], p["price"]) for code, p in held.items()} == {
+            str(cadeira["codigo_produto"]): ("Cadeira gamer", "CAD-01", "1234.5"),
+            str(mesa["codigo_produto"]): ("Mesa", "MES-02", "899"),
+        }
+        [call] = hubspot.batch_calls()
+        prices = {item["id"]: item["properties"]["price"] for item in json.loads(call.body)["inputs"]}
+        assert prices == {str(cadeira["codigo_produto"]): 1234.5, str(mesa["codigo_produto"]): 899}  # numbers
+        assert [json.loads(c.body)["call"] for c in omie.calls("/produtos/")] == ["ListarProdutos"]
+
+        again = run(integration)
+
+        assert again.status == RunStatus.SUCCEEDED, again.error
+        table_run = TableRun.objects.get(run=again)
+        assert (table_run.unchanged, table_run.skipped, table_run.created, table_run.updated) == (2, 1, 0, 0)
+        assert len(hubspot.batch_calls()) == 1
