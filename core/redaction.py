@@ -27,7 +27,9 @@ SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "user-key", "x-api-key", "api-key", "apikey", "cookie", "set-cookie"}
 )
 SECRET_FIELD_PATTERN = re.compile(
-    r"pass(word|wd)?|secret|token|api[_-]?key|user[_-]?key|authorization|credential|private[_-]?key", re.IGNORECASE
+    r"pass(word|wd)?|secret|token|api[_-]?key|user[_-]?key|authorization|credential|private[_-]?key"
+    r"|session[_-]?id|mgesession",  # a session id opens the system as the login did (Sankhya's jsessionid)
+    re.IGNORECASE,
 )
 # <wsse:Password ...>x</wsse:Password>, <Password>x</Password>, <ns:Token>…; any prefix, any attributes.
 _XML_SECRET_ELEMENT = re.compile(

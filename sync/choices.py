@@ -38,6 +38,7 @@ class AuthKind(models.TextChoices):
     BEARER = "bearer", _("Bearer token")
     API_KEY = "api_key", _("API key header")
     OAUTH2 = "oauth2", _("OAuth2 client credentials")
+    OAUTH2_CODE = "oauth2_code", _("OAuth2 authorization code")
     WSSE = "wsse", _("WS-Security UsernameToken")
     SESSION = "session", _("Session login (a login call, then its cookie)")
     BODY = "body", _("Credentials in the request body")

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import budgets
+from . import budgets, oauth_tokens
 from .connection_check import sample_read
 from .connectors import connector_for
 from .connectors.base import RATE_LIMIT_HEADERS, CallRecord, ConnectionConfig, ConnectorError, ReadRequest
@@ -62,7 +62,12 @@ def examine(connection: Connection, now: datetime | None = None) -> list[Finding
     calls: list[CallRecord] = []
     config = ConnectionConfig.from_model(connection)
     try:
-        with connector_for(config, call_log=calls.append, budget=budgets.for_connection(connection)) as connector:
+        with connector_for(
+            config,
+            call_log=calls.append,
+            budget=budgets.for_connection(connection),
+            tokens=oauth_tokens.for_connection(connection),
+        ) as connector:
             verdict = connector.test_connection(sample_read(connection))
             findings = [Finding(_("Authentication and the first read"), OK if verdict.ok else PROBLEM, verdict.message)]
             if not verdict.ok:

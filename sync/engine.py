@@ -36,7 +36,7 @@ from monitoring.heartbeat import Heartbeat
 from monitoring.models import RecordError, SyncRun, TableRun
 from monitoring.recorder import PageLog
 
-from . import budgets
+from . import budgets, oauth_tokens
 from .choices import DeletePolicy, Direction
 from .connectors import connector_for
 from .connectors.base import ConnectionConfig, Connector, ConnectorError, QuotaReached
@@ -58,7 +58,12 @@ ConnectorFactory = Callable[..., Connector]
 def connector_for_connection(connection, call_log) -> Connector:
     """The connector of a ``Connection`` row, its calls reported to ``call_log``, on the connection's shared budget."""
     config = ConnectionConfig.from_model(connection, body_limit=settings.REQUEST_LOG_BODY_LIMIT)
-    return connector_for(config, call_log=call_log, budget=budgets.for_connection(connection))
+    return connector_for(
+        config,
+        call_log=call_log,
+        budget=budgets.for_connection(connection),
+        tokens=oauth_tokens.for_connection(connection),
+    )
 
 
 class RunAbandoned(Exception):

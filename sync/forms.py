@@ -79,6 +79,7 @@ class ConnectionForm(forms.ModelForm):
             "token",
             "api_key_header",
             "api_key",
+            "oauth_authorize_url",
             "oauth_token_url",
             "client_id",
             "client_secret",

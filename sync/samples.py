@@ -26,7 +26,7 @@ from core import json_text
 from core.redaction import redact_text
 from core.storable import repaired_text
 
-from . import budgets
+from . import budgets, oauth_tokens
 from .choices import Direction
 from .connectors import connector_for
 from .connectors.base import ConnectionConfig, ReadRequest
@@ -92,7 +92,8 @@ def read_sample(table: SyncTable, size: int = SAMPLE_SIZE) -> Sample:
         incremental_filter=table.incremental_filter,
         arguments=table.read_arguments or {},
     )
-    with connector_for(config, budget=budgets.for_connection(connection)) as source:
+    tokens = oauth_tokens.for_connection(connection)
+    with connector_for(config, budget=budgets.for_connection(connection), tokens=tokens) as source:
         if table.read_per_link_of_id is not None:
             keys = PerLinkReader(table, source, page_log=None).keys(0)[:size]
             records = [record for record in (source.read_one(request, key) for key in keys) if record is not None]

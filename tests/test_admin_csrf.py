@@ -470,6 +470,13 @@ CUSTOM_CASES = [
         allowed=IT,
         effect="nothing",  # it reaches the system and says what happened; it stores nothing
     ),
+    Case(
+        "admin:sync_connection_authorize",
+        "",
+        _admin_url("sync_connection_authorize", lambda w: w.connection.pk),
+        allowed=IT,
+        effect="nothing",  # it sends the browser to the provider; only the session keeps the state
+    ),
     Case("admin:sync_integration_run", "", _admin_url("sync_integration_run", lambda w: w.integration.pk), allowed=IT),
     Case(
         "admin:sync_synctable_sample",
@@ -628,6 +635,8 @@ READ_ONLY = {
     "admin:dashboard_data": lambda w: reverse("admin:dashboard_data"),
     "admin:dashboard_rows": lambda w: reverse("admin:dashboard_rows"),
     "admin:run": lambda w: reverse("admin:run", args=[w.run.pk]),
+    # The provider's redirect back (GET, no CSRF token): it acts only for a state the session holds.
+    "admin:sync_connection_oauth_callback": lambda w: reverse("admin:sync_connection_oauth_callback"),
     "admin:export": lambda w: reverse("admin:export", args=[w.export.pk]),
     "admin:export_download": lambda w: reverse("admin:export_download", args=[w.export.pk]),
     "admin:sync_integration_presets": lambda w: reverse("admin:sync_integration_presets"),

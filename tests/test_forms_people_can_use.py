@@ -132,8 +132,10 @@ def test_the_kind_and_authentication_selects_say_which_fields_they_show(login_as
     kind = json.loads(_attribute(response, "id_kind", "data-shows"))
     assert kind["wsdl_url"] == ["soap"] and kind["base_url"] == ["rest"] and "pagination" not in kind
     auth = json.loads(_attribute(response, "id_auth_kind", "data-shows"))
-    assert auth["client_id"] == ["oauth2", "body"] and auth["username"] == ["basic", "wsse", "session", "body"]
+    assert auth["client_id"] == ["oauth2", "oauth2_code", "body"]
+    assert auth["username"] == ["basic", "wsse", "session", "body"]
     assert auth["login_body"] == ["session"] and auth["body_credentials"] == ["body"]
+    assert auth["oauth_authorize_url"] == ["oauth2_code"]
     assert json.loads(_attribute(response, "id_auth_kind", "data-options"))["soap"] == ["none", "basic", "wsse"]
     for heading in ("REST", "SOAP", "Reading", "Authentication"):
         assert f">{heading}</h2>" in page

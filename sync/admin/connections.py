@@ -1,4 +1,4 @@
-"""The admin of connections: secrets write-only, and a Test connection button."""
+"""The admin of connections: secrets write-only, a Test connection button and the OAuth2 Authorize step."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -7,12 +7,14 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from ..choices import AuthKind
 from ..connection_check import verdict_for
 from ..forms import ConnectionForm
 from ..models import SECRET_FIELDS, Connection, Integration
 from ..shown_fields import AUTH_KIND_FIELDS, CONNECTION_KIND_FIELDS, not_applying
+from . import authorize
 from .connection_budget import panel_of
 
 
@@ -54,6 +56,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "token",
                     "api_key_header",
                     "api_key",
+                    "oauth_authorize_url",
                     "oauth_token_url",
                     "client_id",
                     "client_secret",
@@ -97,7 +100,14 @@ class ConnectionAdmin(admin.ModelAdmin):
     # Test connection: IT checks a connection's address and credentials in one click.
     def get_urls(self):
         view = self.admin_site.admin_view(require_POST(self.test_view))
-        return [path("<int:pk>/test/", view, name="sync_connection_test"), *super().get_urls()]
+        authorize_view = self.admin_site.admin_view(require_POST(authorize.authorize))
+        callback_view = self.admin_site.admin_view(require_GET(authorize.callback))
+        return [
+            path("<int:pk>/test/", view, name="sync_connection_test"),
+            path("<int:pk>/authorize/", authorize_view, name="sync_connection_authorize"),
+            path("oauth/callback/", callback_view, name="sync_connection_oauth_callback"),
+            *super().get_urls(),
+        ]
 
     def test_view(self, request, pk):
         connection = get_object_or_404(Connection, pk=pk)
@@ -114,6 +124,15 @@ class ConnectionAdmin(admin.ModelAdmin):
         uses = Q(erp_connection_id=object_id) | Q(crm_connection_id=object_id) if str(object_id).isdigit() else None
         extra_context["used_by"] = Integration.objects.filter(uses).order_by("name") if uses else []
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.auth_kind == AuthKind.OAUTH2_CODE:
+            # Whether and since when it is authorized (never the token), and the address to register.
+            context["authorization"] = {
+                "authorized_at": obj.authorized_at if obj.refresh_token else None,
+                "callback_url": authorize.callback_url(request),
+            }
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description=_("address"))
     def address(self, obj):

@@ -192,6 +192,7 @@ class ConnectionFile(FileObject):
     token: Secret = None
     api_key_header: Text = None
     api_key: Secret = None
+    oauth_authorize_url: Text = None
     oauth_token_url: Text = None
     client_id: Text = None
     client_secret: Secret = None

@@ -4,17 +4,18 @@ from core import stored_messages as stored
 from sync.choices import ConnectionKind
 
 
-def connector_for(config, call_log=None, budget=None):
+def connector_for(config, call_log=None, budget=None, tokens=None):
     """The connector for ``config.kind``; modules are imported lazily (SOAP pulls in zeep).
 
     ``budget``: the connection's shared rate budget (:class:`.throttle.Budget`); None keeps one in the process.
+    ``tokens``: an OAuth2 authorization-code connection's token store (:class:`.rest.oauth_code.TokenStore`).
     """
     from .base import ConnectorError
 
     if config.kind == ConnectionKind.REST:
         from .rest import RestConnector
 
-        return RestConnector(config, call_log, budget)
+        return RestConnector(config, call_log, budget, tokens)
     if config.kind == ConnectionKind.SOAP:
         from .soap import SoapConnector
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from core import stored_messages as stored
 
-SECRET_CONFIG_FIELDS = ("password", "token", "api_key", "client_secret")
+SECRET_CONFIG_FIELDS = ("password", "token", "api_key", "client_secret", "refresh_token", "access_token")
 # Settings whose blank value means "none" and stays None in a ConnectionConfig.
 NULLABLE_CONFIG_FIELDS = ("rate_limit_per_minute", "daily_call_limit")
 # The longest wait between two attempts of a call, in seconds (a longer Retry-After waits this long).
@@ -45,6 +45,7 @@ class ConnectionConfig:
     token: str = field(default="", repr=False)
     api_key_header: str = ""
     api_key: str = field(default="", repr=False)
+    oauth_authorize_url: str = ""
     oauth_token_url: str = ""
     client_id: str = ""
     client_secret: str = field(default="", repr=False)
@@ -52,6 +53,9 @@ class ConnectionConfig:
     login_path: str = ""  # session login: "POST /path" of the call that opens a session
     login_body: dict = field(default_factory=dict)  # its JSON body, {username} and {password} filled in
     body_credentials: dict = field(default_factory=dict)  # merged into every JSON body sent (Omie's app_key…)
+    # OAuth2 authorization code: the tokens stored when the config was built (redacted; a TokenStore keeps them).
+    refresh_token: str = field(default="", repr=False)
+    access_token: str = field(default="", repr=False)
     pagination: str = "none"  # sync.choices.Pagination value
     page_size: int = 100
     page_parameter: str = ""  # the query parameter of the page number, offset or cursor; blank: the style's

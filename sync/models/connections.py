@@ -20,16 +20,30 @@ AUTH_REQUIREMENTS = {
     AuthKind.BEARER: ("token",),
     AuthKind.API_KEY: ("api_key_header", "api_key"),
     AuthKind.OAUTH2: ("oauth_token_url", "client_id", "client_secret"),
+    AuthKind.OAUTH2_CODE: ("oauth_authorize_url", "oauth_token_url", "client_id", "client_secret"),
     AuthKind.WSSE: ("username", "password"),
     AuthKind.SESSION: ("login_path", "username", "password"),
     AuthKind.BODY: ("body_credentials",),
 }
 # Auth kinds only a REST connection can use.
-REST_ONLY_AUTH = (AuthKind.BEARER, AuthKind.API_KEY, AuthKind.OAUTH2, AuthKind.SESSION, AuthKind.BODY)
+REST_ONLY_AUTH = (
+    AuthKind.BEARER,
+    AuthKind.API_KEY,
+    AuthKind.OAUTH2,
+    AuthKind.OAUTH2_CODE,
+    AuthKind.SESSION,
+    AuthKind.BODY,
+)
 
-SECRET_FIELDS = ("password", "token", "api_key", "client_secret")
+# The tokens the Authorize step and the refreshes store (never typed in a form, never exported).
+TOKEN_FIELDS = ("refresh_token", "access_token")
+SECRET_FIELDS = ("password", "token", "api_key", "client_secret", *TOKEN_FIELDS)
+# Secrets an auth kind keeps on save although they are not required to save it.
+KEPT_SECRETS = {AuthKind.OAUTH2_CODE: TOKEN_FIELDS}
+# What the Authorize step and the refreshes write, together.
+TOKEN_STATE_FIELDS = (*TOKEN_FIELDS, "access_token_expires_at", "authorized_at")
 # The addresses a connection calls: each must pass the outbound policy (core.outbound).
-OUTBOUND_URL_FIELDS = ("base_url", "wsdl_url", "endpoint_url", "oauth_token_url")
+OUTBOUND_URL_FIELDS = ("base_url", "wsdl_url", "endpoint_url", "oauth_authorize_url", "oauth_token_url")
 
 TIMEOUT_SECONDS = (1, 3600)  # of one call
 RETRIES = (0, 10)
@@ -60,7 +74,7 @@ class Connection(models.Model):
         help_text=_("SOAP: call this address instead of the one written in the WSDL"),
     )
 
-    auth_kind = models.CharField(_("authentication"), max_length=10, choices=AuthKind.choices, default=AuthKind.NONE)
+    auth_kind = models.CharField(_("authentication"), max_length=20, choices=AuthKind.choices, default=AuthKind.NONE)
     username = models.CharField(_("username"), max_length=200, blank=True)
     password = EncryptedTextField(_("password"), blank=True)
     token = EncryptedTextField(_("bearer token"), blank=True)
@@ -68,6 +82,11 @@ class Connection(models.Model):
         _("API key header"), max_length=100, blank=True, help_text=_("e.g. User-Key for Ploomes")
     )
     api_key = EncryptedTextField(_("API key"), blank=True)
+    oauth_authorize_url = models.URLField(
+        _("OAuth2 authorization URL"),
+        blank=True,
+        help_text=_("Where Authorize sends you to sign in, e.g. https://www.bling.com.br/Api/v3/oauth/authorize"),
+    )
     oauth_token_url = models.URLField(_("OAuth2 token URL"), blank=True)
     client_id = models.CharField(_("OAuth2 client id"), max_length=200, blank=True)
     client_secret = EncryptedTextField(_("OAuth2 client secret"), blank=True)
@@ -101,6 +120,12 @@ class Connection(models.Model):
             '"app_secret": "{password}"} for Omie'
         ),
     )
+    # Written only by the Authorize step and the refreshes (sync.oauth_tokens), never by saving the form.
+    refresh_token = EncryptedTextField(_("OAuth2 refresh token"), blank=True)
+    access_token = EncryptedTextField(_("OAuth2 access token"), blank=True)
+    # Until when the access token is reused: a little before the provider's expiry (see token_lifetime).
+    access_token_expires_at = models.DateTimeField(_("access token expires"), null=True, blank=True)
+    authorized_at = models.DateTimeField(_("authorized"), null=True, blank=True)
 
     pagination = models.CharField(_("pagination"), max_length=10, choices=Pagination.choices, default=Pagination.NONE)
     page_size = models.PositiveIntegerField(_("page size"), default=100, validators=validators.number_range(1, 10_000))
@@ -212,10 +237,19 @@ class Connection(models.Model):
 
     def save(self, *args, **kwargs):
         # A secret the chosen authentication does not use is not kept.
-        needed = self.credentials_used()
+        kept = {*self.credentials_used(), *KEPT_SECRETS.get(self.auth_kind, ())}
         for field in SECRET_FIELDS:
-            if field not in needed:
+            if field not in kept:
                 setattr(self, field, "")
+        if "access_token" not in kept:
+            self.access_token_expires_at = self.authorized_at = None
+        elif not self._state.adding and kwargs.get("update_fields") is None:
+            # The tokens rotate under a running sync: saving a form read before must not put an old one back.
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in TOKEN_STATE_FIELDS
+            ]
         super().save(*args, **kwargs)
 
     def clean_fields(self, exclude=None):

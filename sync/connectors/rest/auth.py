@@ -1,10 +1,11 @@
 """How a REST connection authenticates: none, HTTP basic, bearer token, an API-key header or OAuth2.
 
-OAuth2 is the client-credentials grant: the token is fetched once, reused until shortly before
-``expires_in``, and fetched again when the API answers 401 (:meth:`RestAuth.forget`). A fetched
-token joins the transport's secrets, so no call record shows it. Threads sharing a connector fetch
-it once at a time: the others wait and use the token it brought, and a 401 to a token already
-replaced fetches none.
+OAuth2 client credentials: the token is fetched once, reused until shortly before ``expires_in``, and
+fetched again when the API answers 401 (:meth:`RestAuth.forget`). OAuth2 authorization code: the token
+comes from the connection's token store (:mod:`.oauth_code`), asked again when it runs out or is
+refused. A fetched token joins the transport's secrets, so no call record shows it. Threads sharing a
+connector fetch it once at a time: the others wait and use the token it brought, and a 401 to a token
+already replaced fetches none.
 """
 
 from __future__ import annotations
@@ -50,11 +51,15 @@ def credential_words(kind: str) -> stored.StoredMessage:
         return stored.gettext("username and password of the login call")
     if kind == AuthKind.BODY:
         return stored.gettext("credentials carried in the body")
+    if kind == AuthKind.OAUTH2_CODE:
+        return stored.gettext("OAuth2 authorization (press Authorize again on the connection)")
     return stored.gettext("authentication settings (none is configured)")
 
 
 class RestAuth:
-    """The headers and basic credentials of each API call; the OAuth2 token, fetched through ``post_form``."""
+    """The headers and basic credentials of each API call; the OAuth2 token, fetched through ``post_form``
+    (client credentials) or ``code_grant`` (authorization code: ``refused`` → the token and how long to reuse it).
+    """
 
     def __init__(
         self,
@@ -63,6 +68,7 @@ class RestAuth:
         post_form: Callable[[str, dict], requests.Response],
         clock: Callable[[], float] = time.monotonic,
         log_in: Callable[[], None] | None = None,
+        code_grant: Callable[[str], tuple[str, float]] | None = None,
     ):
         self.config = config
         self.transport = transport
@@ -70,6 +76,8 @@ class RestAuth:
         self.clock = clock
         self.log_in = log_in  # opens a session (its cookie kept by the HTTP session), or a ConnectorError
         self._sessions = 0
+        self.code_grant = code_grant
+        self._refused = ""  # the token the API last answered 401 to (authorization code)
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
@@ -86,7 +94,7 @@ class RestAuth:
             return {"Authorization": f"Bearer {self.config.token}"}
         if kind == AuthKind.API_KEY:
             return {self.config.api_key_header or "X-API-Key": self.config.api_key}
-        if kind == AuthKind.OAUTH2:
+        if kind in (AuthKind.OAUTH2, AuthKind.OAUTH2_CODE):
             return {"Authorization": f"Bearer {self._access_token()}"}
         if kind == AuthKind.SESSION:
             self._open_session()
@@ -117,12 +125,15 @@ class RestAuth:
         """
         with self._lock:
             if self._token == getattr(self._sent, "token", None):
-                self._token = None
+                self._refused, self._token = self._token or "", None
 
     def _access_token(self) -> str:
         with self._lock:
             if self._token is None or self.clock() >= self._expires_at:
-                self._token, lifetime = self._fetch_token()
+                if self.code_grant is not None:
+                    self._token, lifetime = self.code_grant(self._refused)
+                else:
+                    self._token, lifetime = self._fetch_token()
                 self._expires_at = self.clock() + lifetime
             self._sent.token = self._token
             return self._token

@@ -1,7 +1,7 @@
 """The REST connector: one session per connection, its calls through the connector transport.
 
-* **Auth** — none, HTTP basic, bearer token, an API-key header (Ploomes' ``User-Key``) or OAuth2
-  client credentials (:mod:`.auth`).
+* **Auth** — none, HTTP basic, bearer token, an API-key header (Ploomes' ``User-Key``), OAuth2
+  client credentials (:mod:`.auth`) or authorization code with its tokens in a store (:mod:`.oauth_code`).
 * **Pagination** — page+size, offset+limit, OData ``$top``/``$skip`` or its next link, a next-link
   URL or a cursor (:mod:`.listing`).
 * **Writes** — POST to the collection, PATCH to ``{id}`` in a URL template such as
@@ -59,6 +59,7 @@ from .auth import RestAuth, TokenError
 from .bodies import filled
 from .columns import unwrapped
 from .listing import Listing
+from .oauth_code import CodeGrant, TokenAnswer, TokenClient, TokenStore
 from .queries import (
     TOTAL_KEYS,
     answer_outline,
@@ -76,12 +77,20 @@ logger = logging.getLogger(__name__)
 
 
 class RestConnector(Connector):
-    def __init__(self, config: ConnectionConfig, call_log=None, budget=None):
+    """``tokens``: where an authorization-code connection's tokens live (required for that kind only)."""
+
+    def __init__(self, config: ConnectionConfig, call_log=None, budget=None, tokens: TokenStore | None = None):
         super().__init__(config, call_log)
         self.transport = Transport(config, self.call_log, budget)
         self.session = self.transport.session(config.api_key_header if config.auth_kind == AuthKind.API_KEY else "")
         self.session.headers.update({"Accept": "application/json", "User-Agent": "integration-portal"})
-        self.auth = RestAuth(config, self.transport, self._post_token_form, log_in=self._log_in)
+        self.token_client = TokenClient(config, self.transport, self._post_client_form)
+        code_grant = None
+        if config.auth_kind == AuthKind.OAUTH2_CODE:
+            if tokens is None:
+                raise ValueError("An OAuth2 authorization-code connection needs its token store.")
+            code_grant = CodeGrant(tokens, self.token_client)
+        self.auth = RestAuth(config, self.transport, self._post_token_form, code_grant=code_grant, log_in=self._log_in)
         self.listing = Listing(self.transport)
 
     def close(self) -> None:
@@ -295,19 +304,33 @@ class RestConnector(Connector):
     def _post_token_form(self, url: str, form: dict) -> requests.Response:
         return self._call("POST", url, form=form, operation="token", api=False)
 
-    def _attempt(self, method, url, exchanges, *, body=None, form=None, operation="", write=False, api=True):
+    def _post_client_form(self, url: str, form: dict, client: tuple[str, str]) -> requests.Response:
+        """A token request with the client authenticated by HTTP Basic (authorization code, refresh)."""
+        return self._call("POST", url, form=form, operation="token", api=False, basic=client)
+
+    def redeem_authorization_code(self, code: str, redirect_uri: str) -> TokenAnswer:
+        """The tokens the provider gives for the ``code`` its authorize page sent back to ``redirect_uri``."""
+        return self.token_client.redeem(code, redirect_uri)
+
+    def _attempt(
+        self, method, url, exchanges, *, body=None, form=None, operation="", write=False, api=True, basic=None
+    ):
         """One attempt: an exchange, and once more with a new token when an OAuth2 token was refused."""
-        response, error = self._exchange(method, url, body, form, operation, write, api, next(exchanges))
+        call = (body, form, operation, write, api, basic)
+        response, error = self._exchange(method, url, *call, next(exchanges))
         if error is not None and error.status_code == 401 and api and self.auth.has_token:
             self.auth.forget()
-            response, error = self._exchange(method, url, body, form, operation, write, api, next(exchanges))
+            response, error = self._exchange(method, url, *call, next(exchanges))
         if error is not None:
             wait = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
             raise AttemptFailed(error, wait)
         return response
 
-    def _exchange(self, method, url, body, form, operation, write, api, number):
-        """One HTTP exchange: returns (response, error), logs it as a CallRecord."""
+    def _exchange(self, method, url, body, form, operation, write, api, basic, number):
+        """One HTTP exchange: returns (response, error), logs it as a CallRecord.
+
+        ``basic``: the HTTP Basic credentials of a call outside the API (the token endpoint's client).
+        """
         headers = self.auth.headers() if api else {}
         data = form
         if api and isinstance(body, dict) and self.config.body_credentials:
@@ -315,7 +338,7 @@ class RestConnector(Connector):
         if body is not None:
             data = json_text.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        auth = self.auth.basic() if api else None
+        auth = self.auth.basic() if api else basic
         prepared = self.session.prepare_request(requests.Request(method, url, headers=headers, data=data, auth=auth))
         if api:
             self.transport.wait_turn()

@@ -16,6 +16,7 @@ from ..retries import retryable_status
 from ..transport import Transport
 from . import envelopes
 from .auth import TokenError, credential_words
+from .oauth_code import refused_grant, revoked
 from .queries import origin
 
 SAID_LIMIT = 500  # characters of what a server said: a message and several violations fit
@@ -33,6 +34,8 @@ def status_error(
 ) -> ConnectorError:
     """The error an HTTP status of 400 or more means; ``attempt`` > 1 is told in the message."""
     status = response.status_code
+    if operation == "token" and status in (400, 401, 403) and refused_grant(response):
+        return revoked(status, said(transport, response))
     if operation == "token" and status in (400, 401, 403):
         message = stored.gettext(
             "The OAuth2 token endpoint answered %(status)s %(reason)s: check the client id and secret.",
