@@ -8,6 +8,7 @@ import pytest
 from sync.choices import AuthKind, Pagination
 from sync.connectors import connector_for
 from sync.connectors.base import ConnectionConfig, ConnectorError, ReadRequest
+from tests.servers.batch_apis import FakeHubSpot
 from tests.servers.omie_api import FakeOmie
 from tests.servers.sankhya_api import FakeSankhya
 
@@ -252,8 +253,6 @@ def test_wrong_omie_keys_stop_the_read_with_omies_words(omie):
 
 
 def test_one_record_answered_bare_is_read_although_listings_keep_their_records_under_a_path():
-    from tests.servers.batch_apis import FakeHubSpot
-
     with FakeHubSpot(token="pat-na1-test") as hubspot:
         company = hubspot.seed_object("companies", {"name": "ACME", "city": "Recife"})
         config = ConnectionConfig(

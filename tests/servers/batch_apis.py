@@ -33,12 +33,12 @@ import json
 import random
 import re
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlencode
+
+from tests.servers.local_http import LocalHandler, Received, ServedLocally
 
 HUBSPOT_LIMIT = 100
 BC_LIMIT = 100
@@ -99,17 +99,7 @@ class Fault:
 
 
 @dataclass
-class Received:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: str
-    at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
-
-
-@dataclass
-class JsonServer:
+class JsonServer(ServedLocally):
     """What the three APIs share: lifecycle, bearer auth, the requests received, the fault queue."""
 
     token: str = ""
@@ -120,28 +110,7 @@ class JsonServer:
 
     def start(self):
         self.random = random.Random(self.seed)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.api = self
-        self._server.handle_error = lambda request, address: None
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.serve(_Handler)
 
     def fail_next(self, status: int, *, retry_after: str | None = None, body=None) -> None:
         """The next batch call is refused with ``status`` before any work."""
@@ -899,30 +868,13 @@ class FakeArrayApi(JsonServer):
 # --- HTTP ---------------------------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format, *args):
-        pass
-
-    def do_GET(self):
-        self._dispatch()
-
-    def do_POST(self):
-        self._dispatch()
-
+class _Handler(LocalHandler):
     def do_PATCH(self):
         self._dispatch()
 
     def _dispatch(self):
         api: JsonServer = self.server.api
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        text = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        with api._lock:
-            api.received.append(Received(self.command, parts.path, query, dict(self.headers), text))
+        parts, query, text = self.read_request()
         if not api.authorized(self.headers):
             self._send(401, api.unauthorized())
             return

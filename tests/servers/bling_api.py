@@ -38,10 +38,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
-from tests.servers.batch_apis import Received
+from tests.servers.local_http import LocalHandler, Received, ServedLocally
 
 ROOT = "/Api/v3"
 PAGE_LIMIT = 100
@@ -82,7 +81,7 @@ PRODUCT_FIELDS = ("id", "nome", "codigo", "preco", "tipo", "situacao", "formato"
 
 
 @dataclass
-class FakeBling:
+class FakeBling(ServedLocally):
     client_id: str = "bling-client-id"
     client_secret: str = "bling-client-secret"
     redirect_uri: str = "http://127.0.0.1:9/bling/callback"  # the app's registered redirect link
@@ -107,28 +106,7 @@ class FakeBling:
     # Lifecycle.
 
     def start(self):
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.api = self
-        self._server.handle_error = lambda request, address: None
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.serve(_Handler)
 
     @property
     def authorize_url(self) -> str:
@@ -480,19 +458,7 @@ def _validation(kind: str, element: str, message: str) -> dict:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format, *args):
-        pass
-
-    def do_GET(self):
-        self._dispatch()
-
-    def do_POST(self):
-        self._dispatch()
-
+class _Handler(LocalHandler):
     def do_PUT(self):
         self._dispatch()
 
@@ -504,12 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self):
         api: FakeBling = self.server.api
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        text = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        with api._lock:
-            api.received.append(Received(self.command, parts.path, query, dict(self.headers), text))
+        parts, query, text = self.read_request()
         status, payload, headers = api.handle(self.command, parts.path, query, self.headers, text)
         body = b"" if payload is None else json.dumps(payload).encode()
         try:

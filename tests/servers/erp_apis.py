@@ -15,10 +15,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
 
-from tests.servers.batch_apis import Received
+from tests.servers.local_http import LocalHandler, Received, ServedLocally
 
 DEFAULT_NOW = datetime(2026, 12, 5, 10, 0, 0)
 
@@ -31,7 +29,7 @@ class Reply:
 
 
 @dataclass
-class ErpApiServer:
+class ErpApiServer(ServedLocally):
     """Lifecycle, received requests and clock; subclasses answer in :meth:`answer`."""
 
     now: datetime | Callable[[], datetime] = DEFAULT_NOW
@@ -39,29 +37,7 @@ class ErpApiServer:
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def start(self):
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.api = self
-        self._server.handle_error = lambda request, address: None
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.serve(_Handler)
 
     def clock(self) -> datetime:
         """The server's current time, to the second (both APIs keep no fractions)."""
@@ -83,28 +59,11 @@ class ErpApiServer:
         raise NotImplementedError
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format, *args):
-        pass
-
-    def do_GET(self):
-        self._dispatch()
-
-    def do_POST(self):
-        self._dispatch()
-
+class _Handler(LocalHandler):
     def _dispatch(self):
         api: ErpApiServer = self.server.api
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        text = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        parts, query, text = self.read_request()
         headers = dict(self.headers)
-        with api._lock:
-            api.received.append(Received(self.command, parts.path, query, headers, text))
         reply = api.answer(self.command, parts.path, query, headers, text)
         body = json.dumps(reply.payload, ensure_ascii=False).encode()
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import requests
 
@@ -35,6 +36,26 @@ def token_lifetime(expires_in) -> float:
     except (TypeError, ValueError):
         return 3600.0
     return max(0.0, seconds - min(60.0, seconds / 10))
+
+
+@dataclass(frozen=True)
+class TokenAnswer:
+    """What the token endpoint answered: the new access token, the rotated refresh token, their lifetime."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)  # "": the provider keeps the one it was given (or gives none)
+    reuse_seconds: float  # how long to reuse the access token: a little less than ``expires_in``
+
+
+def read_answer(response: requests.Response) -> TokenAnswer:
+    """The token endpoint's answer, whichever the grant; a :class:`TokenError` without an access token."""
+    try:
+        data = response.json()
+        access_token = str(data["access_token"])
+        refresh_token = str(data.get("refresh_token") or "")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise TokenError(stored.gettext("The OAuth2 token endpoint answered without an access_token.")) from None
+    return TokenAnswer(access_token, refresh_token, token_lifetime(data.get("expires_in")))
 
 
 def credential_words(kind: str) -> stored.StoredMessage:
@@ -147,11 +168,6 @@ class RestAuth:
         }
         if self.config.oauth_scope:
             form["scope"] = self.config.oauth_scope
-        response = self.post_form(self.config.oauth_token_url, form)
-        try:
-            data = response.json()
-            token = str(data["access_token"])
-        except (ValueError, KeyError, TypeError):
-            raise TokenError(stored.gettext("The OAuth2 token endpoint answered without an access_token."))
-        self.transport.secrets.append(token)
-        return token, token_lifetime(data.get("expires_in"))
+        answer = read_answer(self.post_form(self.config.oauth_token_url, form))
+        self.transport.secrets.append(answer.access_token)
+        return answer.access_token, answer.reuse_seconds

@@ -33,8 +33,8 @@ def _object(content: bytes):
 
 def service_refusal(content: bytes) -> Refusal | None:
     """A 200 answer that is a refusal (Sankhya's status 0 or 3), or None."""
-    if b'"serviceName"' not in content[:SNIFFED] and b'"status"' not in content[:SNIFFED]:
-        return None
+    if b'"serviceName"' not in content[:SNIFFED]:
+        return None  # most answers: not parsed twice
     data = _object(content)
     if data is None or "serviceName" not in data:
         return None

@@ -144,8 +144,9 @@ class Listing:
         """The records of an answer, at the records path (rows named by the answer's columns, when it names them)."""
         path = self.config.records_path.strip()
         records = paths.get_path(data, path) if path else data
-        holder = self._records_holder(data)
-        if self.config.column_names_path and (records is not paths.MISSING or isinstance(holder, dict)):
+        if self.config.column_names_path and (
+            records is not paths.MISSING or isinstance(self._records_holder(data), dict)
+        ):
             if records is None or records is paths.MISSING:
                 return []  # no row: Sankhya leaves the rows' key out
             try:

@@ -23,7 +23,7 @@ from core import stored_messages as stored
 
 from ..base import ConnectionConfig
 from ..transport import Transport
-from .auth import TokenError, token_lifetime
+from .auth import TokenAnswer, TokenError, read_answer
 
 REFRESH_GRANT = "refresh_token"
 CODE_GRANT = "authorization_code"
@@ -53,15 +53,6 @@ def revoked(status: int | None = None, detail: str = "") -> AuthorizationRevoked
         status_code=status,
         detail=detail,
     )
-
-
-@dataclass(frozen=True)
-class TokenAnswer:
-    """What the token endpoint answered: the new access token, the rotated refresh token, their lifetime."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)  # "": the provider keeps the one it was given
-    reuse_seconds: float  # how long to reuse the access token: a little less than ``expires_in``
 
 
 @dataclass(frozen=True)
@@ -98,16 +89,6 @@ def refused_grant(response: requests.Response) -> bool:
     if isinstance(error, dict):
         return REFUSED_GRANT in (error.get("type"), error.get("message"))
     return error == REFUSED_GRANT
-
-
-def read_answer(response: requests.Response) -> TokenAnswer:
-    try:
-        data = response.json()
-        access_token = str(data["access_token"])
-        refresh_token = str(data.get("refresh_token") or "")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise TokenError(stored.gettext("The OAuth2 token endpoint answered without an access_token.")) from None
-    return TokenAnswer(access_token, refresh_token, token_lifetime(data.get("expires_in")))
 
 
 PostForm = Callable[[str, dict, tuple[str, str]], requests.Response]
