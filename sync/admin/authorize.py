@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -26,6 +25,7 @@ from .. import budgets, oauth_tokens
 from ..choices import AuthKind
 from ..connectors import connector_for, verdicts
 from ..connectors.base import ConnectionConfig, ConnectorError
+from ..connectors.rest.queries import with_query
 from ..models import Connection
 
 SESSION_KEY = "oauth_authorizations"  # state → [connection pk, expires at (epoch seconds), redirect URI]
@@ -57,13 +57,7 @@ def authorize(request, pk):
     query = {"response_type": "code", "client_id": connection.client_id, "redirect_uri": redirect_uri, "state": state}
     if connection.oauth_scope:
         query["scope"] = connection.oauth_scope
-    return HttpResponseRedirect(with_query(connection.oauth_authorize_url, query))
-
-
-def with_query(url: str, query: dict) -> str:
-    parts = urlsplit(url)
-    joined = "&".join(part for part in (parts.query, urlencode(query)) if part)
-    return urlunsplit(parts._replace(query=joined))
+    return HttpResponseRedirect(with_query(connection.oauth_authorize_url, list(query.items())))
 
 
 def callback(request):
