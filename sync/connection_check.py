@@ -11,7 +11,7 @@ def sample_read(connection: Connection) -> SampleRead | None:
     table = connection.first_reading_table()
     if table is None:
         return None
-    request = ReadRequest(source_object=table.source_object, arguments=table.read_arguments or {})
+    request = ReadRequest.for_table(table)
     return SampleRead(table=table.name, request=request)
 
 

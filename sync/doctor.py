@@ -88,7 +88,7 @@ def not_checked() -> list[Finding]:
 def check_table(connector, table: SyncTable) -> list[Finding]:
     """One page of the table's source, its record key, and its incremental read."""
     name = _("One page of data: %(table)s") % {"table": table.name}
-    request = ReadRequest(source_object=table.source_object, arguments=table.read_arguments or {})
+    request = ReadRequest.for_table(table)
     try:
         page = connector.read_page(request)
     except ConnectorError as error:
@@ -125,12 +125,7 @@ def check_cursor(connector, table: SyncTable, request: ReadRequest, records: lis
     newest = None
     for value in present:
         newest = later(newest, value)
-    incremental = ReadRequest(
-        source_object=request.source_object,
-        arguments=request.arguments,
-        cursor=str(newest),
-        incremental_filter=table.incremental_filter,
-    )
+    incremental = ReadRequest.for_table(table, cursor=str(newest))
     try:
         connector.read_page(incremental)
     except ConnectorError as error:

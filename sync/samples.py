@@ -87,11 +87,7 @@ def read_sample(table: SyncTable, size: int = SAMPLE_SIZE) -> Sample:
     """The first ``size`` records of ``table``'s source; ``ConnectorError`` (its message for the user) when it fails."""
     connection = source_connection(table)
     config = ConnectionConfig.from_model(connection, page_size=size, max_retries=0)
-    request = ReadRequest(
-        source_object=table.source_object,
-        incremental_filter=table.incremental_filter,
-        arguments=table.read_arguments or {},
-    )
+    request = ReadRequest.for_table(table)
     tokens = oauth_tokens.for_connection(connection)
     with connector_for(config, budget=budgets.for_connection(connection), tokens=tokens) as source:
         if table.read_per_link_of_id is not None:

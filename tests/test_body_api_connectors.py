@@ -214,6 +214,28 @@ def test_omie_reads_every_page_with_the_keys_in_the_body_and_never_logs_the_secr
     assert '"pagina": 3' in calls[-1].request_body
 
 
+def test_one_omie_connection_reads_clients_and_products_at_each_tables_own_records_path(omie):
+    omie.add_client(codigo_cliente_integracao="C1", razao_social="Cliente 1")
+    omie.add_product(codigo="P-1", descricao="Parafuso", valor_unitario=1.5)
+    omie.add_product(codigo="P-2", descricao="Porca", valor_unitario=0.25)
+    connector = connector_for(omie_config(omie, records_path=""))
+    products = ReadRequest(
+        "POST /geral/produtos/",
+        arguments={"call": "ListarProdutos", "param": [{"pagina": "{page}", "registros_por_pagina": "{page_size}"}]},
+        records_path="produto_servico_cadastro",
+    )
+
+    clients, _pages = read_all(connector, omie_clients_request(records_path="clientes_cadastro"))
+    items, pages = read_all(connector, products)
+
+    assert [client["razao_social"] for client in clients] == ["Cliente 1"]
+    assert [(item["codigo"], item["valor_unitario"]) for item in items] == [("P-1", 1.5), ("P-2", 0.25)]
+    assert pages == 1  # total_de_registros beside the table's records says there is no second page
+    with pytest.raises(ConnectorError) as no_path:  # without a path of its own, the connection's (none) is used
+        connector.read_page(omie_clients_request())
+    assert "not a list of records" in no_path.value.message
+
+
 def test_an_omie_filter_matching_nothing_is_an_empty_read_not_a_failure(omie):
     omie.add_client(codigo_cliente_integracao="C1", razao_social="Velho", info={"dAlt": "01/12/2026"})
     request = omie_clients_request(cursor="04/12/2026", incremental_filter=OMIE_CHANGED_SINCE)

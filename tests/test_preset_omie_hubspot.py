@@ -6,8 +6,8 @@ body, the change date as cursor) and upserts HubSpot companies by ``erp_code``. 
 IT sees: the companies HubSpot holds field by field, the run's outcome, the review queue in HubSpot's words,
 and request logs without the secrets.
 
-Omie's products come through ``presets/omie-hubspot-products.yaml``: its connection reads them at their own
-records path (``produto_servico_cadastro``).
+Omie's products go through the same connections: their table reads them at its own records path
+(``produto_servico_cadastro``; the clients' table reads ``clientes_cadastro``).
 """
 
 import json
@@ -28,7 +28,6 @@ from tests.servers.omie_api import FakeOmie
 
 PRESETS = Path(settings.BASE_DIR) / "presets"
 PRESET = PRESETS / "omie-hubspot.yaml"
-PRODUCTS_PRESET = PRESETS / "omie-hubspot-products.yaml"
 TOKEN = "pat-na1-omie-preset-3c9e"
 FROZEN = "2026-12-05 13:00:00+00:00"  # the Omie server's clock says 05/12/2026 10:00 (São Paulo)
 AFTER_FIRST_RETRY_DELAY = "2026-12-05 13:10:00+00:00"
@@ -55,7 +54,7 @@ def hubspot():
         yield server
 
 
-def create(omie, hubspot, preset=PRESET):
+def create(omie, hubspot):
     """The preset filled in as IT fills in its form: the two addresses and the three secrets."""
     values = {
         "erp_base_url": f"{omie.url}/api/v1",
@@ -64,7 +63,7 @@ def create(omie, hubspot, preset=PRESET):
         "secret_OMIE_APP_SECRET": omie.app_secret,
         "secret_HUBSPOT_TOKEN": TOKEN,
     }
-    return create_from_preset(read_preset(preset), values).integration
+    return create_from_preset(read_preset(PRESET), values).integration
 
 
 def run(integration):
@@ -110,14 +109,24 @@ def test_the_preset_creates_its_connections_and_tables_as_written(omie, hubspot)
     assert (erp.name, erp.base_url, erp.auth_kind) == ("Omie", f"{omie.url}/api/v1", AuthKind.BODY)
     assert erp.body_credentials == {"app_key": "{api_key}", "app_secret": "{password}"}
     assert (erp.api_key, erp.password) == (omie.app_key, omie.app_secret)  # stored, encrypted at rest
-    assert (erp.records_path, erp.max_in_flight) == ("clientes_cadastro", 1)  # Omie refuses calls at once
+    assert (erp.records_path, erp.max_in_flight) == ("", 1)  # Omie refuses calls at once
     assert (crm.name, crm.base_url, crm.auth_kind, crm.token) == ("HubSpot", hubspot.url, AuthKind.BEARER, TOKEN)
     assert crm.records_path == ""  # HubSpot answers one object bare: its GET before an update reads it whole
-    [company] = SyncTable.objects.filter(integration=integration)
+    company, product = SyncTable.objects.filter(integration=integration).order_by("order")
     assert (company.active, company.direction) == (True, Direction.ERP_TO_CRM)
     assert (company.batch_kind, company.batch_size) == (BatchKind.HUBSPOT_UPSERT, 100)
     assert (company.record_key, company.match_field, company.target_key) == ("codigo_cliente_omie", "erp_code", "id")
-    assert (company.name, company.cursor_field) == ("Company", "info.dAlt")
+    assert (company.name, company.cursor_field, company.records_path) == ("Company", "info.dAlt", "clientes_cadastro")
+    assert (product.name, product.source_object, product.records_path) == (
+        "Product",
+        "POST /geral/produtos/",
+        "produto_servico_cadastro",
+    )
+    assert (product.record_key, product.match_field, product.batch_kind) == (
+        "codigo_produto",
+        "erp_code",
+        BatchKind.HUBSPOT_UPSERT,
+    )
 
 
 def test_the_first_run_is_green_and_hubspot_holds_each_active_client_field_by_field(omie, hubspot):
@@ -149,7 +158,7 @@ def test_the_first_run_is_green_and_hubspot_holds_each_active_client_field_by_fi
         acme: held[acme]["id"],
         beta: held[beta]["id"],
     }
-    table_run = TableRun.objects.get(run=sync_run)
+    table_run = TableRun.objects.get(run=sync_run, table__name="Company")
     assert (table_run.read, table_run.created, table_run.skipped, table_run.failed) == (3, 2, 1, 0)
     assert table_run.cursor_after == "03/12/2026"  # the latest change date, compared as a date
     assert len(hubspot.batch_calls()) == 1  # both companies in one batch/upsert
@@ -173,7 +182,7 @@ def test_the_next_runs_read_only_what_changed_since_the_cursor_and_write_only_wh
         "filtrar_por_data_de": "03/12/2026",
         "filtrar_apenas_alteracao": "S",
     }
-    table_run = TableRun.objects.get(run=again)
+    table_run = TableRun.objects.get(run=again, table__name="Company")
     assert (table_run.read, table_run.unchanged, table_run.created, table_run.updated) == (1, 1, 0, 0)
     assert len(hubspot.batch_calls()) == 1  # nothing new was sent
     assert companies(hubspot) == first
@@ -190,7 +199,7 @@ def test_the_next_runs_read_only_what_changed_since_the_cursor_and_write_only_wh
     assert len(held) == 2
     updated = RecordEvent.objects.get(run=third, action=RecordAction.UPDATED)
     assert updated.record_key == code
-    assert TableRun.objects.get(run=third).cursor_after == "05/12/2026"
+    assert TableRun.objects.get(run=third, table__name="Company").cursor_after == "05/12/2026"
 
 
 def test_a_hubspot_account_without_the_cnpj_property_queues_each_company_with_hubspots_words(omie):
@@ -209,7 +218,7 @@ def test_a_hubspot_account_without_the_cnpj_property_queues_each_company_with_hu
             assert error.status == ErrorStatus.OPEN
             assert 'Property "cnpj" does not exist' in str(error.reason)
         assert errors[codes[0]].payload["razao_social"] == "  ACME Comércio Ltda "
-        assert TableRun.objects.get(run=sync_run).failed == 2
+        assert TableRun.objects.get(run=sync_run, table__name="Company").failed == 2
 
         hubspot.schemas["companies"]["cnpj"] = "string"  # IT creates the property, as the documentation says
         with time_machine.travel(AFTER_FIRST_RETRY_DELAY, tick=True):  # the queue retries after 5 minutes
@@ -237,13 +246,17 @@ def test_the_secrets_never_reach_a_request_log(omie, hubspot):
     assert Connection.objects.get(name="Omie").password == omie.app_secret
 
 
-def test_the_products_preset_sends_active_products_with_their_price_as_a_number(omie):
-    schema = {**HUBSPOT_PRODUCT_PROPERTIES, "erp_code": "string"}  # the unique property IT creates in HubSpot
-    with FakeHubSpot(token=TOKEN, schemas={"products": schema}) as hubspot:
+def test_the_same_connections_send_active_products_with_their_price_as_a_number(omie):
+    schemas = {  # with the unique properties IT creates in HubSpot
+        "companies": dict(HUBSPOT_COMPANY_PROPERTIES),
+        "products": {**HUBSPOT_PRODUCT_PROPERTIES, "erp_code": "string"},
+    }
+    with FakeHubSpot(token=TOKEN, schemas=schemas) as hubspot:
+        clients = seed_clients(omie)
         cadeira = omie.add_product(codigo="CAD-01", descricao=" Cadeira gamer ", unidade="UN", valor_unitario=1234.5)
         mesa = omie.add_product(codigo="MES-02", descricao="Mesa", unidade="UN", valor_unitario=899)
         omie.add_product(codigo="OLD-03", descricao="Fora de linha", valor_unitario=10, inativo="S")
-        integration = create(omie, hubspot, PRODUCTS_PRESET)
+        integration = create(omie, hubspot)
 
         sync_run = run(integration)
 
@@ -253,7 +266,11 @@ def test_the_products_preset_sends_active_products_with_their_price_as_a_number(
             str(cadeira["codigo_produto"]): ("Cadeira gamer", "CAD-01", "1234.5"),
             str(mesa["codigo_produto"]): ("Mesa", "MES-02", "899"),
         }
-        [call] = hubspot.batch_calls()
+        assert set(companies(hubspot)) == {
+            str(clients["acme"]["codigo_cliente_omie"]),
+            str(clients["beta"]["codigo_cliente_omie"]),
+        }
+        [call] = [call for call in hubspot.batch_calls() if "/products/" in call.path]
         prices = {item["id"]: item["properties"]["price"] for item in json.loads(call.body)["inputs"]}
         assert prices == {str(cadeira["codigo_produto"]): 1234.5, str(mesa["codigo_produto"]): 899}  # numbers
         assert [json.loads(c.body)["call"] for c in omie.calls("/produtos/")] == ["ListarProdutos"]
@@ -261,6 +278,13 @@ def test_the_products_preset_sends_active_products_with_their_price_as_a_number(
         again = run(integration)
 
         assert again.status == RunStatus.SUCCEEDED, again.error
-        table_run = TableRun.objects.get(run=again)
-        assert (table_run.unchanged, table_run.skipped, table_run.created, table_run.updated) == (2, 1, 0, 0)
-        assert len(hubspot.batch_calls()) == 1
+        products_run = TableRun.objects.get(run=again, table__name="Product")
+        assert (products_run.unchanged, products_run.skipped, products_run.created, products_run.updated) == (
+            2,
+            1,
+            0,
+            0,
+        )
+        clients_run = TableRun.objects.get(run=again, table__name="Company")  # from the cursor's day: Beta again
+        assert (clients_run.unchanged, clients_run.created, clients_run.updated) == (1, 0, 0)
+        assert len(hubspot.batch_calls()) == 2

@@ -104,6 +104,16 @@ def test_a_blank_records_path_names_the_list_instead_of_reading_the_answer_as_on
     assert "holds a list of records at records: set the connection's records path to it" in wrong.value.message
 
 
+def test_a_tables_records_path_is_read_instead_of_the_connections(erp_connector):
+    arguments = {"page": "{page_token}", "page_size": "{page_size}"}
+    wrong = SoapConnector(dataclasses.replace(erp_connector.config, records_path="nowhere"))
+    page = wrong.read_page(ReadRequest(source_object="ListCustomers", arguments=arguments, records_path="records"))
+    assert [r["code"] for r in page.records] == list(
+        ErpCustomer.objects.order_by("pk").values_list("code", flat=True)[: len(page.records)]
+    )
+    assert page.records
+
+
 def test_soap_connector_reads_changes_since_the_cursor(erp_connector):
     cutoff = datetime(2030, 1, 1, tzinfo=UTC)
     ErpProduct.objects.filter(pk__in=ErpProduct.objects.order_by("pk").values("pk")[:2]).update(

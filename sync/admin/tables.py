@@ -90,6 +90,7 @@ class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
                 "fields": [
                     "source_object",
                     "read_arguments",
+                    "records_path",
                     "target_object",
                     "update_object",
                     "write_body",

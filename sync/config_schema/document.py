@@ -151,6 +151,7 @@ class TableFile(FileObject):
     active: Flag = None
     source_object: RequiredText
     read_arguments: JsonObject = None
+    records_path: Text = None
     target_object: RequiredText
     update_object: Text = None
     write_body: JsonObject = None

@@ -102,6 +102,19 @@ class ReadRequest:
     page_token: str | None = None  # the previous Page.next_token, None for the first page
     incremental_filter: str = ""  # e.g. "$filter=LastUpdateDate gt {cursor}" (REST) or "Last_Date_Modified" filter
     arguments: dict[str, Any] = field(default_factory=dict)  # extra fixed arguments/query parameters
+    records_path: str = ""  # where this read's answer holds its records; blank: the connection's records path
+
+    @classmethod
+    def for_table(cls, table, *, cursor: str | None = None, page_token: str | None = None) -> ReadRequest:
+        """The read a ``sync.models.SyncTable`` makes: its source object, arguments, filter and records path."""
+        return cls(
+            source_object=table.source_object,
+            cursor=cursor,
+            page_token=page_token,
+            incremental_filter=table.incremental_filter,
+            arguments=table.read_arguments or {},
+            records_path=table.records_path.strip(),
+        )
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,15 @@ class SyncTable(models.Model):
             '{page_token} and {page_size} are filled in, e.g. {"filter": [], "setSize": "{page_size}"}'
         ),
     )
+    records_path = models.CharField(
+        _("records path"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "Where this table's answers hold their records, e.g. produto_servico_cadastro; "
+            "blank: the connection's records path"
+        ),
+    )
     target_object = models.CharField(
         _("target object"), max_length=200, help_text=_("REST path or SOAP operation the records are written to")
     )

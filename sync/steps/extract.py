@@ -20,13 +20,7 @@ IGNORED_NOTE = stored.gettext_noop("Ignored in the review queue: it comes back w
 
 def read_request(table: SyncTable, page_token: str | None) -> ReadRequest:
     """What the table asks its source for: the page at ``page_token`` of what changed since its cursor."""
-    return ReadRequest(
-        source_object=table.source_object,
-        cursor=table.cursor_value or None,
-        page_token=page_token,
-        incremental_filter=table.incremental_filter,
-        arguments=table.read_arguments or {},
-    )
+    return ReadRequest.for_table(table, cursor=table.cursor_value or None, page_token=page_token)
 
 
 def pages(table: SyncTable, reader, page_token: str | None) -> Iterator[Page]:

@@ -104,7 +104,7 @@ class RestConnector(Connector):
         if response.status_code >= 400:  # an answer that means "no records" (Omie's fault 5113)
             return Page(records=[])
         data = self._json(response)
-        records = self.listing.records(data)
+        records = self.listing.records(data, request.records_path)
         return Page(
             records=records,
             next_token=self.listing.next_token(request, data, records, response),
@@ -194,9 +194,9 @@ class RestConnector(Connector):
     def read_one(self, request: ReadRequest, key: str) -> dict | None:
         path = request.source_object.replace("{key}", quote(str(key), safe=""))
         params = [(name, str(value).replace("{key}", str(key))) for name, value in (request.arguments or {}).items()]
-        return self._one_record(with_query(self.listing.absolute(path), params), "read")
+        return self._one_record(with_query(self.listing.absolute(path), params), "read", request.records_path)
 
-    def _one_record(self, url: str, operation: str) -> dict | None:
+    def _one_record(self, url: str, operation: str, records_path: str = "") -> dict | None:
         """The record at ``url`` (a bare object or a list of one, e.g. OData's value), None for a 404."""
         try:
             data = self._json(self._call("GET", url, operation=operation))
@@ -204,10 +204,10 @@ class RestConnector(Connector):
             if error.status_code == 404:
                 return None
             raise
-        path = self.config.records_path.strip()
+        path = self.listing.records_path(records_path)
         if isinstance(data, dict) and (not path or paths.get_path(data, path) is paths.MISSING):
             return data  # the record itself (a listing's records path is not in one record's answer)
-        records = self.listing.records(data)
+        records = self.listing.records(data, path)
         return records[0] if records and isinstance(records[0], dict) else None
 
     def update(self, target_object: str, key: str, values: dict, *, envelope: dict | None = None) -> dict:
@@ -255,7 +255,8 @@ class RestConnector(Connector):
             return check.not_data(self.transport, response, url, asked)
         try:
             # An answer that means "no records" (Omie's fault 5113) is a read that worked.
-            count = 0 if response.status_code >= 400 else len(self.listing.records(data))
+            records_path = sample.request.records_path if sample is not None and asked.table else ""
+            count = 0 if response.status_code >= 400 else len(self.listing.records(data, records_path))
         except ConnectorError as error:
             if asked.table:  # a sync would stop there too
                 return verdicts.unreadable(asked, error)

@@ -140,12 +140,15 @@ class Listing:
             return path
         return f"{self.config.base_url.rstrip('/')}/{path.lstrip('/')}"
 
-    def records(self, data) -> list[dict]:
-        """The records of an answer, at the records path (rows named by the answer's columns, when it names them)."""
-        path = self.config.records_path.strip()
+    def records(self, data, records_path: str = "") -> list[dict]:
+        """The records of an answer, at the records path (rows named by the answer's columns, when it names them).
+
+        ``records_path`` is the read's own (a table's); blank: the connection's.
+        """
+        path = self.records_path(records_path)
         records = paths.get_path(data, path) if path else data
         if self.config.column_names_path and (
-            records is not paths.MISSING or isinstance(self._records_holder(data), dict)
+            records is not paths.MISSING or isinstance(self._records_holder(data, path), dict)
         ):
             if records is None or records is paths.MISSING:
                 return []  # no row: Sankhya leaves the rows' key out
@@ -190,7 +193,7 @@ class Listing:
             return self._next_cursor(data, request.page_token)
         if pagination not in (Pagination.ODATA, Pagination.PAGE, Pagination.OFFSET) or not records:
             return None
-        if says_no_more(data) or says_no_more(self._records_holder(data)):
+        if says_no_more(data) or says_no_more(self._records_holder(data, self.records_path(request.records_path))):
             return None
         if pagination == Pagination.ODATA:
             return odata_next_skip(response.url, len(records), reported_total(data))
@@ -204,9 +207,14 @@ class Listing:
         total = reported_total(data)
         return None if total is not None and offset >= total else str(offset)
 
-    def _records_holder(self, data):
+    def records_path(self, records_path: str = "") -> str:
+        """Where answers hold their records: the read's own path, else the connection's."""
+        return records_path.strip() or self.config.records_path.strip()
+
+    @staticmethod
+    def _records_holder(data, records_path: str):
         """The object that holds the records (Sankhya says ``hasMoreResult`` beside them, not at the top)."""
-        parent = self.config.records_path.strip().rpartition(".")[0]
+        parent = records_path.rpartition(".")[0]
         return paths.get_path(data, parent) if parent else None
 
     def _paging_params(self, token: str | None, size: int | None = None) -> list[tuple[str, str]]:

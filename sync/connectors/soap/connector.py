@@ -74,7 +74,7 @@ class SoapConnector(Connector):
         token = first_token(pagination, request.page_token)
         arguments = self._read_arguments(request, pagination, token)
         body = self.transport.run(lambda attempt: self.service.call(request.source_object, arguments, attempt))
-        records = self.service.records(request.source_object, body)
+        records = self.service.records(request.source_object, body, request.records_path)
         return Page(records=records, next_token=next_token(pagination, token, records))
 
     def find(self, target_object: str, key_field: str, key_value: str) -> dict | None:
@@ -131,7 +131,8 @@ class SoapConnector(Connector):
             started = time.monotonic()
             body = self.service.call(operation, arguments, attempt=1)  # one attempt: answer fast
             milliseconds = round((time.monotonic() - started) * 1000)
-            count = len(self.service.records(operation, body))
+            table_read = sample is not None and operation == sample.request.source_object
+            count = len(self.service.records(operation, body, sample.request.records_path if table_read else ""))
         except AttemptFailed as failure:
             return verdicts.failed(failure.error)
         except ConnectorError as exc:

@@ -112,13 +112,17 @@ class Service:
     def input_names(self, name: str) -> list[str]:
         return [element_name for element_name, _element in self.input_elements(name)]
 
-    def records(self, operation: str, body) -> list[dict]:
-        """The records of ``operation``'s answer, at the records path (blank: down to the first list or record)."""
-        if not self.config.records_path:
+    def records(self, operation: str, body, records_path: str = "") -> list[dict]:
+        """The records of ``operation``'s answer, at the records path (blank: down to the first list or record).
+
+        ``records_path`` is the read's own (a table's); blank: the connection's.
+        """
+        path = records_path.strip() or self.config.records_path
+        if not path:
             return records_from(unwrapped_records(descend(body)))
         output = getattr(self.operation(operation).output, "body", None)
         wrapper = etree.QName(output.qname).localname if getattr(output, "qname", None) is not None else ""
-        return records_from(resolve_path(body, self.config.records_path, wrapper))
+        return records_from(resolve_path(body, path, wrapper))
 
     # One call ------------------------------------------------------------------------------
 
