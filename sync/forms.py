@@ -87,6 +87,7 @@ class ConnectionForm(forms.ModelForm):
             "login_path",
             "login_body",
             "body_credentials",
+            "token_headers",
             "timeout_seconds",
             "max_retries",
             "max_retry_after_seconds",

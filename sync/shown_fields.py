@@ -26,7 +26,7 @@ AUTH_KIND_FIELDS = {
     "password": (AuthKind.BASIC, AuthKind.WSSE, AuthKind.SESSION, AuthKind.BODY),
     "token": (AuthKind.BEARER,),
     "api_key_header": (AuthKind.API_KEY,),
-    "api_key": (AuthKind.API_KEY, AuthKind.BODY),
+    "api_key": (AuthKind.API_KEY, AuthKind.BODY, AuthKind.OAUTH2, AuthKind.OAUTH2_CODE),
     "oauth_authorize_url": (AuthKind.OAUTH2_CODE,),
     "oauth_token_url": (AuthKind.OAUTH2, AuthKind.OAUTH2_CODE),
     "client_id": (AuthKind.OAUTH2, AuthKind.OAUTH2_CODE, AuthKind.BODY),
@@ -35,9 +35,10 @@ AUTH_KIND_FIELDS = {
     "login_path": (AuthKind.SESSION,),
     "login_body": (AuthKind.SESSION,),
     "body_credentials": (AuthKind.BODY,),
+    "token_headers": (AuthKind.OAUTH2, AuthKind.OAUTH2_CODE),
 }
 # What a JSON field is emptied to when its authentication is not chosen.
-AUTH_BLANK_VALUES = {"login_body": {}, "body_credentials": {}}
+AUTH_BLANK_VALUES = {"login_body": {}, "body_credentials": {}, "token_headers": {}}
 # The authentications each kind of connection offers (the model refuses the others).
 AUTH_KINDS_OF = {
     ConnectionKind.REST: (

@@ -2,6 +2,7 @@
 write envelopes, against local servers that answer as Sankhya and Omie do."""
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -160,6 +161,48 @@ def test_an_expired_session_logs_in_again_once_and_the_call_goes_on(sankhya):
     page = connector.read_page(ReadRequest(LOAD, arguments=PARTNERS))
     assert page.records[0]["NOMEPARC"] == "ACME"
     assert sankhya.logins == 2
+
+
+def gateway_config(server, **overrides):
+    """Sankhya's API gateway: a client-credentials token whose call also carries the gateway's X-Token."""
+    gateway = {
+        "auth_kind": AuthKind.OAUTH2,
+        "oauth_token_url": f"{server.url}/authenticate",
+        "client_id": server.client_id,
+        "client_secret": server.client_secret,
+        "token_headers": {"X-Token": "{api_key}"},
+        "api_key": server.x_token,
+    }
+    return sankhya_config(server, **{**gateway, **overrides})
+
+
+def test_the_sankhya_gateway_token_call_carries_the_x_token_and_the_reads_carry_the_token(sankhya):
+    sankhya.add_partner(CODPARC=1, NOMEPARC="ACME LTDA", ATIVO="S", TIPPESSOA="J")
+    calls = []
+    connector = connector_for(gateway_config(sankhya), call_log=calls.append)
+    gateway_read = ReadRequest("POST /gateway/v1" + LOAD.removeprefix("POST "), arguments=PARTNERS)
+
+    records, _pages = read_all(connector, gateway_read)
+
+    assert [(record["CODPARC"], record["NOMEPARC"]) for record in records] == [("1", "ACME LTDA")]
+    assert (sankhya.authentications, sankhya.logins) == (1, 0)
+    [token_call] = [call for call in sankhya.received if call.path == "/authenticate"]
+    assert token_call.headers["X-Token"] == sankhya.x_token
+    assert all("X-Token" not in call.headers for call in sankhya.received if call.path != "/authenticate")
+    logged = json.dumps([call.__dict__ for call in calls], default=str)
+    assert sankhya.x_token not in logged and sankhya.client_secret not in logged
+
+
+def test_a_wrong_x_token_fails_with_the_gateways_refusal(sankhya):
+    connector = connector_for(gateway_config(sankhya, api_key="x-token-wrong"))
+    with pytest.raises(ConnectorError) as refused:
+        connector.read_page(ReadRequest("POST /gateway/v1" + LOAD.removeprefix("POST "), arguments=PARTNERS))
+    assert str(refused.value) == (
+        "The OAuth2 token endpoint answered 401 Unauthorized: check the client id and secret, and the credentials "
+        "the token call's headers name (X-Token)."
+    )
+    assert refused.value.detail == "invalid_client"  # the gateway's own word
+    assert sankhya.authentications == 0
 
 
 def test_wrong_sankhya_credentials_fail_with_sankhyas_words_and_no_password_in_the_log(sankhya):

@@ -136,6 +136,7 @@ def test_the_kind_and_authentication_selects_say_which_fields_they_show(login_as
     assert auth["username"] == ["basic", "wsse", "session", "body"]
     assert auth["login_body"] == ["session"] and auth["body_credentials"] == ["body"]
     assert auth["oauth_authorize_url"] == ["oauth2_code"]
+    assert auth["token_headers"] == ["oauth2", "oauth2_code"]  # Sankhya's gateway X-Token
     assert json.loads(_attribute(response, "id_auth_kind", "data-options"))["soap"] == ["none", "basic", "wsse"]
     for heading in ("REST", "SOAP", "Reading", "Authentication"):
         assert f">{heading}</h2>" in page

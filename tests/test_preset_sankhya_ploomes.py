@@ -21,6 +21,7 @@ from demo.documents import format_cnpj, make_cnpj
 from demo.models import CrmContact, CrmField, CrmProduct
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import RecordError, RequestLog, TableRun
+from sync.choices import AuthKind
 from sync.engine import execute_run, queue_run
 from sync.models import Connection
 from sync.presets import create_from_preset, read_preset
@@ -288,3 +289,29 @@ def test_no_secret_reaches_a_request_log(integration, sankhya, crm):
         assert not any(secret in text for secret in secrets), (log.method, log.url)
     assert any(log.request_headers.get("User-Key") == "[redacted]" for log in logs)
     assert any("MobileLoginSP.login" in log.url for log in logs)
+
+
+def test_the_same_tables_run_through_the_api_gateway_once_the_connection_is_switched(integration, sankhya, crm):
+    """The documented switch to Sankhya's gateway: only the ERP connection changes (see the preset's page)."""
+    _crm_url, user_key = crm
+    erp = integration.erp_connection
+    erp.base_url = f"{sankhya.url}/gateway/v1"
+    erp.auth_kind = AuthKind.OAUTH2
+    erp.oauth_token_url = f"{sankhya.url}/authenticate"
+    erp.client_id, erp.client_secret = sankhya.client_id, sankhya.client_secret
+    erp.token_headers = {"X-Token": "{api_key}"}
+    erp.api_key = sankhya.x_token
+    erp.full_clean()
+    erp.save()
+
+    first = run(integration)
+
+    assert first.status == RunStatus.SUCCEEDED, [(e.reason, e.payload) for e in RecordError.objects.all()]
+    assert companies() == FIRST_RUN_COMPANIES
+    assert (sankhya.logins, sankhya.authentications) == (0, 1)
+    served = [call.path for call in sankhya.received]
+    assert set(served) == {"/authenticate", "/gateway/v1/mge/service.sbr"}
+    secrets = [sankhya.x_token, sankhya.client_secret, user_key]
+    for log in RequestLog.objects.all():
+        text = " ".join([log.url, json.dumps(log.request_headers), log.request_body, log.response_body, str(log.error)])
+        assert not any(secret in text for secret in secrets), (log.method, log.url)

@@ -61,6 +61,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "client_id",
                     "client_secret",
                     "oauth_scope",
+                    "token_headers",
                     "login_path",
                     "login_body",
                     "body_credentials",

@@ -198,6 +198,7 @@ class ConnectionFile(FileObject):
     client_id: Text = None
     client_secret: Secret = None
     oauth_scope: Text = None
+    token_headers: JsonObject = None
     login_path: Text = None
     login_body: JsonObject = None
     body_credentials: JsonObject = None

@@ -50,6 +50,7 @@ class ConnectionConfig:
     client_id: str = ""
     client_secret: str = field(default="", repr=False)
     oauth_scope: str = ""
+    token_headers: dict = field(default_factory=dict)  # headers of the token call, credentials filled in (X-Token)
     login_path: str = ""  # session login: "POST /path" of the call that opens a session
     login_body: dict = field(default_factory=dict)  # its JSON body, {username} and {password} filled in
     body_credentials: dict = field(default_factory=dict)  # merged into every JSON body sent (Omie's app_key…)

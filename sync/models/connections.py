@@ -120,6 +120,15 @@ class Connection(models.Model):
             '"app_secret": "{password}"} for Omie'
         ),
     )
+    token_headers = models.JSONField(
+        _("token call headers"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "OAuth2: headers the token call sends besides its form, where {api_key}, {username} and {password} are "
+            'filled in, e.g. {"X-Token": "{api_key}"} for Sankhya\'s API gateway'
+        ),
+    )
     # Written only by the Authorize step and the refreshes (sync.oauth_tokens), never by saving the form.
     refresh_token = EncryptedTextField(_("OAuth2 refresh token"), blank=True)
     access_token = EncryptedTextField(_("OAuth2 access token"), blank=True)
@@ -298,7 +307,12 @@ class Connection(models.Model):
     def credentials_used(self) -> tuple[str, ...]:
         """The fields the chosen authentication needs: its own, and the credentials its body templates name."""
         needed = AUTH_REQUIREMENTS.get(self.auth_kind, ())
-        template = {AuthKind.SESSION: self.login_body, AuthKind.BODY: self.body_credentials}.get(self.auth_kind)
+        template = {
+            AuthKind.SESSION: self.login_body,
+            AuthKind.BODY: self.body_credentials,
+            AuthKind.OAUTH2: self.token_headers,
+            AuthKind.OAUTH2_CODE: self.token_headers,
+        }.get(self.auth_kind)
         named = tuple(name for name in CREDENTIAL_PLACEHOLDERS if template and mentions(template, {name}))
         return tuple(dict.fromkeys((*needed, *named)))
 
@@ -307,6 +321,11 @@ class Connection(models.Model):
         for field in ("login_body", "body_credentials"):
             if not isinstance(getattr(self, field), dict):
                 errors[field] = [_('Write a JSON object, e.g. {"app_key": "{api_key}"}.')]
+        headers = self.token_headers
+        if not isinstance(headers, dict) or not all(isinstance(value, str) for value in headers.values()):
+            errors["token_headers"] = [
+                _('Write a JSON object of header names and texts, e.g. {"X-Token": "{api_key}"}.')
+            ]
         body = self.body_credentials
         named = isinstance(body, dict) and mentions(body, set(CREDENTIAL_PLACEHOLDERS))
         if self.auth_kind == AuthKind.BODY and body and not named:

@@ -121,6 +121,10 @@ class RestAuth:
             self._open_session()
         return {}
 
+    def token_headers(self) -> dict[str, str]:
+        """The headers the token call sends besides its form (Sankhya's gateway wants its ``X-Token``)."""
+        return {str(name): str(value) for name, value in filled(self.config.token_headers, self.config).items()}
+
     def body_credentials(self) -> dict:
         """What every body carries (Omie's ``app_key`` and ``app_secret``), the credentials filled in."""
         return filled(self.config.body_credentials, self.config)

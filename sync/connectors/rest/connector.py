@@ -332,7 +332,7 @@ class RestConnector(Connector):
 
         ``basic``: the HTTP Basic credentials of a call outside the API (the token endpoint's client).
         """
-        headers = self.auth.headers() if api else {}
+        headers = self.auth.headers() if api else self.auth.token_headers() if operation == "token" else {}
         data = form
         if api and isinstance(body, dict) and self.config.body_credentials:
             body = merge_arguments(body, self.auth.body_credentials())

@@ -37,12 +37,7 @@ def status_error(
     if operation == "token" and status in (400, 401, 403) and refused_grant(response):
         return revoked(status, said(transport, response))
     if operation == "token" and status in (400, 401, 403):
-        message = stored.gettext(
-            "The OAuth2 token endpoint answered %(status)s %(reason)s: check the client id and secret.",
-            status=status,
-            reason=reason(response),
-        )
-        return TokenError(transport.scrub(message), status_code=status, detail=said(transport, response))
+        return token_refused(transport, response)
     name = transport.config.name or origin(url)
     call = {"method": method, "path": urlsplit(url).path or "/"}
     credential = credential_words(transport.config.auth_kind)
@@ -84,6 +79,24 @@ def status_error(
     return transport.error(
         message, retryable=retryable_status(meant), record_level=record_level, status_code=status, detail=detail
     )
+
+
+def token_refused(transport: Transport, response: requests.Response) -> TokenError:
+    """The token endpoint refused the client: what to check, the token call's headers included when it sends any."""
+    headers = transport.config.token_headers
+    words = {"status": response.status_code, "reason": reason(response)}
+    if headers:
+        message = stored.gettext(
+            "The OAuth2 token endpoint answered %(status)s %(reason)s: check the client id and secret, and the "
+            "credentials the token call's headers name (%(headers)s).",
+            headers=", ".join(sorted(headers)),
+            **words,
+        )
+    else:
+        message = stored.gettext(
+            "The OAuth2 token endpoint answered %(status)s %(reason)s: check the client id and secret.", **words
+        )
+    return TokenError(transport.scrub(message), status_code=response.status_code, detail=said(transport, response))
 
 
 def service_refusal_error(
