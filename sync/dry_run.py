@@ -19,6 +19,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import stored_messages as stored
@@ -32,6 +33,7 @@ from .per_link import PerLinkReader
 from .steps.deletes import gone_links
 from .steps.dry_write import WOULD_CREATE, WOULD_DELETE, WOULD_HOLD, WOULD_UPDATE, DryLog, DryWriter, Planned
 from .steps.extract import load_page, pages
+from .steps.keys import cursor_at_start
 from .steps.load import RecordLoader
 from .steps.plan import TablePlan
 
@@ -96,8 +98,8 @@ def preview_table(table: SyncTable, source: Connector, target: Connector, log: D
     preview = TablePreview(table)
     per_link = table.read_per_link_of_id is not None
     reader = PerLinkReader(table, source, log) if per_link else source
-    seen: set[str] | None = None if (table.cursor_field or per_link) else set()
-    cursor = table.cursor_value or None
+    seen: set[str] | None = None if (table.reads_changes_only or per_link) else set()
+    cursor = cursor_at_start(table, timezone.now()) or None
     try:
         for page in pages(table, reader, None):
             records = page.records[: max(0, limit - preview.read)]

@@ -46,7 +46,7 @@ from .per_link import PerLinkReader
 from .steps.again import reprocess, retry_pending
 from .steps.deletes import apply_deletes
 from .steps.extract import load_page, pages
-from .steps.keys import key_text
+from .steps.keys import cursor_at_start, key_text
 from .steps.load import RecordLoader
 from .steps.plan import TablePlan
 from .target_count import TargetCount, count_target, follow_up
@@ -179,9 +179,9 @@ class IntegrationSync:
             stopped.save(update_fields=["status", "finished_at"])
         table_run = TableRun.objects.create(run=self.run, table=table, cursor_before=table.cursor_value)
         loader = self.start_table(plan, table_run, target)
-        cursor = table.resume_cursor or table.cursor_value
+        cursor = table.resume_cursor or cursor_at_start(table, timezone.now())
         per_link = table.read_per_link_of_id is not None
-        seen_keys: set[str] | None = None if (table.resume_token or table.cursor_field or per_link) else set()
+        seen_keys: set[str] | None = None if (table.resume_token or table.reads_changes_only or per_link) else set()
         reader = PerLinkReader(table, source, self.page_log) if per_link else source
         from_source = 0  # records the pages brought, to hold against the total the source reports
         whole_read = not table.resume_token

@@ -33,7 +33,7 @@ SUFFIXES = (".yaml", ".yml")
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a file name in the folder, never a path out of it
 ROLES = file_schema.CONNECTION_ROLES  # ("erp", "crm")
 # A connection's keys a person gives for their own systems, when the preset's file has them.
-ADDRESS_KEYS = ("base_url", "wsdl_url", "endpoint_url", "oauth_token_url")
+ADDRESS_KEYS = ("base_url", "wsdl_url", "endpoint_url", "oauth_authorize_url", "oauth_token_url")
 ACCOUNT_KEYS = ("username", "client_id")
 INTEGRATION = "integration"  # the group of the integration's own inputs; the others are ROLES
 

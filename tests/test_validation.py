@@ -144,6 +144,7 @@ def table_post_data(integration, mappings, **overrides):
         "delete_policy": "ignore",
         "delete_threshold": "50",
         "max_wait_for_parent": "24h",
+        "cursor_clock_overlap": "5m",
         "write_mode": "upsert",
         "batch_kind": "",
         "batch_size": "100",

@@ -106,6 +106,9 @@ class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
                     "target_key",
                     "cursor_field",
                     "incremental_filter",
+                    "cursor_clock_format",
+                    "cursor_clock_zone",
+                    "cursor_clock_overlap",
                     "cursor_value",
                 ]
             },

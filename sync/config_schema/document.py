@@ -167,6 +167,9 @@ class TableFile(FileObject):
     target_key: Text = None
     cursor_field: Text = None
     incremental_filter: Text = None
+    cursor_clock_format: Text = None
+    cursor_clock_zone: Text = None
+    cursor_clock_overlap: Duration = None
     filter_rules: FilterRules = None
     delete_policy: choice(DeletePolicy) = None
     delete_threshold: WholeNumber = None

@@ -1,6 +1,7 @@
 """One kind of record moving one way between an integration's two systems (Company ERP → CRM)."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +14,7 @@ from .cleaning import raise_errors
 from .integrations import LONGEST_MAX_TIME_WITHOUT_SUCCESS
 
 LONGEST_WAIT_FOR_PARENT = timedelta(days=90)
+LONGEST_CLOCK_OVERLAP = timedelta(days=1)
 BATCH_SIZE = (2, 100)  # records per batch call
 
 
@@ -30,7 +32,7 @@ class SyncTable(models.Model):
     """One kind of record moving one way, e.g. Company ERP → CRM."""
 
     # Changing any of these starts the table's reading over from the beginning.
-    READ_SETTINGS = ("source_object", "cursor_field", "incremental_filter")
+    READ_SETTINGS = ("source_object", "cursor_field", "incremental_filter", "cursor_clock_format", "cursor_clock_zone")
 
     integration = models.ForeignKey("Integration", models.CASCADE, related_name="tables", verbose_name=_("integration"))
     name = models.CharField(_("name"), max_length=100, help_text=_("e.g. Company, Contact, Order"))
@@ -172,6 +174,31 @@ class SyncTable(models.Model):
         blank=True,
         help_text=_("e.g. $filter=LastUpdateDate gt {cursor}"),
     )
+    cursor_clock_format = models.CharField(
+        _("cursor from the clock"),
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "For a source whose records carry no change date but whose list filters by one: the cursor is the "
+            "time the table's read started (less the overlap), written in this format, e.g. %Y-%m-%d %H:%M:%S "
+            "for Bling's dataAlteracaoInicial. Blank: the cursor field's values"
+        ),
+    )
+    cursor_clock_zone = models.CharField(
+        _("time zone of the clock cursor"),
+        max_length=64,
+        blank=True,
+        help_text=_("The source's time zone, e.g. America/Sao_Paulo; blank: UTC"),
+    )
+    cursor_clock_overlap = models.DurationField(
+        _("overlap of the clock cursor"),
+        default=timedelta(minutes=5),
+        validators=[validators.DurationNotAbove(LONGEST_CLOCK_OVERLAP)],
+        help_text=_(
+            "How much earlier than the read's start the next run reads from, so a source clock running behind "
+            "the portal's, or a change the source lists late, is not missed (read again, found unchanged)"
+        ),
+    )
     filter_rules = models.JSONField(
         _("filter rules"),
         default=list,
@@ -269,6 +296,7 @@ class SyncTable(models.Model):
             errors["max_time_without_success"] = [_("The max time without success must be positive, e.g. 24h.")]
         if self.incremental_filter and "{cursor}" not in self.incremental_filter:
             errors["incremental_filter"] = [_("The incremental filter must contain {cursor}.")]
+        errors |= self._clock_errors()
         errors["target_count_query"] = validators.check_relative_query(self.target_count_query)
         if self.max_wait_for_parent is not None and self.max_wait_for_parent < timedelta(0):
             errors["max_wait_for_parent"] = [_("The max wait cannot be negative.")]
@@ -281,6 +309,37 @@ class SyncTable(models.Model):
         errors["batch_kind"] = self._batch_errors()
         errors["write_body"] = self._write_body_errors()
         raise_errors(errors)
+
+    @property
+    def reads_changes_only(self) -> bool:
+        """Whether a run reads only what changed since the cursor (a record field's, or the clock's)."""
+        return bool(self.cursor_field or self.cursor_clock_format)
+
+    def clock_cursor(self, now: datetime) -> str:
+        """The clock cursor of a read starting at ``now``: the overlap earlier, in the source's zone and format."""
+        zone = ZoneInfo(self.cursor_clock_zone) if self.cursor_clock_zone else UTC
+        return (now - self.cursor_clock_overlap).astimezone(zone).strftime(self.cursor_clock_format)
+
+    def _clock_errors(self) -> dict[str, list]:
+        if self.cursor_clock_zone:
+            try:
+                ZoneInfo(self.cursor_clock_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                return {"cursor_clock_zone": [_("Unknown time zone: write one such as America/Sao_Paulo.")]}
+        if not self.cursor_clock_format:
+            return {}
+        errors = {}
+        if "%" not in self.cursor_clock_format:
+            errors["cursor_clock_format"] = [_("Write the format with codes such as %Y-%m-%d %H:%M:%S.")]
+        if self.cursor_field:
+            errors["cursor_field"] = [_("Choose one cursor: a record field or the clock, not both.")]
+        if "{cursor}" not in self.incremental_filter:
+            errors["incremental_filter"] = [
+                _("A cursor from the clock needs an incremental filter with {cursor}, or every run reads everything.")
+            ]
+        if self.cursor_clock_overlap is not None and self.cursor_clock_overlap < timedelta(0):
+            errors["cursor_clock_overlap"] = [_("The overlap cannot be negative.")]
+        return errors
 
     def writes_to(self):
         """The connection this table writes to: the CRM's when it moves ERP → CRM, the ERP's otherwise."""

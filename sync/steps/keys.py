@@ -1,6 +1,7 @@
 """The keys records are logged under, and the cursor a table has reached."""
 
 import re
+from datetime import datetime
 
 from core import stored_messages as stored
 
@@ -58,3 +59,13 @@ def _order(text: str):
         return text
     day, month, year, time = match.groups()
     return f"{year}-{month}-{day} {time or ''}"
+
+
+def cursor_at_start(table, now: datetime) -> str:
+    """The cursor a read of ``table`` starting at ``now`` starts from: the committed one, or the clock's.
+
+    Records with a cursor field move it on as they are read. A table with a clock cursor (Bling's lists
+    carry no change date) keeps the time its read started, less the overlap, in the source's zone and
+    format: what changes from then on, during the read included, is read again by the next run.
+    """
+    return table.clock_cursor(now) if table.cursor_clock_format else table.cursor_value
