@@ -65,6 +65,7 @@ class ConnectionForm(forms.ModelForm):
             "page_parameter",
             "size_parameter",
             "next_path",
+            "result_cap",
             "records_path",
             "column_names_path",
             "test_path",
@@ -155,7 +156,7 @@ class ConnectionForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        blank_unused(cleaned, cleaned.get("kind"), CONNECTION_KIND_FIELDS, {"wsdl_upload": None})
+        blank_unused(cleaned, cleaned.get("kind"), CONNECTION_KIND_FIELDS, {"wsdl_upload": None, "result_cap": None})
         blank_unused(cleaned, cleaned.get("auth_kind"), AUTH_KIND_FIELDS, AUTH_BLANK_VALUES)
         if cleaned.get("wsdl_upload"):
             cleaned["wsdl_document"] = cleaned["wsdl_upload"]

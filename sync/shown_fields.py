@@ -13,7 +13,15 @@ from .choices import AuthKind, ConnectionKind, ScheduleKind
 # Fields shown only for some values of a select: field name -> the values it applies to.
 CONNECTION_KIND_FIELDS = {
     **dict.fromkeys(
-        ("base_url", "test_path", "page_parameter", "size_parameter", "next_path", "column_names_path"),
+        (
+            "base_url",
+            "test_path",
+            "page_parameter",
+            "size_parameter",
+            "next_path",
+            "result_cap",
+            "column_names_path",
+        ),
         (ConnectionKind.REST,),
     ),
     **dict.fromkeys(

@@ -11,6 +11,7 @@ Omie's products go through the same connections: their table reads them at its o
 """
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,7 @@ def test_the_preset_creates_its_connections_and_tables_as_written(omie, hubspot)
     assert (erp.records_path, erp.max_in_flight) == ("", 1)  # Omie refuses calls at once
     assert (crm.name, crm.base_url, crm.auth_kind, crm.token) == ("HubSpot", hubspot.url, AuthKind.BEARER, TOKEN)
     assert crm.records_path == ""  # HubSpot answers one object bare: its GET before an update reads it whole
-    company, product = SyncTable.objects.filter(integration=integration).order_by("order")
+    company, product, hubspot_company = SyncTable.objects.filter(integration=integration).order_by("order")
     assert (company.active, company.direction) == (True, Direction.ERP_TO_CRM)
     assert (company.batch_kind, company.batch_size) == (BatchKind.HUBSPOT_UPSERT, 100)
     assert (company.record_key, company.match_field, company.target_key) == ("codigo_cliente_omie", "erp_code", "id")
@@ -127,6 +128,14 @@ def test_the_preset_creates_its_connections_and_tables_as_written(omie, hubspot)
         "erp_code",
         BatchKind.HUBSPOT_UPSERT,
     )
+    assert (hubspot_company.direction, hubspot_company.records_path) == (Direction.CRM_TO_ERP, "results")
+    assert (hubspot_company.record_key, hubspot_company.target_key, hubspot_company.match_existing) == (
+        "id",
+        "codigo_cliente_omie",
+        False,
+    )
+    assert hubspot_company.write_body == {"call": "UpsertCliente", "param": ["{record}"]}
+    assert (crm.pagination, crm.next_path, crm.result_cap) == ("cursor", "paging.next.after", 10_000)
 
 
 def test_the_first_run_is_green_and_hubspot_holds_each_active_client_field_by_field(omie, hubspot):
@@ -288,3 +297,130 @@ def test_the_same_connections_send_active_products_with_their_price_as_a_number(
         clients_run = TableRun.objects.get(run=again, table__name="Company")  # from the cursor's day: Beta again
         assert (clients_run.unchanged, clients_run.created, clients_run.updated) == (1, 0, 0)
         assert len(hubspot.batch_calls()) == 2
+
+
+# HubSpot companies → Omie clients ---------------------------------------------------------------------------------
+
+CLIENT_FIELDS = ("razao_social", "nome_fantasia", "cnpj_cpf", "cidade", "estado")
+
+
+def seed_companies(hubspot) -> dict[str, str]:
+    """Two companies the sales team made in HubSpot, and one that came from Omie (it has its erp_code)."""
+    return {
+        "gamma": hubspot.seed_object(
+            "companies",
+            {"name": " Gamma Tecnologia Ltda ", "cnpj": "11.444.777/0001-61", "city": "Curitiba", "state": "pr"},
+        ),
+        "delta": hubspot.seed_object("companies", {"name": "Delta Consultoria", "cnpj": "52998224725", "state": "MG"}),
+        "synced": hubspot.seed_object("companies", {"name": "Já veio do Omie", "erp_code": "9001"}),
+    }
+
+
+def omie_clients(omie) -> dict[str, dict]:
+    """Omie's clients by their integration code (the HubSpot company's id)."""
+    return {client["codigo_cliente_integracao"]: client for client in omie.clients()}
+
+
+def searches(hubspot) -> list[dict]:
+    return [json.loads(call.body) for call in hubspot.received if call.path.endswith("/companies/search")]
+
+
+def test_hubspot_companies_without_an_omie_code_become_omie_clients_field_by_field(omie, hubspot):
+    ids = seed_companies(hubspot)
+    integration = create(omie, hubspot)
+
+    sync_run = run(integration)
+
+    assert sync_run.status == RunStatus.SUCCEEDED, sync_run.error
+    clients = omie_clients(omie)
+    assert sorted(clients) == sorted([ids["gamma"], ids["delta"]])  # the company with an erp_code is left alone
+    assert {name: clients[ids["gamma"]][name] for name in CLIENT_FIELDS} == {
+        "razao_social": "Gamma Tecnologia Ltda",
+        "nome_fantasia": "Gamma Tecnologia Ltda",
+        "cnpj_cpf": "11.444.777/0001-61",
+        "cidade": "Curitiba",
+        "estado": "PR",
+    }
+    assert {name: clients[ids["delta"]][name] for name in CLIENT_FIELDS} == {
+        "razao_social": "Delta Consultoria",
+        "nome_fantasia": "Delta Consultoria",
+        "cnpj_cpf": "529.982.247-25",  # as Omie formats it
+        "cidade": "",
+        "estado": "MG",
+    }
+    [first_search] = searches(hubspot)
+    assert first_search["filterGroups"] == [
+        {"filters": [{"propertyName": "erp_code", "operator": "NOT_HAS_PROPERTY"}]}
+    ]  # a first run: every company without an Omie code, oldest change first
+    assert first_search["sorts"] == [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
+    links = RecordLink.objects.filter(table__name="HubSpot company")
+    assert dict(links.values_list("source_key", "target_key")) == {
+        ids[name]: str(clients[ids[name]]["codigo_cliente_omie"]) for name in ("gamma", "delta")
+    }
+    table_run = TableRun.objects.get(run=sync_run, table__name="HubSpot company")
+    assert (table_run.read, table_run.created, table_run.failed) == (2, 2, 0)
+    assert table_run.cursor_after == "2026-12-05T10:00:00.000Z"  # HubSpot's modified date of the newest
+    assert [json.loads(call.body)["call"] for call in omie.calls("UpsertCliente")] == ["UpsertCliente"] * 2
+
+    again = run(integration)
+
+    assert again.status == RunStatus.SUCCEEDED, again.error
+    assert searches(hubspot)[-1]["filterGroups"] == [
+        {
+            "filters": [
+                {"propertyName": "erp_code", "operator": "NOT_HAS_PROPERTY"},
+                {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": "2026-12-05T10:00:00.000Z"},
+            ]
+        }
+    ]
+    assert len(omie.calls("UpsertCliente")) == 2  # nothing written again
+    assert hubspot.batch_calls() == []  # and the new Omie clients do not come back to HubSpot as new companies
+    assert len(hubspot.held("companies")) == 3
+    assert omie_clients(omie) == clients
+    reverse = TableRun.objects.get(run=again, table__name="HubSpot company")
+    assert (reverse.read, reverse.unchanged, reverse.created, reverse.updated) == (2, 2, 0, 0)
+    company = TableRun.objects.get(run=again, table__name="Company")
+    assert (company.read, company.skipped, company.created) == (2, 2, 0)  # kept up to date from HubSpot
+
+
+def test_a_company_omie_refuses_waits_in_the_review_queue_with_omies_words(omie, hubspot):
+    good = hubspot.seed_object("companies", {"name": "Gamma Tecnologia Ltda", "cnpj": "11.444.777/0001-61"})
+    bad = hubspot.seed_object("companies", {"name": "Épsilon Comércio", "cnpj": "12.345.678/0001-00"})
+    integration = create(omie, hubspot)
+
+    sync_run = run(integration)
+
+    assert sorted(omie_clients(omie)) == [good]
+    error = RecordError.objects.get(table__name="HubSpot company")
+    assert (error.record_key, error.status) == (bad, ErrorStatus.OPEN)
+    assert "O CNPJ/CPF informado [12.345.678/0001-00] não é válido!" in str(error.reason)
+    assert error.payload["properties"]["name"] == "Épsilon Comércio"
+    table_run = TableRun.objects.get(run=sync_run, table__name="HubSpot company")
+    assert (table_run.read, table_run.created, table_run.failed) == (2, 1, 1)
+
+
+def test_more_companies_than_one_search_pages_to_all_reach_omie_once(omie, hubspot):
+    integration = create(omie, hubspot)
+    Connection.objects.filter(pk=integration.crm_connection_id).update(result_cap=25, page_size=10)
+    hubspot.search_cap = 25  # HubSpot's 10,000, made small
+    start = hubspot.clock
+    ids = []
+    for number in range(60):  # a second apart, except four that share one date
+        second = 22 if number in range(22, 26) else number
+        name = f"Empresa {number:02d} Ltda"
+        ids.append(hubspot.seed_object("companies", {"name": name}, modified=start + timedelta(seconds=second)))
+
+    sync_run = run(integration)
+
+    assert sync_run.status == RunStatus.SUCCEEDED, sync_run.error
+    clients = omie_clients(omie)
+    assert sorted(clients) == sorted(ids)
+    assert len(omie.calls("UpsertCliente")) == 60  # each company written once
+    assert clients[ids[24]]["razao_social"] == "Empresa 24 Ltda"
+    sent = [(body.get("after"), body["limit"], len(body["filterGroups"][0]["filters"])) for body in searches(hubspot)]
+    assert sent == [
+        (None, 10, 1),  # the first query: every company without an Omie code
+        *[(None, 10, 2)] * 6,  # then each page a query from the newest date read, its companies read left out
+    ]
+    table_run = TableRun.objects.get(run=sync_run, table__name="HubSpot company")
+    assert (table_run.source_total, table_run.read, table_run.created) == (60, 60, 60)

@@ -41,6 +41,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "page_parameter",
                     "size_parameter",
                     "next_path",
+                    "result_cap",
                     "records_path",
                     "column_names_path",
                 ]

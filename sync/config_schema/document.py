@@ -210,6 +210,7 @@ class ConnectionFile(FileObject):
     page_parameter: Text = None
     size_parameter: Text = None
     next_path: Text = None
+    result_cap: WholeNumberOrNone = None
     records_path: Text = None
     column_names_path: Text = None
     test_path: Text = None

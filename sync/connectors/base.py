@@ -22,7 +22,7 @@ from core import stored_messages as stored
 
 SECRET_CONFIG_FIELDS = ("password", "token", "api_key", "client_secret", "refresh_token", "access_token")
 # Settings whose blank value means "none" and stays None in a ConnectionConfig.
-NULLABLE_CONFIG_FIELDS = ("rate_limit_per_minute", "daily_call_limit")
+NULLABLE_CONFIG_FIELDS = ("rate_limit_per_minute", "daily_call_limit", "result_cap")
 # The longest wait between two attempts of a call, in seconds (a longer Retry-After waits this long).
 LONGEST_RETRY_WAIT = 60
 
@@ -62,6 +62,8 @@ class ConnectionConfig:
     page_parameter: str = ""  # the query parameter of the page number, offset or cursor; blank: the style's
     size_parameter: str = ""  # the query parameter of the page size; blank: the style's
     next_path: str = ""  # where an answer holds the next link or cursor; blank: the usual places
+    # REST: the most results one query pages through (HubSpot's search: 10,000); None: no limit. See .rest.slices.
+    result_cap: int | None = None
     records_path: str = ""
     column_names_path: str = ""  # where an answer names the columns of positional rows (Sankhya's f0…fN)
     test_path: str = ""  # REST: what "test connection" reads, relative to base_url; blank: see test_connection
@@ -104,6 +106,8 @@ class ReadRequest:
     incremental_filter: str = ""  # e.g. "$filter=LastUpdateDate gt {cursor}" (REST) or "Last_Date_Modified" filter
     arguments: dict[str, Any] = field(default_factory=dict)  # extra fixed arguments/query parameters
     records_path: str = ""  # where this read's answer holds its records; blank: the connection's records path
+    cursor_field: str = ""  # the table's incremental cursor field (a read in slices starts each from its value)
+    record_key: str = ""  # the table's record key (a read in slices leaves out the records it delivered)
 
     @classmethod
     def for_table(cls, table, *, cursor: str | None = None, page_token: str | None = None) -> ReadRequest:
@@ -115,6 +119,8 @@ class ReadRequest:
             incremental_filter=table.incremental_filter,
             arguments=table.read_arguments or {},
             records_path=table.records_path.strip(),
+            cursor_field=table.cursor_field.strip(),
+            record_key=table.record_key.strip(),
         )
 
 

@@ -50,6 +50,7 @@ RETRIES = (0, 10)
 RETRY_AFTER_CEILING = (1, 3600)  # the longest wait between two attempts, in seconds
 MAX_IN_FLIGHT = (1, 32)  # calls to one system at the same time while a table writes to it
 DAILY_CALL_LIMIT = (1, 1_000_000_000)
+RESULT_CAP = (1, 1_000_000_000)
 
 
 class Connection(models.Model):
@@ -160,6 +161,17 @@ class Connection(models.Model):
         help_text=_(
             "Where an answer holds the next link or cursor, e.g. paging.next.after for HubSpot; "
             "blank: the usual places (@odata.nextLink, next, next_cursor…)"
+        ),
+    )
+    result_cap = models.PositiveIntegerField(
+        _("deepest result a query pages to"),
+        null=True,
+        blank=True,
+        validators=validators.number_range(*RESULT_CAP),
+        help_text=_(
+            "REST: the most results one query pages through, e.g. 10,000 for HubSpot's search. Past it the read "
+            "starts the query again from the last record's cursor value (the read must sort by the table's cursor "
+            "field, ascending, and have an incremental filter). Blank: no limit"
         ),
     )
     records_path = models.CharField(
@@ -274,6 +286,8 @@ class Connection(models.Model):
                 errors["auth_kind"] = [_("WS-Security applies to SOAP connections only.")]
             if self.pagination == Pagination.BOOKMARK:
                 errors["pagination"] = [_("Bookmark paging applies to SOAP connections only.")]
+            if self.result_cap and self.pagination == Pagination.NONE:
+                errors["result_cap"] = [_("A deepest result applies to a read that pages: choose a pagination.")]
             errors["test_path"] = validators.check_relative_query(self.test_path, example="/Contacts?$top=1")
         elif self.kind == ConnectionKind.SOAP:
             if not (self.wsdl_url or self.wsdl_document.strip()):
@@ -282,6 +296,8 @@ class Connection(models.Model):
                 errors["auth_kind"] = [_("A SOAP connection supports HTTP basic or WS-Security authentication.")]
             if self.test_path:
                 errors["test_path"] = [_("A test path applies to REST connections only: clear it.")]
+            if self.result_cap:
+                errors["result_cap"] = [_("A deepest result applies to REST connections only: clear it.")]
         errors.update(self._template_errors())
         for field in self.credentials_used():
             if not getattr(self, field):

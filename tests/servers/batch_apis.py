@@ -414,6 +414,13 @@ class FakeHubSpot(JsonServer):
             }
         return record_id
 
+    def edit_object(self, object_type: str, record_id: str, properties: dict) -> None:
+        """Someone edits one object in HubSpot's screens: its properties change, stamped by the clock."""
+        with self._lock:
+            record = self.objects[object_type][record_id]
+            record["properties"].update({name: _hubspot_text(value) for name, value in properties.items()})
+            record["properties"][_modified_property(object_type)] = record["updatedAt"] = _iso_ms(self.clock)
+
     def held(self, object_type: str) -> list[dict]:
         """The objects of one type, oldest first: ``{"id", **properties}`` with HubSpot's text values."""
         with self._lock:

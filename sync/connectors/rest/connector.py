@@ -3,7 +3,7 @@
 * **Auth** — none, HTTP basic, bearer token, an API-key header (Ploomes' ``User-Key``), OAuth2
   client credentials (:mod:`.auth`) or authorization code with its tokens in a store (:mod:`.oauth_code`).
 * **Pagination** — page+size, offset+limit, OData ``$top``/``$skip`` or its next link, a next-link
-  URL or a cursor (:mod:`.listing`).
+  URL or a cursor (:mod:`.listing`); a query paged no deeper than a result cap read in slices (:mod:`.slices`).
 * **Writes** — POST to the collection, PATCH to ``{id}`` in a URL template such as
   ``/Contacts({id})`` (or ``/{id}`` appended when there is no template), DELETE the same
   way. A leading method overrides the default: ``PUT /Contacts({id})`` replaces instead
@@ -71,6 +71,7 @@ from .queries import (
     split_method,
     with_query,
 )
+from .slices import SlicedRead
 from .words import not_json, service_refusal_error, status_error
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class RestConnector(Connector):
             code_grant = CodeGrant(tokens, self.token_client)
         self.auth = RestAuth(config, self.transport, self._post_token_form, code_grant=code_grant, log_in=self._log_in)
         self.listing = Listing(self.transport)
+        self.sliced = SlicedRead(self.transport, self._read_page)
 
     def close(self) -> None:
         self.session.close()
@@ -99,7 +101,13 @@ class RestConnector(Connector):
     # --- the interface -------------------------------------------------------------------
 
     def read_page(self, request: ReadRequest) -> Page:
-        method, url, body = self.listing.request(request)
+        if self.config.result_cap:
+            return self.sliced.read_page(request)
+        return self._read_page(request)
+
+    def _read_page(self, request: ReadRequest, size: int | None = None) -> Page:
+        """One page of one query; ``size`` records instead of the page size when given."""
+        method, url, body = self.listing.request(request, size)
         response = self._call(method, url, body=body, operation="read")
         if response.status_code >= 400:  # an answer that means "no records" (Omie's fault 5113)
             return Page(records=[])
