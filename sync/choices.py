@@ -137,6 +137,7 @@ class FilterOperator(models.TextChoices):
     LESS_THAN = "lt", _("is less than")
     EMPTY = "empty", _("is empty")
     NOT_EMPTY = "not_empty", _("is not empty")
+    MATCHES = "matches", _("matches the pattern")
 
 
 # Operators that compare against no value.

@@ -87,7 +87,7 @@ def test_the_demo_file_and_the_documentation_point_editors_at_the_schema():
 # The same message in the import and in the admin ---------------------------------------------------------------------
 
 RULE = {"field": "CreditStatus", "op": "eq", "value": "A"}
-KNOWN_OPERATORS = "eq, ne, in, gt, lt, empty, not_empty"
+KNOWN_OPERATORS = "eq, ne, in, gt, lt, empty, not_empty, matches"
 
 FILTER_RULE_MISTAKES = [
     pytest.param(
@@ -96,6 +96,17 @@ FILTER_RULE_MISTAKES = [
     pytest.param({**RULE, "colour": "red"}, "rule 1: unknown key colour", id="unknown-key"),
     pytest.param(
         {**RULE, "op": "approx"}, f'rule 1: unknown operator "approx" (known: {KNOWN_OPERATORS})', id="choice"
+    ),
+    pytest.param(
+        {**RULE, "op": "matches", "value": "^(\\d{14}$"},
+        'rule 1: operator "matches" needs a regular expression of at most 200 characters, e.g. ^\\d{14}$ '
+        "(missing ), unterminated subpattern at position 1)",
+        id="pattern",
+    ),
+    pytest.param(
+        {**RULE, "op": "matches", "value": 14},
+        'rule 1: operator "matches" needs a regular expression of at most 200 characters, e.g. ^\\d{14}$ (none given)',
+        id="pattern-type",
     ),
 ]
 OPTION_MISTAKES = [

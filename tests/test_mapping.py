@@ -161,6 +161,24 @@ def test_only_active_products(active, rejected):
         ({"field": "Email", "op": "not_empty"}, {"Email": "a@b.com.br"}, True),
         ({"field": "Address.Zip", "op": "not_empty"}, CUSTOMER, True),
         ({"field": "Phones.5.Number", "op": "not_empty"}, CUSTOMER, False),
+        # matches: a regular expression searched in the value as text
+        (
+            {"field": "Doc", "op": "matches", "value": r"^\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?\d{2}$"},
+            {"Doc": "11.222.333/0001-81"},
+            True,
+        ),
+        (
+            {"field": "Doc", "op": "matches", "value": r"^\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?\d{2}$"},
+            {"Doc": "529.982.247-25"},
+            False,
+        ),
+        ({"field": "Doc", "op": "matches", "value": r"^\d{14}$"}, {"Doc": 11222333000181}, True),  # a number as written
+        ({"field": "Code", "op": "matches", "value": "^(?!HS-)"}, {"Code": "HS-501"}, False),
+        ({"field": "Code", "op": "matches", "value": "^(?!HS-)"}, {"Code": "LOJA-7"}, True),
+        ({"field": "Code", "op": "matches", "value": "^(?!HS-)"}, {}, True),  # missing: the empty text
+        ({"field": "Code", "op": "matches", "value": "^(?!HS-)"}, {"Code": None}, True),
+        ({"field": "Code", "op": "matches", "value": "."}, {"Code": ["HS-1"]}, False),
+        ({"field": "Code", "op": "matches", "value": "."}, {"Code": True}, False),
     ],
 )
 def test_rule_operators(rule, record, accepted):

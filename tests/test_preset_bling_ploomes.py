@@ -27,8 +27,8 @@ from demo import seed
 from demo.choices import SandboxSystem
 from demo.documents import format_cnpj, make_cnpj
 from demo.models import CrmContact, CrmField, CrmProduct
-from monitoring.choices import RunStatus, Trigger
-from monitoring.models import RecordError, RequestLog, TableRun
+from monitoring.choices import RecordAction, RunStatus, Trigger
+from monitoring.models import RecordError, RecordEvent, RequestLog, TableRun
 from sync.choices import AuthKind, Pagination
 from sync.engine import execute_run, queue_run
 from sync.models import Connection
@@ -43,7 +43,8 @@ NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)  # FakeBling's clock starts here 
 SEEDED = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # when the Bling records were last changed
 ACME_CNPJ = make_cnpj(11222333)
 BETA_CNPJ = make_cnpj(44555666)
-FILLERS = 99  # inactive contacts: with the three below, 102 rows, two pages of Bling's 100
+FILLERS = 99  # inactive contacts: with the four below, 103 rows, two pages of Bling's 100
+CNPJ_PATTERN = r"^\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?\d{2}$"  # formatted or digits only
 OUTCOMES = ("created", "updated", "unchanged", "skipped", "deleted", "held", "waiting", "failed")
 
 
@@ -80,6 +81,7 @@ def bling():
         )
         server.seed_contact(changed=SEEDED, nome="Beta Comércio", numeroDocumento=BETA_CNPJ, tipo="J")
         server.seed_contact(changed=SEEDED, nome="Gama (inativa)", numeroDocumento=make_cnpj(12312312), situacao="I")
+        server.seed_contact(changed=SEEDED, nome="Maria da Silva", numeroDocumento="529.982.247-25", tipo="F")
         for number in range(FILLERS):
             server.seed_contact(changed=SEEDED, nome=f"Antigo {number}", situacao="I")
         server.seed_product(changed=SEEDED, nome=" Parafuso sextavado 8mm ", codigo="PAR-8", preco=1.5)
@@ -252,7 +254,10 @@ def test_the_preset_creates_its_connections_and_tables_as_written(created, bling
         assert table.cursor_clock_overlap == timedelta(minutes=5)
     company = tables["Company"]
     assert (company.source_object, company.record_key, company.match_field) == ("/contatos", "id", "CNPJ")
-    assert company.filter_rules == [{"name": "active contacts", "field": "situacao", "op": "eq", "value": "A"}]
+    assert company.filter_rules == [
+        {"name": "active contacts", "field": "situacao", "op": "eq", "value": "A"},
+        {"name": "companies (a CNPJ)", "field": "numeroDocumento", "op": "matches", "value": CNPJ_PATTERN},
+    ]
     price = tables["Product"].mappings.get(target_field="Price")
     assert (price.source_path, price.value_type) == ("preco", "decimal")
 
@@ -265,11 +270,16 @@ def test_the_first_run_is_green_and_the_crm_holds_the_active_contacts_and_the_pr
 
     assert first.status == RunStatus.SUCCEEDED, [(e.reason, e.payload) for e in RecordError.objects.all()]
     assert counts(first) == {
-        "Company": {"read": 102, "created": 1, "updated": 1, "skipped": 100},
+        "Company": {"read": 103, "created": 1, "updated": 1, "skipped": 101},  # Maria: a CPF, not a company
         "Product": {"read": 2, "created": 2},
     }
     assert companies() == expected_companies(bling)
     assert products() == expected_products(bling)
+    maria = RecordEvent.objects.get(run=first, record_key=str(bling_ids(bling)["Maria da Silva"]))
+    assert (maria.action, str(maria.message)) == (
+        RecordAction.SKIPPED,
+        'skipped by the rule "companies (a CNPJ)": numeroDocumento is "529.982.247-25"',
+    )
     # The price goes as a JSON number, never as text.
     creates = RequestLog.objects.filter(run=first, method="POST", url__contains="/Products")
     sent = [json.loads(log.request_body) for log in creates]
@@ -355,7 +365,7 @@ def test_a_company_the_crm_refuses_waits_in_the_review_queue_with_the_crm_s_word
     first = run(integration)
 
     assert first.status == RunStatus.PARTIAL, first.error
-    assert counts(first)["Company"] == {"read": 103, "created": 1, "updated": 1, "skipped": 100, "failed": 1}
+    assert counts(first)["Company"] == {"read": 104, "created": 1, "updated": 1, "skipped": 101, "failed": 1}
     error = RecordError.objects.get(table__name="Company")
     assert error.record_key == str(bling_ids(bling)["Epsilon"])
     assert f"CNPJ {wrong} is not valid." in str(error.reason)

@@ -317,8 +317,13 @@ def seed_companies(hubspot) -> dict[str, str]:
 
 
 def omie_clients(omie) -> dict[str, dict]:
-    """Omie's clients by their integration code (the HubSpot company's id)."""
-    return {client["codigo_cliente_integracao"]: client for client in omie.clients()}
+    """Omie's clients created from HubSpot companies, by the HubSpot company's id (their integration code HS-<id>)."""
+    clients = {}
+    for client in omie.clients():
+        code = client["codigo_cliente_integracao"]
+        assert code.startswith("HS-"), code
+        clients[code.removeprefix("HS-")] = client
+    return clients
 
 
 def searches(hubspot) -> list[dict]:
@@ -424,3 +429,32 @@ def test_more_companies_than_one_search_pages_to_all_reach_omie_once(omie, hubsp
     ]
     table_run = TableRun.objects.get(run=sync_run, table__name="HubSpot company")
     assert (table_run.source_total, table_run.read, table_run.created) == (60, 60, 60)
+
+
+def test_an_omie_client_another_system_created_reaches_hubspot_while_those_from_hubspot_do_not_come_back(omie, hubspot):
+    from_hubspot = hubspot.seed_object("companies", {"name": "Gamma Tecnologia Ltda", "cnpj": "11.444.777/0001-61"})
+    store = omie.add_client(
+        codigo_cliente_integracao="LOJA-7",  # created by the web shop's own integration
+        razao_social="Loja Virtual Cliente Ltda",
+        cnpj_cpf="11.222.333/0001-81",
+        estado="SP",
+        info={"dInc": "04/12/2026", "dAlt": "04/12/2026"},
+    )
+    integration = create(omie, hubspot)
+
+    first = run(integration)
+    second = run(integration)
+
+    assert (first.status, second.status) == (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED), (first.error, second.error)
+    by_code = {company.get("erp_code"): company for company in hubspot.held("companies")}
+    assert by_code[str(store["codigo_cliente_omie"])]["name"] == "Loja Virtual Cliente Ltda"
+    assert sorted(omie_clients_by_code(omie)) == ["HS-" + from_hubspot, "LOJA-7"]
+    assert len(hubspot.held("companies")) == 2  # Gamma was not sent back to HubSpot as a new company
+    skipped = RecordEvent.objects.get(table__name="Company", run=second, action=RecordAction.SKIPPED)
+    assert str(skipped.message) == (
+        f'skipped by the rule "not created from a HubSpot company": codigo_cliente_integracao is "HS-{from_hubspot}"'
+    )
+
+
+def omie_clients_by_code(omie) -> dict[str, dict]:
+    return {client["codigo_cliente_integracao"]: client for client in omie.clients()}

@@ -3,6 +3,7 @@
 Messages name the rule by its number ("rule 2: …"), the same in the admin form and in the import.
 """
 
+import re
 from typing import Annotated, Any, Literal
 
 from django.utils.translation import gettext as _
@@ -16,6 +17,8 @@ from .errors import leaf_message, unique
 from .values import Expect, FileObject, RequiredText, Text, problem
 
 NEEDS_A_VALUE, NEEDS_A_LIST = "needs_a_value", "needs_a_list"  # pydantic error types of a rule as a whole
+BAD_PATTERN = "bad_pattern"
+LONGEST_PATTERN = 200  # characters of a "matches" pattern
 
 
 class FilterRule(FileObject):
@@ -34,7 +37,19 @@ class FilterRule(FileObject):
             raise PydanticCustomError(NEEDS_A_VALUE, "the operator needs a value", {"op": self.op})
         if self.op == FilterOperator.IN and not isinstance(self.value, list):
             raise PydanticCustomError(NEEDS_A_LIST, "the operator needs a list of values")
+        if self.op == FilterOperator.MATCHES:
+            _check_pattern(self.value)
         return self
+
+
+def _check_pattern(pattern) -> None:
+    """A "matches" rule's value: a regular expression of reasonable length that compiles."""
+    if not isinstance(pattern, str) or not pattern or len(pattern) > LONGEST_PATTERN:
+        raise PydanticCustomError(BAD_PATTERN, "not a pattern", {"reason": ""})
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise PydanticCustomError(BAD_PATTERN, "not a pattern", {"reason": str(exc)}) from None
 
 
 def _stored_as_written(value, handler):
@@ -70,6 +85,11 @@ def rule_message(loc: tuple, error: dict) -> str:
             return _('%(where)s: operator "%(op)s" needs a value') % {"where": where, "op": error["ctx"]["op"]}
         if error["type"] == NEEDS_A_LIST:
             return _('%(where)s: operator "in" needs a list of values') % {"where": where}
+        if error["type"] == BAD_PATTERN:
+            return _(
+                '%(where)s: operator "matches" needs a regular expression of at most %(longest)d characters, '
+                "e.g. ^\\d{14}$ (%(reason)s)"
+            ) % {"where": where, "longest": LONGEST_PATTERN, "reason": error["ctx"]["reason"] or _("none given")}
         return _("%(where)s: must be a mapping with field, op and value") % {"where": where}
     key = loc[1]
     if error["type"] == "extra_forbidden":

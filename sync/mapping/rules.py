@@ -87,15 +87,28 @@ def _order(actual, expected) -> int | None:
     return None
 
 
+def _matches(actual, pattern: str) -> bool:
+    """Whether the pattern is found in the value as text (a missing or null value is the empty text).
+
+    Numbers are matched as written (``12345678000195``); lists and objects never match.
+    """
+    if actual is MISSING or actual is None:
+        actual = ""
+    if isinstance(actual, bool | list | dict):
+        return False
+    return re.search(pattern, str(actual)) is not None
+
+
 @dataclass(frozen=True)
 class FilterRule:
     """One business rule on a source field, e.g. only customers with approved credit.
 
     Equality ignores surrounding spaces and letter case, compares numbers as numbers
     ("10" equals 10.0) and yes/no values as booleans ("S" equals true). ``gt``/``lt``
-    compare numbers, else dates (ISO 8601), else texts. A rule whose value cannot be
-    compared with the record's (a list against a text, a text against a number)
-    rejects the record.
+    compare numbers, else dates (ISO 8601), else texts. ``matches`` searches the value,
+    as text, for a regular expression (``^\\d{14}$``: fourteen digits and nothing else).
+    A rule whose value cannot be compared with the record's (a list against a text, a
+    text against a number) rejects the record.
     """
 
     name: str
@@ -144,6 +157,8 @@ class FilterRule:
                 return _order(actual, self.value) == 1
             case FilterOperator.LESS_THAN:
                 return _order(actual, self.value) == -1
+            case FilterOperator.MATCHES:
+                return _matches(actual, self.value)
         return False
 
     def explain(self, record) -> stored.StoredMessage:
