@@ -21,6 +21,7 @@ from ..forms import hide_webhook
 from ..models import AUTH_REQUIREMENTS, SECRET_FIELDS, Connection, FieldMapping, Integration, SyncTable
 from ..models.tables import batch_target_errors
 from . import schema
+from .custom_fields import field_keys, with_keys
 from .problems import ConfigError, Path, Problems, format_path
 from .secrets import env_var_name, resolve
 from .text import from_yaml
@@ -68,9 +69,17 @@ def import_text(text: str, source: str, *, environ=None, dry_run: bool = False) 
     document = schema.read_document(data, problems)
     if document is None:
         problems.raise_if_any()
+    environ = os.environ if environ is None else environ
     with transaction.atomic():
-        plan = _plan(document, problems, os.environ if environ is None else environ)
+        plan = _plan(document, problems, environ)
         problems.raise_if_any()
+        if document.custom_fields:
+            connections = {role: planned.instance for role, planned in plan.connections.items()}
+            data = with_keys(data, field_keys(document.custom_fields, connections, problems))
+            problems.raise_if_any()
+            document = schema.read_document(data, problems)
+            plan = _plan(document, problems, environ)
+            problems.raise_if_any()
         try:
             outcomes = _save(plan)
         except IntegrityError as exc:

@@ -71,6 +71,7 @@ class Document:
     integration: Record
     connections: dict[str, Record]  # by role: "erp", "crm"
     tables: list[Record]  # each with its mappings as children
+    custom_fields: list[Record] = field(default_factory=list)  # the CRM fields whose keys are looked up by name
 
 
 @cache
@@ -149,4 +150,8 @@ def read_document(data, problems: Problems) -> Document | None:
             if isinstance(connections.get(role), dict)
         },
         tables=tables,
+        custom_fields=[
+            _record(item, described.CustomFieldFile, ("custom_fields", index), problems)
+            for index, item in _objects(data, "custom_fields")
+        ],
     )

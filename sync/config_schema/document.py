@@ -230,12 +230,26 @@ class Connections(FileObject):
     crm: ConnectionFile
 
 
+class CustomFieldFile(FileObject):
+    """A custom field of the CRM the file names by a key of its own, its real key looked up by name on import.
+
+    Ploomes gives each account's custom fields keys of their own (``contact_4F1E2A…``); the file writes a
+    stand-in key (``contact_ERP_CODE``) wherever the field is used, and the import reads the CRM's ``/Fields``
+    of ``entity`` for the field called ``name`` and writes its key in place of the stand-in.
+    """
+
+    key: RequiredText
+    name: RequiredText
+    entity: WholeNumber
+    connection: Literal["erp", "crm"] = "crm"
+
+
 class IntegrationFile(FileObject):
     """An integration of the Integration Portal: its connections, tables and field mappings."""
 
     model_config = {**FileObject.model_config, "title": "Integration"}
     # Keys that hold objects of their own rather than the integration's attributes.
-    STRUCTURE: ClassVar[tuple[str, ...]] = ("version", "connections", "tables")
+    STRUCTURE: ClassVar[tuple[str, ...]] = ("version", "connections", "custom_fields", "tables")
 
     version: Literal[1]
     name: RequiredText
@@ -252,6 +266,7 @@ class IntegrationFile(FileObject):
     alert_emails: TextList = None
     alert_webhook_url: ClearableSecret = None
     connections: Connections
+    custom_fields: list[CustomFieldFile] | None = None
     tables: list[TableFile] | None
 
 
