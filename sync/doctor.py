@@ -112,6 +112,8 @@ def check_table(connector, table: SyncTable) -> list[Finding]:
 
 
 def check_cursor(connector, table: SyncTable, request: ReadRequest, records: list[dict]) -> list[Finding]:
+    if table.cursor_clock_format:
+        return [check_clock_cursor(connector, table)]
     if not table.cursor_field:
         return []
     name = _("Incremental field: %(table)s") % {"table": table.name}
@@ -136,6 +138,18 @@ def check_cursor(connector, table: SyncTable, request: ReadRequest, records: lis
         "value": newest,
     }
     return [Finding(name, OK, says)]
+
+
+def check_clock_cursor(connector, table: SyncTable) -> Finding:
+    """A table whose cursor is the clock: the read the next run would make, from the time a run would start now."""
+    name = _("Incremental read from the clock: %(table)s") % {"table": table.name}
+    since = table.clock_cursor(timezone.now())
+    try:
+        connector.read_page(ReadRequest.for_table(table, cursor=since))
+    except ConnectorError as error:
+        fix = _("Check the table's incremental filter and the clock cursor's format against the API's documentation.")
+        return Finding(name, PROBLEM, _("The incremental read was refused: %(error)s") % {"error": error}, fix)
+    return Finding(name, OK, _("The read of what changed since %(since)s works.") % {"since": since})
 
 
 def check_clock(calls: list[CallRecord], now: datetime) -> Finding:

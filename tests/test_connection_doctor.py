@@ -120,3 +120,23 @@ def test_an_answer_that_is_not_a_list_points_at_the_records_path(integration, sy
 
     assert first.status == PROBLEM and "check the records path (it holds: @odata.context, value)" in first.says
     assert {finding.status for finding in others} == {NOT_CHECKED}
+
+
+def test_a_clock_cursor_table_is_checked_with_the_read_the_next_run_would_make(integration, systems, time_machine):
+    source, _target = systems
+    source.add_contact(Email="a@example.com", UpdatedAt="2026-12-01T10:00:00Z")
+    time_machine.move_to("2026-12-05 13:00:00+00:00", tick=False)
+    SyncTable.objects.filter(integration=integration).update(
+        cursor_field="",
+        cursor_clock_format="%Y-%m-%d %H:%M:%S",
+        cursor_clock_zone="America/Sao_Paulo",
+        incremental_filter="$filter=UpdatedAt gt '{cursor}'",
+    )
+
+    findings = by_check(examine(integration.erp_connection))
+
+    clock_cursor = findings["Incremental read from the clock: Contact"]
+    assert clock_cursor.status == OK
+    assert clock_cursor.says == "The read of what changed since 2026-12-05 09:55:00 works."  # 5 minutes earlier
+    assert source.received[-1].query["$filter"] == "UpdatedAt gt '2026-12-05 09:55:00'"
+    assert "Incremental field: Contact" not in findings
