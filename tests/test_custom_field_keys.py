@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from demo import seed
-from demo.choices import CrmEntity, CrmFieldType, SandboxSystem
+from demo.choices import CrmEntity, CrmFieldType
 from demo.documents import format_cnpj, make_cnpj
 from demo.models import CrmContact, CrmField, CrmProduct
 from monitoring.choices import RunStatus, Trigger
@@ -22,6 +21,7 @@ from sync.config_io import ConfigError
 from sync.engine import execute_run, queue_run
 from sync.models import Connection, FieldMapping, Integration, SyncTable
 from sync.presets import create_from_preset, read_preset
+from tests.demo_crm import served_demo_crm
 from tests.servers.sankhya_api import FakeSankhya
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,11 +34,10 @@ ACCOUNT_KEYS = {"contact_ERP_CODE": "contact_7F3A9C1E", "product_ERP_UNIT": "pro
 @pytest.fixture
 def crm(live_server):
     """The demo CRM whose custom fields have this account's own keys, as a real Ploomes account's have."""
-    knobs = seed.ensure_knobs()
-    CrmField.ensure_defaults()
+    served = served_demo_crm(live_server)
     for stand_in, key in ACCOUNT_KEYS.items():
         CrmField.objects.filter(key=stand_in).update(key=key)
-    return f"{live_server.url}/sandbox/crm", knobs[SandboxSystem.CRM].api_key
+    return served
 
 
 @pytest.fixture

@@ -23,16 +23,15 @@ from django.conf import settings
 from django.urls import reverse
 
 from accounts.roles import IT
-from demo import seed
-from demo.choices import SandboxSystem
 from demo.documents import format_cnpj, make_cnpj
-from demo.models import CrmContact, CrmField, CrmProduct
+from demo.models import CrmContact, CrmProduct
 from monitoring.choices import RecordAction, RunStatus, Trigger
 from monitoring.models import RecordError, RecordEvent, RequestLog, TableRun
 from sync.choices import AuthKind, Pagination
 from sync.engine import execute_run, queue_run
 from sync.models import Connection
 from sync.presets import create_from_preset, read_preset
+from tests.demo_crm import served_demo_crm
 from tests.servers.bling_api import FakeBling
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("frozen")]
@@ -92,10 +91,7 @@ def bling():
 @pytest.fixture
 def crm(live_server):
     """The demo CRM with its custom fields and one company the salespeople created (Beta, by its CNPJ)."""
-    knobs = seed.ensure_knobs()
-    CrmField.ensure_defaults()
-    CrmContact.objects.create(type_id=1, name="Beta (lead)", cnpj=BETA_CNPJ)
-    return f"{live_server.url}/sandbox/crm", knobs[SandboxSystem.CRM].api_key
+    return served_demo_crm(live_server, lead_cnpj=BETA_CNPJ)
 
 
 @pytest.fixture

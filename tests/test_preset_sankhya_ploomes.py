@@ -15,16 +15,15 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from demo import seed
-from demo.choices import SandboxSystem
 from demo.documents import format_cnpj, make_cnpj
-from demo.models import CrmContact, CrmField, CrmProduct
+from demo.models import CrmContact, CrmProduct
 from monitoring.choices import RunStatus, Trigger
 from monitoring.models import RecordError, RequestLog, TableRun
 from sync.choices import AuthKind
 from sync.engine import execute_run, queue_run
 from sync.models import Connection
 from sync.presets import create_from_preset, read_preset
+from tests.demo_crm import served_demo_crm
 from tests.servers.sankhya_api import FakeSankhya
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -85,10 +84,7 @@ def sankhya():
 @pytest.fixture
 def crm(live_server):
     """The demo CRM with its custom fields and one company the salespeople created (Beta, by its CNPJ)."""
-    knobs = seed.ensure_knobs()
-    CrmField.ensure_defaults()
-    CrmContact.objects.create(type_id=1, name="Beta (lead)", cnpj=BETA_CNPJ)
-    return f"{live_server.url}/sandbox/crm", knobs[SandboxSystem.CRM].api_key
+    return served_demo_crm(live_server, lead_cnpj=BETA_CNPJ)
 
 
 @pytest.fixture
