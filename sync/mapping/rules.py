@@ -94,9 +94,12 @@ def _matches(actual, pattern: str) -> bool:
     """
     if actual is MISSING or actual is None:
         actual = ""
-    if isinstance(actual, bool | list | dict):
+    if isinstance(actual, bool | list | dict) or not isinstance(pattern, str):
         return False
-    return re.search(pattern, str(actual)) is not None
+    try:
+        return re.search(pattern, str(actual)) is not None
+    except re.error:  # a rule built without its checks: it rejects, as an uncomparable value does
+        return False
 
 
 @dataclass(frozen=True)
