@@ -19,6 +19,7 @@ HISTORY_MODELS = (
     "monitoring.alert",
     "monitoring.helddelete",
     "monitoring.alertevent",
+    "monitoring.webhookevent",  # verdicts and statuses; the payloads need view_webhook_payload (IT)
 )
 QUEUE_MODELS = ("django_q.schedule", "django_q.success", "django_q.failure", "django_q.ormq")
 
@@ -55,6 +56,9 @@ ROLE_PERMISSIONS = {
         "monitoring.retry_record",
         "monitoring.change_alert",
         "monitoring.change_helddelete",
+        # Webhooks in: the receivers (their address and secret) and the payloads of the inbox, IT only.
+        *(f"sync.{action}_webhookreceiver" for action in ("view", "add", "change", "delete")),
+        "monitoring.view_webhook_payload",
         *LOGIN_LOCKOUTS,
     ],
 }

@@ -7,6 +7,7 @@ cannot be parsed stops the portal with a message naming the variable.
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -62,3 +63,16 @@ def get_list(name, default=(), environ=None):
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def get_origin(name, environ=None) -> str:
+    """An origin such as ``https://portal.example.com`` (no path, no trailing slash), or "" when unset."""
+    value = (get_str(name, environ=environ) or "").strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"{name} must be an origin such as https://portal.example.com (scheme and host, no path); got {value!r}."
+        )
+    return value

@@ -22,6 +22,9 @@ DEBUG = env.get_bool("DEBUG", default=False)
 SECRET_KEY, FIELD_ENCRYPTION_KEYS = resolve_keys(DEBUG, DATA_DIR)
 
 ALLOWED_HOSTS = env.get_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+# The portal's address as the outside world calls it (https://portal.example.com): the webhook addresses shown
+# to IT and the URI HubSpot signs are built from it. Blank: from each request's host (checked by ALLOWED_HOSTS).
+PUBLIC_ORIGIN = env.get_origin("PUBLIC_ORIGIN")
 CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS")
 
 # The demo ERP and CRM served by the portal itself (never in production).

@@ -1,4 +1,4 @@
-"""Read-only admins of the run history, the review queue and the alerts."""
+"""Read-only admins of the run history, the review queue, the alerts and the webhook inbox."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -19,7 +19,8 @@ from sync.engine import AlreadyRunning, retry_errors
 from . import task_admin
 from .alerts import acknowledge
 from .choices import ErrorStatus, RunStatus
-from .models import Alert, AlertEvent, HeldDelete, RecordError, RecordEvent, RequestLog, SyncRun, TableRun
+from .models import Alert, AlertEvent, HeldDelete, RecordError, RecordEvent, RequestLog, SyncRun, TableRun, WebhookEvent
+from .webhook_admin import WebhookEventAdmin
 
 
 class TableRunInline(admin.TabularInline):
@@ -225,4 +226,5 @@ class AlertAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
+admin.site.register(WebhookEvent, WebhookEventAdmin)  # the webhook inbox
 task_admin.install()  # django-q2's task lists, where resubmitting a task needs a permission

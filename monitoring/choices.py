@@ -160,3 +160,28 @@ EXPORT_STATUS_COLOURS = {
     ExportStatus.FAILED: "red",
     ExportStatus.EXPIRED: "grey",
 }
+
+
+class WebhookVerdict(models.TextChoices):
+    """Whether a received webhook delivery passed its sender's verification."""
+
+    ACCEPTED = "accepted", _("Accepted")
+    REFUSED = "refused", _("Refused")
+
+
+class WebhookEventStatus(models.TextChoices):
+    """Where a received webhook event stands: *received* waits to be processed; a refused one is *ignored*."""
+
+    RECEIVED = "received", _("Received, waiting to be processed")
+    PROCESSED = "processed", _("Processed")
+    FAILED = "failed", _("Failed")
+    IGNORED = "ignored", _("Ignored")
+
+
+WEBHOOK_VERDICT_COLOURS = {WebhookVerdict.ACCEPTED: "green", WebhookVerdict.REFUSED: "red"}
+WEBHOOK_STATUS_COLOURS = {
+    WebhookEventStatus.RECEIVED: "blue",
+    WebhookEventStatus.PROCESSED: "green",
+    WebhookEventStatus.FAILED: "red",
+    WebhookEventStatus.IGNORED: "grey",
+}

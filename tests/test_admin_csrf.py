@@ -37,9 +37,9 @@ from django_q.models import OrmQ, Task
 from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from demo import seed
 from monitoring.choices import AlertKind, RunStatus, Trigger
-from monitoring.models import Alert, ExportJob, ExportStatus, HeldDelete, RecordError, SyncRun
-from sync.choices import AuthKind, ConnectionKind, IntegrationType, ScheduleKind
-from sync.models import Connection, FieldMapping, Integration, SyncTable
+from monitoring.models import Alert, ExportJob, ExportStatus, HeldDelete, RecordError, SyncRun, WebhookEvent
+from sync.choices import AuthKind, ConnectionKind, IntegrationType, ScheduleKind, WebhookScheme
+from sync.models import Connection, FieldMapping, Integration, SyncTable, WebhookReceiver
 
 pytestmark = pytest.mark.django_db
 
@@ -156,6 +156,13 @@ def world(db, settings, tmp_path):
     error = RecordError.objects.create(table=table, run=run, record_key="42", payload={"Id": 42}, reason="refused")
     held = HeldDelete.objects.create(table=table, run=run, source_key="7", target_key="70")
     alert = Alert.objects.create(integration=integration, kind=AlertKind.CONSECUTIVE_FAILURES, message="3 failed")
+    # The webhook inbox holds one delivery (its pages are read-only for everyone).
+    receiver = WebhookReceiver.objects.create(connection=crm, scheme=WebhookScheme.BLING, secret="bling-secret")
+    WebhookEvent.accept(
+        receiver, delivery_id="d-1", event_type="order.created", headers={}, body=b"{}", sent_at=None, now=now
+    )
+    # Created after it, so that the generic cases change and delete this one (its inbox protects the other).
+    WebhookReceiver.objects.create(connection=erp, scheme=WebhookScheme.BLING, secret="another-secret")
     exports_dir = tmp_path / "exports"
     exports_dir.mkdir()
     (exports_dir / "history-1.xlsx").write_bytes(b"PK workbook")
@@ -304,6 +311,12 @@ ADD_FORM_VALUES: dict[str, Callable[[World], dict]] = {
         "mappings-0-position": "1",
         "mappings-0-source_path": "Id",
         "mappings-0-target_field": "ErpId",
+    },
+    "sync.webhookreceiver": lambda w: {
+        "connection": str(w.spare_connection.pk),
+        "scheme": "shared_key",
+        "secret": "a-shared-key",
+        "signature_header": "X-Key",
     },
     "auth.user": lambda w: {"username": "newcomer", "password1": "A-long-pass-9921", "password2": "A-long-pass-9921"},
     "auth.group": lambda w: {"name": "New group"},
@@ -653,6 +666,11 @@ SANDBOX = {
 }
 
 
+# Webhooks in: senders post without a session or a CSRF token; the address's token and the sender's signature are
+# the proof (tests/test_webhooks_receive.py). A GET is refused (405) and changes nothing.
+CSRF_EXEMPT = {"webhook_receive": lambda w: reverse("webhook_receive", args=["no-such-token"])}
+
+
 def object_routes() -> dict[str, Callable]:
     """The admin's unnamed ``<app>/<model>/<id>/`` redirect to the change page, one per model: GET only."""
     routes = {}
@@ -673,7 +691,7 @@ def history_routes() -> dict[str, Callable]:
 
 
 POST_CASES = standard_admin_cases() + CUSTOM_CASES
-GET_ONLY = {**READ_ONLY, **object_routes(), **history_routes()}
+GET_ONLY = {**READ_ONLY, **CSRF_EXEMPT, **object_routes(), **history_routes()}
 
 
 def resolver_endpoints() -> set[str]:

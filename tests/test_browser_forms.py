@@ -96,9 +96,10 @@ def test_the_connection_form_shows_the_fields_of_the_chosen_kind_and_authenticat
 
     page.select_option("#id_kind", "rest")
     page.select_option("#id_auth_kind", "oauth2")
-    for field in ("client_id", "client_secret", "oauth_token_url", "oauth_scope"):
+    # The API key holds what the token call's headers may name (Sankhya's gateway X-Token).
+    for field in ("client_id", "client_secret", "oauth_token_url", "oauth_scope", "token_headers", "api_key"):
         expect(row(page, field)).to_be_visible()
-    for field in ("username", "password", "token", "api_key_header", "api_key"):
+    for field in ("username", "password", "token", "api_key_header"):
         expect(row(page, field)).to_be_hidden()
 
     page.select_option("#id_auth_kind", "none")

@@ -337,8 +337,10 @@ def test_the_sample_is_the_first_active_table_reading_from_the_connection():
     table("Statuses", 0, Direction.ERP_TO_CRM, read_per_link_of=order)  # reads need a key: never a sample
     table("Contacts", 3, Direction.ERP_TO_CRM)
 
-    assert sample_read(erp) == SampleRead("Companies", ReadRequest(source_object="/Companies"))
-    assert sample_read(crm) == SampleRead("Orders", ReadRequest(source_object="/Orders", arguments={"status": "open"}))
+    assert sample_read(erp) == SampleRead("Companies", ReadRequest(source_object="/Companies", record_key="Id"))
+    assert sample_read(crm) == SampleRead(
+        "Orders", ReadRequest(source_object="/Orders", arguments={"status": "open"}, record_key="Id")
+    )
     SyncTable.objects.filter(name="Orders").update(active=False)
     assert sample_read(crm) is None
 

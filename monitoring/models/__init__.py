@@ -1,4 +1,5 @@
-"""How it went: runs, per-table counts, record events, request logs, the review queue, alerts, stored state.
+"""How it went: runs, per-table counts, record events, request logs, the review queue, alerts, stored state,
+the webhook inbox.
 
 What workers write for people to read later (a run's error, a record event's message, a
 review-queue reason, an alert's message and notes, a notification's failure, a call's error, an
@@ -13,11 +14,13 @@ from .exports import ExportJob
 from .review import FieldConflict, HeldDelete, QueueQuerySet, RecordError
 from .runs import RecordEvent, RequestLog, SyncRun, TableRun
 from .stored_state import IntegrationState, StoredOutcome, TableState, window_end_at
+from .webhooks import REFUSED_BODY_KEPT, WebhookEvent
 from .workers import WorkersHeartbeat
 
 __all__ = [
     "ACTIVE_EXPORT_STATUSES",
     "EXPORT_STATUS_COLOURS",
+    "REFUSED_BODY_KEPT",
     "Alert",
     "AlertEvent",
     "ExportJob",
@@ -33,6 +36,7 @@ __all__ = [
     "SyncRun",
     "TableRun",
     "TableState",
+    "WebhookEvent",
     "WorkersHeartbeat",
     "window_end_at",
 ]

@@ -4,5 +4,13 @@ from .connections import ConnectionAdmin
 from .integrations import IntegrationAdmin
 from .records import RecordLinkAdmin, StagedRecordAdmin
 from .tables import SyncTableAdmin
+from .webhook_receivers import WebhookReceiverAdmin
 
-__all__ = ["ConnectionAdmin", "IntegrationAdmin", "RecordLinkAdmin", "StagedRecordAdmin", "SyncTableAdmin"]
+__all__ = [
+    "ConnectionAdmin",
+    "IntegrationAdmin",
+    "RecordLinkAdmin",
+    "StagedRecordAdmin",
+    "SyncTableAdmin",
+    "WebhookReceiverAdmin",
+]

@@ -1,4 +1,5 @@
-"""The admin of connections: secrets write-only, a Test connection button and the OAuth2 Authorize step."""
+"""The admin of connections: secrets write-only, a Test connection button, the OAuth2 Authorize step and the
+webhook receiver (IT only)."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -16,6 +17,7 @@ from ..models import SECRET_FIELDS, Connection, Integration
 from ..shown_fields import AUTH_KIND_FIELDS, CONNECTION_KIND_FIELDS, not_applying
 from . import authorize
 from .connection_budget import panel_of
+from .webhook_receivers import panel_of as webhook_panel_of
 
 
 @admin.register(Connection)
@@ -134,6 +136,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                 "authorized_at": obj.authorized_at if obj.refresh_token else None,
                 "callback_url": authorize.callback_url(request),
             }
+        context["webhook"] = webhook_panel_of(request, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description=_("address"))

@@ -3,7 +3,7 @@
 One module per family: :mod:`.connections` (how a system is reached), :mod:`.integrations`
 (an ERP ↔ CRM pair and when it runs), :mod:`.tables` (a kind of record moving one way),
 :mod:`.mappings` (a table's fields), :mod:`.records` (what is kept of each record moved), :mod:`.budgets`
-(the rate budget a connection's callers share).
+(the rate budget a connection's callers share), :mod:`.webhooks` (where a system sends its webhooks).
 """
 
 from .budgets import ConnectionBudget
@@ -12,6 +12,7 @@ from .integrations import LONGEST_INTERVAL_MINUTES, LONGEST_MAX_TIME_WITHOUT_SUC
 from .mappings import FieldMapping
 from .records import RecordLink, StagedRecord
 from .tables import LONGEST_WAIT_FOR_PARENT, SyncTable
+from .webhooks import WebhookReceiver
 
 __all__ = [
     "AUTH_REQUIREMENTS",
@@ -29,4 +30,5 @@ __all__ = [
     "RecordLink",
     "StagedRecord",
     "SyncTable",
+    "WebhookReceiver",
 ]

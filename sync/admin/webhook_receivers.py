@@ -1,0 +1,94 @@
+"""Webhook receivers (IT only): verification, secret and limits, and a new address when the old one leaked.
+
+The secret is write-only (never rendered back; a blank field keeps it). The token is never typed: it is
+made when the receiver is added and replaced when IT ticks "Give it a new address" (the old address
+stops working at once). The connection's page shows the full address and links here (:func:`panel_of`);
+so does the receiver's own page.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ..models import WebhookReceiver
+from ..webhooks.addresses import receiver_url
+
+SECRET_WIDGET = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+
+
+class WebhookReceiverForm(forms.ModelForm):
+    new_address = forms.BooleanField(
+        label=_("Give it a new address"),
+        required=False,
+        help_text=_("The current address stops working at once: register the new one at the sender"),
+    )
+
+    class Meta:
+        model = WebhookReceiver
+        fields = [
+            "connection",
+            "scheme",
+            "secret",
+            "signature_header",
+            "delivery_id_header",
+            "event_type_path",
+            "max_body_bytes",
+            "active",
+        ]
+        widgets = {"secret": SECRET_WIDGET}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        secret = self.fields["secret"]
+        secret.initial = None
+        if self.instance.pk and self.instance.secret:
+            secret.required = False
+            secret.help_text = _("A value is stored. Leave blank to keep it.")
+
+    def clean_secret(self):
+        return self.cleaned_data.get("secret") or self.instance.secret
+
+    def save(self, commit=True):
+        receiver = super().save(commit=False)
+        if self.cleaned_data.get("new_address") and receiver.pk:
+            receiver.token = WebhookReceiver._meta.get_field("token").get_default()
+            receiver.token_changed_at = timezone.now()
+        if commit:
+            receiver.save()
+        return receiver
+
+
+@admin.register(WebhookReceiver)
+class WebhookReceiverAdmin(admin.ModelAdmin):
+    form = WebhookReceiverForm
+    list_display = ["connection", "scheme", "active", "token_changed_at"]
+    list_filter = ["scheme", "active"]
+    list_select_related = ["connection"]
+
+    def get_fields(self, request, obj=None):
+        fields = list(self.form.base_fields)
+        return fields if obj is not None else [name for name in fields if name != "new_address"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["connection"] if obj is not None else []  # a receiver stays with the connection it was made for
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["webhook"] = panel_of(request, obj.connection if obj is not None else None)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+def panel_of(request, connection) -> dict | None:
+    """What a page shows of a connection's receiver: its full address and since when (None: nothing to show)."""
+    if connection is None or not request.user.has_perm("sync.view_webhookreceiver"):
+        return None
+    receiver = WebhookReceiver.objects.filter(connection=connection).first()
+    if receiver is None:
+        return {"connection": connection.pk} if request.user.has_perm("sync.add_webhookreceiver") else None
+    return {
+        "address": receiver_url(request, receiver.token),
+        "given_at": receiver.token_changed_at,
+        "active": receiver.active,
+        "scheme": receiver.get_scheme_display(),
+        "pk": receiver.pk,
+    }
