@@ -178,6 +178,10 @@ class WebhookEventStatus(models.TextChoices):
     IGNORED = "ignored", _("Ignored")
 
 
+# Inbox events nothing waits on any more: retention may delete them once old.
+SETTLED_WEBHOOK_STATUSES = (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED)
+
+
 WEBHOOK_VERDICT_COLOURS = {WebhookVerdict.ACCEPTED: "green", WebhookVerdict.REFUSED: "red"}
 WEBHOOK_STATUS_COLOURS = {
     WebhookEventStatus.RECEIVED: "blue",

@@ -12,10 +12,13 @@ What is kept (the product's promises):
   facts ``rebuild_state`` recomputes); the failed runs since an integration's last success (its
   failure streak); the runs a pending review-queue entry or held delete refers to; a run paused
   by a quota whose resume is not queued yet;
-- the review queue and the held deletes themselves are never deleted here.
+- the review queue and the held deletes themselves are never deleted here;
+- webhook inbox events as long as record events once they are settled (refused, processed or ignored: a
+  refused flood does not grow the inbox for ever); an event still waiting to be processed, or failed and
+  waiting for a person, is kept.
 
 A call deletes in rounds; a round deletes at most ``RETENTION_BATCH`` rows of each kind (record
-events, request logs, runs), each batch in a transaction of its own, so writers wait for one
+events, request logs, inbox events, runs), each batch in a transaction of its own, so writers wait for one
 batch at most. It stops when a round finds nothing more to delete or when
 ``RETENTION_BUDGET_SECONDS`` have passed: the minute's maintenance is never held for long, and a
 large backlog is worked off over the following minutes.
@@ -39,11 +42,22 @@ from .choices import (
     FAILED_RUN_STATUSES,
     FINISHED_RUN_STATUSES,
     PENDING_ERROR_STATUSES,
+    SETTLED_WEBHOOK_STATUSES,
     SUCCESS_RUN_STATUSES,
     HeldDeleteStatus,
 )
 from .history_selection import history_starts
-from .models import HeldDelete, IntegrationState, RecordError, RecordEvent, RequestLog, SyncRun, TableRun, TableState
+from .models import (
+    HeldDelete,
+    IntegrationState,
+    RecordError,
+    RecordEvent,
+    RequestLog,
+    SyncRun,
+    TableRun,
+    TableState,
+    WebhookEvent,
+)
 from .state import NO_SUCCESS_YET
 
 DEFAULT_EVENTS_DAYS = 7
@@ -73,6 +87,7 @@ class Pruned:
 
     events: int = 0
     requests: int = 0
+    webhooks: int = 0
     runs: int = 0
     rounds: int = 0
     complete: bool = False  # False: stopped by the time budget, more is left for the next call
@@ -81,6 +96,7 @@ class Pruned:
         return {
             "events": self.events,
             "requests": self.requests,
+            "webhooks": self.webhooks,
             "runs": self.runs,
             "rounds": self.rounds,
             "complete": self.complete,
@@ -105,6 +121,12 @@ def _delete_old(model, time_field: str, cutoff: datetime, table_ids, limit: int)
         batch = model.objects.filter(pk__in=old.values("pk")[: limit - deleted])
         deleted += batch.delete()[0]
     return deleted
+
+
+def _delete_settled_webhooks(cutoff: datetime, limit: int) -> int:
+    """Delete at most ``limit`` inbox events received before ``cutoff`` that nothing waits on any more."""
+    old = WebhookEvent.objects.filter(status__in=SETTLED_WEBHOOK_STATUSES, received_at__lt=cutoff)
+    return WebhookEvent.objects.filter(pk__in=old.values("pk")[:limit]).delete()[0]
 
 
 def kept_runs() -> Q:
@@ -190,9 +212,13 @@ def prune(
         result.requests += requests
         if out_of_time():
             return result
+        webhooks = _delete_settled_webhooks(limits.events, batch)
+        result.webhooks += webhooks
+        if out_of_time():
+            return result
         runs = _delete_runs(limits.runs, batch)
         result.runs += runs
-        if not (events or requests or runs):
+        if not (events or requests or webhooks or runs):
             result.complete = True
             return result
         if out_of_time():

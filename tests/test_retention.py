@@ -10,7 +10,15 @@ import time_machine
 from django.utils import timezone
 
 from monitoring import retention
-from monitoring.choices import ErrorStatus, HeldDeleteStatus, RecordAction, RunStatus, Trigger
+from monitoring.choices import (
+    ErrorStatus,
+    HeldDeleteStatus,
+    RecordAction,
+    RunStatus,
+    Trigger,
+    WebhookEventStatus,
+    WebhookVerdict,
+)
 from monitoring.history_selection import history_starts
 from monitoring.models import (
     HeldDelete,
@@ -21,10 +29,11 @@ from monitoring.models import (
     SyncRun,
     TableRun,
     TableState,
+    WebhookEvent,
 )
 from monitoring.tasks import maintenance
-from sync.choices import IntegrationType
-from sync.models import Integration, SyncTable
+from sync.choices import IntegrationType, WebhookScheme
+from sync.models import Integration, SyncTable, WebhookReceiver
 
 pytestmark = pytest.mark.django_db
 
@@ -240,6 +249,37 @@ def test_a_call_stops_at_its_time_budget_and_the_next_goes_on(integration, table
     assert RecordEvent.objects.count() == 7
     again = retention.prune(timezone.now(), batch=5, budget=60)
     assert again.complete and again.events == 7 and not RecordEvent.objects.exists()
+
+
+def test_settled_inbox_events_go_with_the_record_events_and_waiting_ones_stay(integration):
+    receiver = WebhookReceiver.objects.create(
+        connection=integration.crm_connection, scheme=WebhookScheme.SHARED_KEY, signature_header="X-Key", secret="k"
+    )
+
+    def inbox(days_ago, status, verdict=WebhookVerdict.ACCEPTED):
+        return WebhookEvent.objects.create(
+            receiver=receiver,
+            received_at=NOW - timedelta(days=days_ago),
+            delivery_id=f"{status}-{days_ago}-{verdict}",
+            verdict=verdict,
+            status=status,
+        )
+
+    gone = [
+        inbox(10, WebhookEventStatus.IGNORED, WebhookVerdict.REFUSED),  # a refused delivery
+        inbox(10, WebhookEventStatus.PROCESSED),
+    ]
+    kept = [
+        inbox(1, WebhookEventStatus.IGNORED, WebhookVerdict.REFUSED),  # within the History tab's week
+        inbox(30, WebhookEventStatus.RECEIVED),  # still waiting to be processed
+        inbox(30, WebhookEventStatus.FAILED),  # waiting for a person
+    ]
+
+    result = retention.prune(timezone.now())
+
+    assert result.complete and result.webhooks == 2
+    assert not any(exists(row) for row in gone)
+    assert all(exists(row) for row in kept)
 
 
 def test_the_minute_maintenance_prunes(integration, table):
