@@ -204,6 +204,7 @@ class FieldMappingForm(forms.ModelForm):
             "value_type",
             "send_on",
             "default_value",
+            "omit_empty",
             "required",
             "owner",
         ]

@@ -4,6 +4,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from sync.choices import Transform
 from sync.mapping import (
@@ -309,6 +310,35 @@ def test_required_field_empty_after_its_transform():
     assert map_record({"CreatedAt": "0000-00-00"}, [FieldSpec("CreatedAt", "CreateDate", Transform.DATE)]).values == {
         "CreateDate": None
     }
+
+
+@pytest.mark.parametrize("telefone", [None, "", "   ", {}])
+def test_an_empty_value_left_out_makes_no_list_element(telefone):
+    phone = FieldSpec("TELEFONE", "Phones[0].PhoneNumber", Transform.TRIM, omit_empty=True)
+    name = FieldSpec("NOMEPARC", "Name")
+
+    assert map_record({"NOMEPARC": "ACME", "TELEFONE": telefone}, [name, phone]).values == {"Name": "ACME"}
+    assert map_record({"NOMEPARC": "ACME"}, [name, phone]).values == {"Name": "ACME"}
+    assert map_record({"NOMEPARC": "ACME", "TELEFONE": " (11) 3456-7890 "}, [name, phone]).values == {
+        "Name": "ACME",
+        "Phones": [{"PhoneNumber": "(11) 3456-7890"}],
+    }
+    without = FieldSpec("TELEFONE", "Phones[0].PhoneNumber", Transform.TRIM)  # as before: sent empty
+    assert map_record({"TELEFONE": None}, [without]).values == {"Phones": [{"PhoneNumber": None}]}
+
+
+def test_a_default_wins_over_leaving_an_empty_value_out():
+    spec = FieldSpec("Currency", "Currency", default="BRL", omit_empty=True)
+    assert map_record({"Currency": ""}, [spec]).values == {"Currency": "BRL"}
+
+
+def test_a_required_mapping_cannot_also_leave_its_empty_value_out():
+    mapping = FieldMapping(source_path="TELEFONE", target_field="Phone", required=True, omit_empty=True)
+    with pytest.raises(ValidationError) as refused:
+        mapping.clean()
+    assert refused.value.message_dict["omit_empty"] == [
+        "A required field cannot be left out when empty: choose one of the two."
+    ]
 
 
 def test_clashing_targets_are_reported_not_overwritten():

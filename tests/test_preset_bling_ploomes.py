@@ -76,7 +76,12 @@ def bling():
     with EventfulBling(client_secret=CLIENT_SECRET, rate_limit=0) as server:
         server.redirect_uri = callback_url()  # the redirect link registered in the Bling app
         server.seed_contact(
-            changed=SEEDED, nome="  ACME Ferragens ", codigo="C-1", numeroDocumento=format_cnpj(ACME_CNPJ), tipo="J"
+            changed=SEEDED,
+            nome="  ACME Ferragens ",
+            codigo="C-1",
+            numeroDocumento=format_cnpj(ACME_CNPJ),
+            tipo="J",
+            telefone="(11) 3456-7890",
         )
         server.seed_contact(changed=SEEDED, nome="Beta Comércio", numeroDocumento=BETA_CNPJ, tipo="J")
         server.seed_contact(changed=SEEDED, nome="Gama (inativa)", numeroDocumento=make_cnpj(12312312), situacao="I")
@@ -155,6 +160,7 @@ def companies() -> dict[str, dict]:
         contact.cnpj: {
             "TypeId": contact.type_id,
             "Name": contact.name,
+            "Phones": contact.phones,
             "OtherProperties": contact.other_properties,
         }
         for contact in CrmContact.objects.filter(type_id=1).order_by("pk")
@@ -193,11 +199,13 @@ def expected_companies(bling) -> dict[str, dict]:
         BETA_CNPJ: {  # the salespeople's lead, found by CNPJ and updated: not duplicated
             "TypeId": 1,
             "Name": "Beta Comércio",
+            "Phones": [],  # no phone in Bling: none sent (Ploomes refuses a phone without a number)
             "OtherProperties": [{"FieldKey": "contact_ERP_CODE", "StringValue": str(ids["Beta Comércio"])}],
         },
         ACME_CNPJ: {
             "TypeId": 1,
             "Name": "ACME Ferragens",
+            "Phones": [{"PhoneNumber": "(11) 3456-7890"}],
             "OtherProperties": [{"FieldKey": "contact_ERP_CODE", "StringValue": str(ids["ACME Ferragens"])}],
         },
     }

@@ -168,7 +168,7 @@ FIRST_RUN_COMPANIES = {
         "Name": "ACME Ferragens",
         "LegalName": "ACME FERRAGENS LTDA",
         "Email": "compras@acme.example",
-        "Phones": [],  # Sankhya's TELEFONE is not sent: see the preset's documentation
+        "Phones": [{"PhoneNumber": "(11) 3456-7890"}],
         "OtherProperties": [{"FieldKey": "contact_ERP_CODE", "StringValue": "1"}],
     },
 }

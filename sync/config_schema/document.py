@@ -130,6 +130,7 @@ class MappingFile(FileObject):
     value_type: choice(ValueType) = None
     send_on: choice(SendOn) = None
     default_value: AnyJson = None
+    omit_empty: Flag = None
     owner: choice(FieldOwner) = None
 
     @model_validator(mode="after")

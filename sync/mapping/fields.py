@@ -27,6 +27,7 @@ class FieldSpec:
     send_on: str = SendOn.BOTH
     owner: str = FieldOwner.SOURCE
     default: Any = MISSING  # used when the source value is missing or empty
+    omit_empty: bool = False  # an empty value leaves the target out (no list element made for it alone)
 
     @classmethod
     def from_model(cls, mapping) -> "FieldSpec":
@@ -41,6 +42,7 @@ class FieldSpec:
             send_on=mapping.send_on or SendOn.BOTH,
             owner=mapping.owner or FieldOwner.SOURCE,
             default=MISSING if mapping.default_value is None else mapping.default_value,
+            omit_empty=bool(getattr(mapping, "omit_empty", False)),
         )
 
     @property

@@ -27,7 +27,7 @@ def _mapped_value(record, spec: FieldSpec, resolve: Resolver, result: MappingRes
             if raw is MISSING:
                 raise TransformError(stored.gettext("%(field)s is required but missing from the record", field=name))
             raise TransformError(stored.gettext("%(field)s is required but empty", field=name))
-        if raw is MISSING:
+        if raw is MISSING or spec.omit_empty:
             return MISSING
     if spec.transform == Transform.LOOKUP:
         value = None if is_empty(raw) else _looked_up(raw, spec, resolve, result)
@@ -37,7 +37,9 @@ def _mapped_value(record, spec: FieldSpec, resolve: Resolver, result: MappingRes
         value = spec.default
     if spec.required and is_empty(value) and value is not MISSING:
         raise TransformError(stored.gettext("%(field)s is required but empty", field=name))
-    return MISSING if value is MISSING else as_value_type(value, spec.value_type)
+    if value is MISSING or (spec.omit_empty and is_empty(value)):
+        return MISSING
+    return as_value_type(value, spec.value_type)
 
 
 def _looked_up(raw, spec: FieldSpec, resolve: Resolver, result: MappingResult):

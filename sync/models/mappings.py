@@ -48,6 +48,15 @@ class FieldMapping(models.Model):
         blank=True,
         help_text=_('Sent when the source value is missing or empty, e.g. 0 or "BRL"; blank: no default'),
     )
+    omit_empty = models.BooleanField(
+        _("leave out when empty"),
+        default=False,
+        help_text=_(
+            "An empty value (missing, null or blank) leaves the target field out instead of sending it empty, so a "
+            "list element only this mapping writes (Phones[0].PhoneNumber) is not made; an update keeps the "
+            "target's value"
+        ),
+    )
     owner = models.CharField(
         _("owner when both changed"), max_length=10, choices=FieldOwner.choices, default=FieldOwner.SOURCE
     )
@@ -68,6 +77,8 @@ class FieldMapping(models.Model):
         if not self.source_path and not needs_no_source:
             errors["source_path"] = [_("A source path is required unless the transform is a constant or a template.")]
         errors.update(check_mapping_paths(self.source_path, self.target_field))
+        if self.omit_empty and self.required:
+            errors["omit_empty"] = [_("A required field cannot be left out when empty: choose one of the two.")]
         if self.owner == FieldOwner.TARGET and self.send_on == SendOn.UPDATE:
             errors["send_on"] = [_("A field the target owns is written on create only: it cannot be sent on update.")]
         raise_errors(errors)
