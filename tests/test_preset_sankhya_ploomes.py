@@ -73,7 +73,10 @@ def sankhya():
         others = {"TIPPESSOA": "J", "DTALTER": EARLIER}
         server.add_partner(CODPARC=3, NOMEPARC="Gama (inativa)", ATIVO="N", CLIENTE="S", **others)
         server.add_partner(CODPARC=4, NOMEPARC="Delta Fornecedor", ATIVO="S", CLIENTE="N", **others)
-        server.add_partner(CODPARC=5, NOMEPARC="Maria da Silva", ATIVO="S", CLIENTE="S", **{**others, "TIPPESSOA": "F"})
+        server.add_partner(
+            CODPARC=5, NOMEPARC="Maria da Silva", ATIVO="S", CLIENTE="S", CGC_CPF="529.982.247-25",
+            EMAIL="Maria@Example.com", **{**others, "TIPPESSOA": "F"},
+        )  # fmt: skip
         for code in range(100, 100 + FILLERS):
             server.add_partner(CODPARC=code, NOMEPARC=f"Fornecedor {code}", ATIVO="S", CLIENTE="N", **others)
         server.add_product(CODPROD=10, DESCRPROD=" Parafuso sextavado 8mm ", CODVOL="UN", ATIVO="S")
@@ -137,6 +140,20 @@ def companies() -> dict[str, dict]:
     return shown
 
 
+def people() -> dict[str, dict]:
+    """The CRM's people (TypeId 2) as its API shows them, by CPF."""
+    return {
+        person.cpf: {
+            "TypeId": person.type_id,
+            "Name": person.name,
+            "Email": person.email,
+            "Phones": person.phones,
+            "OtherProperties": person.other_properties,
+        }
+        for person in CrmContact.objects.filter(type_id=2).order_by("pk")
+    }
+
+
 def products() -> dict[str, dict]:
     return {
         product.code: {"Name": product.name, "Active": product.active, "OtherProperties": product.other_properties}
@@ -192,12 +209,22 @@ def test_the_first_run_is_green_and_the_crm_holds_the_active_customers_and_the_p
     assert first.status == RunStatus.SUCCEEDED, [(e.reason, e.payload) for e in RecordError.objects.all()]
     assert counts(first) == {
         "Company": {"read": 52, "created": 1, "updated": 1, "skipped": 50},  # Beta matched by CNPJ, not duplicated
+        "Person": {"read": 52, "created": 1, "skipped": 51},  # Maria, the one natural person who is a customer
         "Product": {"read": 2, "created": 2},
     }
     assert companies() == FIRST_RUN_COMPANIES
+    assert people() == {
+        "52998224725": {
+            "TypeId": 2,
+            "Name": "Maria da Silva",
+            "Email": "maria@example.com",
+            "Phones": [],  # no TELEFONE in Sankhya: no phone sent
+            "OtherProperties": [{"FieldKey": "contact_ERP_CODE", "StringValue": "5"}],
+        }
+    }
     assert products() == FIRST_RUN_PRODUCTS
-    # Two pages of partners (offsetPage 0 and 1, the rows named by their metadata), one session for the run.
-    assert criteria_sent(sankhya, "Parceiro") == [(0, None), (1, None)]
+    # Two pages of partners for each table (offsetPage 0 and 1, the rows named by their metadata), one session.
+    assert criteria_sent(sankhya, "Parceiro") == [(0, None), (1, None)] * 2
     assert sankhya.logins == 1
     table_run = TableRun.objects.get(run=first, table__name="Company")
     assert (table_run.target_total, table_run.linked_total) == (2, 2)  # confirmed in the CRM by its ERP code
@@ -212,13 +239,17 @@ def test_a_second_run_reads_from_the_cursor_and_writes_nothing(integration, sank
     assert second.status == RunStatus.SUCCEEDED, second.error
     # Only what changed at or after the cursor, 05/12/2026 10:00:00 (ACME and the products), is read again
     # (">=": Sankhya keeps seconds only); it is found unchanged and nothing is sent.
-    assert counts(second) == {"Company": {"read": 1, "unchanged": 1}, "Product": {"read": 2, "unchanged": 2}}
+    assert counts(second) == {
+        "Company": {"read": 1, "unchanged": 1},
+        "Person": {"read": 1, "skipped": 1},  # Beta again, from the cursor: a company
+        "Product": {"read": 2, "unchanged": 2},
+    }
     assert (companies(), products(), set(CrmContact.objects.values_list("pk", "updated_at"))) == before
     changed_since = {
         "expression": {"$": "this.DTALTER >= ?"},
         "parameter": [{"$": "05/12/2026 10:00:00", "type": "D"}],
     }
-    assert criteria_sent(sankhya, "Parceiro")[2:] == [(0, changed_since)]
+    assert criteria_sent(sankhya, "Parceiro")[4:] == [(0, changed_since)] * 2  # Company, then Person
     assert not RequestLog.objects.filter(run=second, method__in=("POST", "PATCH")).exclude(url__startswith=sankhya.url)
 
 
@@ -232,7 +263,11 @@ def test_a_partner_changed_in_sankhya_updates_only_its_company(integration, sank
 
     assert third.status == RunStatus.SUCCEEDED, third.error
     # The products, changed at the cursor's second, are read again and found unchanged.
-    assert counts(third) == {"Company": {"read": 1, "updated": 1}, "Product": {"read": 2, "unchanged": 2}}
+    assert counts(third) == {
+        "Company": {"read": 1, "updated": 1},
+        "Person": {"read": 1, "skipped": 1},
+        "Product": {"read": 2, "unchanged": 2},
+    }
     assert companies()[ACME_CNPJ] == {**FIRST_RUN_COMPANIES[ACME_CNPJ], "Email": "financeiro@acme.example"}
     assert companies()[BETA_CNPJ] == FIRST_RUN_COMPANIES[BETA_CNPJ]
     assert CrmContact.objects.get(cnpj=BETA_CNPJ).updated_at == beta_before
@@ -248,13 +283,13 @@ def test_a_session_that_ends_during_the_run_logs_in_again_and_the_run_goes_on(in
     assert first.status == RunStatus.SUCCEEDED, first.error
     assert companies() == FIRST_RUN_COMPANIES
     assert products() == FIRST_RUN_PRODUCTS
-    assert sankhya.logins == 3  # one per page read (two of partners, one of products)
+    assert sankhya.logins == 5  # one per page read (two of partners for each of two tables, one of products)
     sankhya_answers = [
         json.loads(log.response_body).get("status")
         for log in RequestLog.objects.filter(run=first, url__startswith=sankhya.url).order_by("started_at", "pk")
     ]
-    # login, page 0; "Não autorizado.", login, page 1 again; the same for the products' page
-    assert sankhya_answers == ["1", "1", "3", "1", "1", "3", "1", "1"]
+    # login, page 0; "Não autorizado.", login, page 1 again; the same for the other pages
+    assert sankhya_answers == ["1", "1", *["3", "1", "1"] * 4]
 
 
 def test_a_company_ploomes_refuses_waits_in_the_review_queue_with_the_crm_s_words(integration, sankhya):
