@@ -180,6 +180,7 @@ def test_it_builds_the_integration_from_the_preset_previews_dry_runs_and_runs_it
             "select name, cursor_value from sync_synctable where integration_id = ? order by name", (integration,)
         ) == [
             ("Company", ""),
+            ("Person", ""),
             ("Product", ""),
         ]
         assert portal.value("select count(*) from monitoring_syncrun where integration_id = ?", (integration,)) == 0
