@@ -59,6 +59,7 @@ ROLE_PERMISSIONS = {
         # Webhooks in: the receivers (their address and secret) and the payloads of the inbox, IT only.
         *(f"sync.{action}_webhookreceiver" for action in ("view", "add", "change", "delete")),
         "monitoring.view_webhook_payload",
+        "monitoring.process_webhook_event",
         *LOGIN_LOCKOUTS,
     ],
 }

@@ -45,6 +45,7 @@ class Trigger(models.TextChoices):
     RETRY = "retry", pgettext_lazy("how a run was triggered", "Retry")
     REAPER = "reaper", _("Re-queued after a lost run")
     RESUME = "resume", _("Resumed after a pause")
+    WEBHOOK = "webhook", _("Webhook")
 
 
 class RecordAction(models.TextChoices):
@@ -173,6 +174,7 @@ class WebhookEventStatus(models.TextChoices):
     """Where a received webhook event stands: *received* waits to be processed; a refused one is *ignored*."""
 
     RECEIVED = "received", _("Received, waiting to be processed")
+    PROCESSING = "processing", _("Being processed")
     PROCESSED = "processed", _("Processed")
     FAILED = "failed", _("Failed")
     IGNORED = "ignored", _("Ignored")
@@ -180,11 +182,14 @@ class WebhookEventStatus(models.TextChoices):
 
 # Inbox events nothing waits on any more: retention may delete them once old.
 SETTLED_WEBHOOK_STATUSES = (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED)
+# Inbox events IT may send through the processing again (an accepted delivery, settled or failed).
+PROCESS_AGAIN_WEBHOOK_STATUSES = (WebhookEventStatus.PROCESSED, WebhookEventStatus.FAILED, WebhookEventStatus.IGNORED)
 
 
 WEBHOOK_VERDICT_COLOURS = {WebhookVerdict.ACCEPTED: "green", WebhookVerdict.REFUSED: "red"}
 WEBHOOK_STATUS_COLOURS = {
     WebhookEventStatus.RECEIVED: "blue",
+    WebhookEventStatus.PROCESSING: "blue",
     WebhookEventStatus.PROCESSED: "green",
     WebhookEventStatus.FAILED: "red",
     WebhookEventStatus.IGNORED: "grey",

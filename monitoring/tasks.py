@@ -7,7 +7,7 @@
 from django.utils import timezone
 
 from sync.resumes import resume_due
-from sync.tasks import claim_overdue_slots, enqueue
+from sync.tasks import claim_overdue_slots, enqueue, pick_up_stranded
 
 from .alerts import evaluate_all
 from .exports import build_export as _build_export
@@ -25,12 +25,14 @@ def build_export(job_id: int) -> str:
 
 def maintenance() -> dict:
     """Every minute: say the workers are alive, resume runs paused by a quota that is back, claim overdue slots,
-    mark dead runs (re-queueing lost ones once), evaluate alerts, then tidy the exports and the history kept."""
+    mark dead runs (re-queueing lost ones once), send webhook events left waiting to a run, evaluate alerts,
+    then tidy the exports and the history kept."""
     now = timezone.now()
     record_beat(now)
     resumed = [enqueue(run).pk for run in resume_due(now)]
     claimed = claim_overdue_slots(now)
     reaped = reap(now, requeue=enqueue)
+    webhooks = pick_up_stranded(now)
     workers = watch(now)
     alerts = evaluate_all(now)
     return {
@@ -40,6 +42,7 @@ def maintenance() -> dict:
         "resumed": resumed,
         "claimed_slots": claimed,
         "skipped_slots": reaped.skipped_slots,
+        "webhooks_picked_up": webhooks,
         "workers_alerts_resolved": workers.resolved,
         "alerts": str(alerts),
         "exports_deleted": delete_expired_exports(now),

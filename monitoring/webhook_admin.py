@@ -7,21 +7,27 @@ body (redacted again when shown: secret-named fields, the receiver's secret) onl
 
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from core.admin import ReadOnlyAdmin
 from core.redaction import redact_text
+from sync.tasks import enqueue_webhooks
+from sync.webhooks.processing import reopen
 
 from .choices import WEBHOOK_STATUS_COLOURS, WEBHOOK_VERDICT_COLOURS, WebhookEventStatus, WebhookVerdict
 from .models import REFUSED_BODY_KEPT
 
 PAYLOAD_PERMISSION = "monitoring.view_webhook_payload"
+PROCESS_PERMISSION = "monitoring.process_webhook_event"
 PAYLOAD_FIELDS = ("shown_headers", "shown_body")
 
 
 class WebhookEventAdmin(ReadOnlyAdmin):
+    actions = ["process_again"]
     list_display = [
         "received_at",
         "connection",
@@ -63,6 +69,31 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("receiver__connection", "run__integration")
+
+    def has_process_permission(self, request):
+        return request.user.has_perm(PROCESS_PERMISSION)
+
+    @admin.action(description=_("Process the selected events again"), permissions=["process"])
+    def process_again(self, request, queryset):
+        """Accepted events that ended (processed, failed, ignored) go through the processing again."""
+        with transaction.atomic():
+            count, integrations = reopen(queryset)
+            for integration_id in sorted(integrations):
+                transaction.on_commit(lambda pk=integration_id: enqueue_webhooks(pk))
+        if not count:
+            self.message_user(
+                request,
+                _("None of the selected events can be processed again: only accepted events that ended can."),
+                messages.WARNING,
+            )
+            return
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d event sent to be processed again.", "%(count)d events sent to be processed again.", count
+            )
+            % {"count": count},
+        )
 
     @admin.display(description=_("connection"), ordering="receiver__connection__name")
     def connection(self, obj):

@@ -104,8 +104,12 @@ def execute_run(run_id: int, progress: Progress | None = None, connectors: Conne
 class IntegrationSync:
     """One run of one integration."""
 
-    def __init__(self, run: SyncRun, progress: Progress | None = None, connectors: ConnectorFactory | None = None):
+    def __init__(
+        self, run: SyncRun, progress: Progress | None = None, connectors: ConnectorFactory | None = None, webhooks=None
+    ):
         self.run = run
+        # A webhook run (``sync.webhooks.processing.WebhookIntake``): its tables read the events it claimed.
+        self.webhooks = webhooks
         self.integration = run.integration
         self.progress = progress or (lambda table, table_run: None)
         self.make_connector = connectors or connector_for_connection
@@ -121,7 +125,7 @@ class IntegrationSync:
                 self.heartbeat = stack.enter_context(Heartbeat(self.run.pk))
                 erp = stack.enter_context(self.connector(self.integration.erp_connection))
                 crm = stack.enter_context(self.connector(self.integration.crm_connection))
-                for table in self.integration.tables.filter(active=True).prefetch_related("mappings"):
+                for table in self.tables():
                     source, target = (erp, crm) if table.direction == Direction.ERP_TO_CRM else (crm, erp)
                     table_run = self.sync_table(table, source, target)
                     any_failed = any_failed or table_run.failed > 0
@@ -139,6 +143,12 @@ class IntegrationSync:
             raise
         self.run.finish(RunStatus.PARTIAL if any_failed else RunStatus.SUCCEEDED)
         return self.run
+
+    def tables(self):
+        """The tables this run syncs: every active one, or those a webhook run has events for."""
+        if self.webhooks is not None:
+            return self.webhooks.tables
+        return self.integration.tables.filter(active=True).prefetch_related("mappings")
 
     def pause(self, quota: QuotaReached) -> None:
         """End the run *paused* until the quota is back, saying so: "Paused until 14:02: daily quota reached (…)"."""
@@ -170,7 +180,10 @@ class IntegrationSync:
     # ------------------------------------------------------------ one table
 
     def sync_table(self, table: SyncTable, source: Connector, target: Connector) -> TableRun:
-        """Extract → stage → filter → map → match → load → record, page by page; then deletes and the count."""
+        """Extract → stage → filter → map → match → load → record, page by page; then deletes and the count.
+
+        A webhook run reads the table's events instead of its source: it moves no cursor and judges no deletes.
+        """
         plan = TablePlan.load(table)
         interrupted = TableRun.objects.filter(table=table, finished_at__isnull=True).exclude(run=self.run)
         resuming = bool(table.resume_token) or interrupted.exists()
@@ -181,10 +194,14 @@ class IntegrationSync:
         loader = self.start_table(plan, table_run, target)
         cursor = table.resume_cursor or cursor_at_start(table, timezone.now())
         per_link = table.read_per_link_of_id is not None
-        seen_keys: set[str] | None = None if (table.resume_token or table.reads_changes_only or per_link) else set()
+        events = self.webhooks
+        partial = bool(table.resume_token) or table.reads_changes_only or per_link or events is not None
+        seen_keys: set[str] | None = None if partial else set()
         reader = PerLinkReader(table, source, self.page_log) if per_link else source
+        if events is not None:
+            reader = events.reader(table, source, self.page_log)
         from_source = 0  # records the pages brought, to hold against the total the source reports
-        whole_read = not table.resume_token
+        whole_read = not table.resume_token and events is None
         try:
             retried = retry_pending(loader)
             reprocess(loader)
@@ -196,7 +213,11 @@ class IntegrationSync:
                 cursor = load_page(
                     loader, page.records, cursor, resuming=resuming, seen_keys=seen_keys, retried=retried
                 )
-                self.page_log.flush(resume_token=page.next_token or "", resume_cursor=cursor)
+                if events is not None:
+                    events.loaded(table, self.page_log.counts)
+                    self.page_log.flush()  # no resume point: the events are the run's, the cursor the polls'
+                else:
+                    self.page_log.flush(resume_token=page.next_token or "", resume_cursor=cursor)
                 self.run.beat()
                 self.progress(table, table_run)
             if whole_read and table_run.source_total is not None and from_source < table_run.source_total:
@@ -228,10 +249,13 @@ class IntegrationSync:
             self.page_log.flush()
             self.finish_table(table_run, RunStatus.FAILED)
             raise
-        SyncTable.objects.filter(pk=table.pk).update(cursor_value=cursor or "", resume_token="", resume_cursor="")
-        table.cursor_value, table.resume_token, table.resume_cursor = cursor or "", "", ""
+        if events is not None:
+            cursor = table.cursor_value  # a webhook run leaves the cursor and the resume point as they are
+        else:
+            SyncTable.objects.filter(pk=table.pk).update(cursor_value=cursor or "", resume_token="", resume_cursor="")
+            table.cursor_value, table.resume_token, table.resume_cursor = cursor or "", "", ""
         table_run.cursor_after = cursor or ""
-        counted = self._count_target(table, target)
+        counted = self._count_target(table, target) if events is None else None
         self.finish_table(table_run, RunStatus.PARTIAL if table_run.failed else RunStatus.SUCCEEDED, counted)
         if counted is not None:
             follow_up(self.integration, table, counted)

@@ -3,6 +3,8 @@
 Retries belong to the connectors, never to the queue (``max_attempts`` 1).
 """
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -15,6 +17,9 @@ from monitoring.reaper import abandon_if_dead
 from .engine import AlreadyRunning, execute_run, queue_run
 from .models import Integration
 from .slots import claim_due, due_integrations
+from .webhooks import processing
+
+WEBHOOKS_STRANDED_AFTER = timedelta(minutes=1)  # events waiting this long with no run active are picked up
 
 
 def enqueue(run: SyncRun) -> SyncRun:
@@ -57,7 +62,53 @@ def trigger(integration: Integration, how: Trigger, user=None) -> SyncRun:
 
 def run_queued(run_id: int) -> str:
     run = execute_run(run_id)
+    pick_up_webhooks(run)
     return run.status
+
+
+# ------------------------------------------------------------ webhooks
+
+
+def enqueue_webhook(event_id: int) -> None:
+    """Send a received webhook event to the workers (called once its row is committed)."""
+    async_task("sync.tasks.process_webhook", event_id, task_name=f"webhook-{event_id}")
+
+
+def enqueue_webhooks(integration_id: int) -> None:
+    """Send an integration's waiting webhook events to the workers, for one webhook run."""
+    async_task("sync.tasks.process_webhooks", integration_id, task_name=f"webhooks-{integration_id}", group="webhooks")
+
+
+def process_webhook(event_id: int) -> str:
+    """A received event: ignored with the reason, or processed by a webhook run (``sync.webhooks.processing``)."""
+    outcome, run = processing.process_event(event_id)
+    if run is not None:
+        pick_up_webhooks(run)
+    return outcome
+
+
+def process_webhooks(integration_id: int) -> str:
+    """A webhook run for the integration's waiting events; the events left waiting go to the next one."""
+    run = processing.run_webhooks(Integration.objects.get(pk=integration_id))
+    if run is None:
+        return "nothing to process"
+    pick_up_webhooks(run)
+    return run.status
+
+
+def pick_up_webhooks(run: SyncRun) -> None:
+    """At the end of any run, the events that came while it ran go to a webhook run (a paused run's wait for
+    the run that resumes it: its quota is spent)."""
+    if run.status != RunStatus.PAUSED and processing.pending(run.integration).exists():
+        enqueue_webhooks(run.integration_id)
+
+
+def pick_up_stranded(now) -> list[int]:
+    """The minute's safety net: integrations whose events wait with no run active (the pks sent)."""
+    integrations = sorted(processing.stranded(now, WEBHOOKS_STRANDED_AFTER))
+    for integration_id in integrations:
+        enqueue_webhooks(integration_id)
+    return integrations
 
 
 NOTHING_DUE = "nothing due"
@@ -71,7 +122,11 @@ def run_scheduled(integration_id: int, scheduled_for=None) -> str:
     ``scheduled_for`` is what schedules made by earlier versions still send; the stored slot decides.
     """
     outcome, run = queue_due_slot(integration_id, timezone.now())
-    return execute_run(run.pk).status if run is not None else outcome
+    if run is None:
+        return outcome
+    run = execute_run(run.pk)
+    pick_up_webhooks(run)
+    return run.status
 
 
 def queue_due_slot(integration_id: int, now) -> tuple[str, SyncRun | None]:

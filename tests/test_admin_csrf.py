@@ -36,7 +36,7 @@ from django_q.models import OrmQ, Task
 
 from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from demo import seed
-from monitoring.choices import AlertKind, RunStatus, Trigger
+from monitoring.choices import AlertKind, RunStatus, Trigger, WebhookEventStatus
 from monitoring.models import Alert, ExportJob, ExportStatus, HeldDelete, RecordError, SyncRun, WebhookEvent
 from sync.choices import AuthKind, ConnectionKind, IntegrationType, ScheduleKind, WebhookScheme
 from sync.models import Connection, FieldMapping, Integration, SyncTable, WebhookReceiver
@@ -158,9 +158,10 @@ def world(db, settings, tmp_path):
     alert = Alert.objects.create(integration=integration, kind=AlertKind.CONSECUTIVE_FAILURES, message="3 failed")
     # The webhook inbox holds one delivery (its pages are read-only for everyone).
     receiver = WebhookReceiver.objects.create(connection=crm, scheme=WebhookScheme.BLING, secret="bling-secret")
-    WebhookEvent.accept(
+    event, _replayed = WebhookEvent.accept(
         receiver, delivery_id="d-1", event_type="order.created", headers={}, body=b"{}", sent_at=None, now=now
     )
+    WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEventStatus.FAILED)  # IT may process it again
     # Created after it, so that the generic cases change and delete this one (its inbox protects the other).
     WebhookReceiver.objects.create(connection=erp, scheme=WebhookScheme.BLING, secret="another-secret")
     exports_dir = tmp_path / "exports"
@@ -424,6 +425,7 @@ ACTION_ROLES = {
     ("sync.integration", "run_now"): IT,
     ("monitoring.recorderror", "retry"): IT,
     ("monitoring.recorderror", "ignore"): IT,
+    ("monitoring.webhookevent", "process_again"): IT,
     ("axes.accessattempt", "delete_selected"): IT,  # unlocking an account
 }
 NOT_OFFERED = (403, 302, 200)  # an action the user may not run is not offered: the list comes back, nothing happens

@@ -56,7 +56,10 @@ class WebhookEvent(models.Model):
         ordering = ["-received_at", "-pk"]
         verbose_name = _("webhook event")
         verbose_name_plural = _("webhook inbox")
-        permissions = [("view_webhook_payload", _("Can see the headers and bodies of webhook events"))]
+        permissions = [
+            ("view_webhook_payload", _("Can see the headers and bodies of webhook events")),
+            ("process_webhook_event", _("Can process webhook events again")),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["receiver", "delivery_id"],
@@ -113,6 +116,15 @@ class WebhookEvent(models.Model):
             body_bytes=body_bytes,
             status=WebhookEventStatus.IGNORED,
         )
+
+    def settle(self, status: str, result: str, now=None) -> bool:
+        """End this event's processing by its run: *processed*, *failed* or back to *received*; False if not its."""
+        now = now or timezone.now()
+        fields = {"status": status, "result": result, "processed_at": now}
+        if status == WebhookEventStatus.RECEIVED:
+            fields |= {"run": None, "processed_at": None}
+        claimed = WebhookEvent.objects.filter(pk=self.pk, status=WebhookEventStatus.PROCESSING, run_id=self.run_id)
+        return bool(claimed.update(**fields))
 
 
 def stored_body(body: bytes, secret: str) -> str:

@@ -1,7 +1,6 @@
 """One kind of record moving one way between an integration's two systems (Company ERP → CRM)."""
 
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -12,6 +11,8 @@ from ..connectors.templates import mentions
 from ..mapping.checks import check_filter_rules, missing_record_key
 from .cleaning import raise_errors
 from .integrations import LONGEST_MAX_TIME_WITHOUT_SUCCESS
+from .table_clock import clock_cursor, clock_errors
+from .table_webhooks import webhook_errors
 
 LONGEST_WAIT_FOR_PARENT = timedelta(days=90)
 LONGEST_CLOCK_OVERLAP = timedelta(days=1)
@@ -233,6 +234,41 @@ class SyncTable(models.Model):
             "Blank: not checked"
         ),
     )
+    webhook_event_types = models.CharField(
+        _("webhook event types"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "The webhook events of the source connection's receiver this table processes as they arrive, e.g. "
+            "contact.creation contact.propertyChange (separated by spaces or commas); * for every event. "
+            "Blank: none (the table is only polled)"
+        ),
+    )
+    webhook_records_path = models.CharField(
+        _("records path in a webhook event"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "Where an event holds its record, e.g. data; a list there is several records. "
+            "Blank: the event is the record"
+        ),
+    )
+    webhook_fetch_object = models.CharField(
+        _("read each webhook record from"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "For events that only name their record (HubSpot's objectId): the source's REST path that reads one "
+            "record, with {key}, e.g. /crm/v3/objects/contacts/{key}?properties=email,firstname. "
+            "Blank: the event carries the record"
+        ),
+    )
+    webhook_key_path = models.CharField(
+        _("record key in a webhook event"),
+        max_length=200,
+        blank=True,
+        help_text=_("With a path to read from: where the event names the record, e.g. objectId; blank: the record key"),
+    )
     cursor_value = models.CharField(_("last committed cursor"), max_length=200, blank=True, editable=False)
     resume_token = models.TextField(
         _("resume point"),
@@ -296,7 +332,7 @@ class SyncTable(models.Model):
             errors["max_time_without_success"] = [_("The max time without success must be positive, e.g. 24h.")]
         if self.incremental_filter and "{cursor}" not in self.incremental_filter:
             errors["incremental_filter"] = [_("The incremental filter must contain {cursor}.")]
-        errors |= self._clock_errors()
+        errors |= clock_errors(self)
         errors["target_count_query"] = validators.check_relative_query(self.target_count_query)
         if self.max_wait_for_parent is not None and self.max_wait_for_parent < timedelta(0):
             errors["max_wait_for_parent"] = [_("The max wait cannot be negative.")]
@@ -306,6 +342,7 @@ class SyncTable(models.Model):
                 errors["read_per_link_of"] = [_("A table cannot read one record per link of itself.")]
             elif self.integration_id and linked.integration_id != self.integration_id:
                 errors["read_per_link_of"] = [_("Choose a table of the same integration.")]
+        errors |= webhook_errors(self)
         errors["batch_kind"] = self._batch_errors()
         errors["write_body"] = self._write_body_errors()
         raise_errors(errors)
@@ -317,29 +354,12 @@ class SyncTable(models.Model):
 
     def clock_cursor(self, now: datetime) -> str:
         """The clock cursor of a read starting at ``now``: the overlap earlier, in the source's zone and format."""
-        zone = ZoneInfo(self.cursor_clock_zone) if self.cursor_clock_zone else UTC
-        return (now - self.cursor_clock_overlap).astimezone(zone).strftime(self.cursor_clock_format)
+        return clock_cursor(self, now)
 
-    def _clock_errors(self) -> dict[str, list]:
-        if self.cursor_clock_zone:
-            try:
-                ZoneInfo(self.cursor_clock_zone)
-            except (ZoneInfoNotFoundError, ValueError):
-                return {"cursor_clock_zone": [_("Unknown time zone: write one such as America/Sao_Paulo.")]}
-        if not self.cursor_clock_format:
-            return {}
-        errors = {}
-        if "%" not in self.cursor_clock_format:
-            errors["cursor_clock_format"] = [_("Write the format with codes such as %Y-%m-%d %H:%M:%S.")]
-        if self.cursor_field:
-            errors["cursor_field"] = [_("Choose one cursor: a record field or the clock, not both.")]
-        if "{cursor}" not in self.incremental_filter:
-            errors["incremental_filter"] = [
-                _("A cursor from the clock needs an incremental filter with {cursor}, or every run reads everything.")
-            ]
-        if self.cursor_clock_overlap is not None and self.cursor_clock_overlap < timedelta(0):
-            errors["cursor_clock_overlap"] = [_("The overlap cannot be negative.")]
-        return errors
+    def reads_from(self):
+        """The connection this table reads: the ERP's when it moves ERP → CRM, the CRM's otherwise."""
+        integration = self.integration
+        return integration.erp_connection if self.direction == Direction.ERP_TO_CRM else integration.crm_connection
 
     def writes_to(self):
         """The connection this table writes to: the CRM's when it moves ERP → CRM, the ERP's otherwise."""

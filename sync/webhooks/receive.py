@@ -1,7 +1,8 @@
 """``POST /hooks/<token>/``: a sender's delivery checked, written to the inbox, answered at once.
 
 Store first, answer fast: the body is read (never more than the receiver's cap), verified, and written in
-one short transaction; the processing comes after, from the inbox. No login and no CSRF token: the
+one short transaction; the processing comes after, from the inbox (a task sent once the event is committed,
+:mod:`sync.webhooks.processing`). No login and no CSRF token: the
 unguessable token finds the receiver and the sender's signature proves the delivery.
 
 Answers (a short JSON word, the reason stays in the inbox):
@@ -13,6 +14,7 @@ Answers (a short JSON word, the reason stays in the inbox):
 - 404: no active receiver has this token (nothing stored); 405 for any method but POST.
 """
 
+from django.db import transaction
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -22,6 +24,7 @@ from core import stored_messages as stored
 from core.redaction import MASK, redact_headers
 from monitoring.models import WebhookEvent
 from sync.models import WebhookReceiver
+from sync.tasks import enqueue_webhook
 
 from . import identity
 from .addresses import called_uri
@@ -64,7 +67,7 @@ def receive(request, token: str):
             **refusal, delivery_id=delivery_id, reason=verdict.refusal.reason, body=body, body_bytes=len(body)
         )
         return JsonResponse({"error": verdict.refusal.word}, status=401)
-    _event, replayed = WebhookEvent.accept(
+    event, replayed = WebhookEvent.accept(
         receiver,
         delivery_id=delivery_id,
         event_type=identity.event_type(config.scheme, body, receiver.event_type_path),
@@ -73,6 +76,8 @@ def receive(request, token: str):
         sent_at=verdict.sent_at,
         now=now,
     )
+    if not replayed:
+        transaction.on_commit(lambda: enqueue_webhook(event.pk))  # processed after, by the workers
     return JsonResponse({"received": True, "replay": replayed})
 
 

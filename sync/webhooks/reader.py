@@ -1,0 +1,97 @@
+"""A table's records read from the webhook events its run claimed, as a connector's ``read_page`` would.
+
+One page per event, in the order the events were received, so that what each event made is counted on
+it. An event either carries its records (at the table's records path in the event, blank: the event is
+the record) or names them (``webhook_key_path``), and each is then read from the source by its key
+(``webhook_fetch_object``, ``{key}`` in the path), as :class:`sync.per_link.PerLinkReader` reads one
+record per link. An event whose records are not where the table says is noted as unreadable on the
+intake, and brings no records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core import stored_messages as stored
+from monitoring.choices import RecordAction
+from monitoring.models import WebhookEvent
+
+from ..connectors.base import Connector, Page, ReadRequest
+from ..models import SyncTable
+from ..paths import get_path
+from ..steps.keys import key_text
+from .routing import records_in
+
+Unreadable = Callable[[WebhookEvent, str], None]
+
+
+class WebhookReader:
+    """Reads ``table``'s records from ``events``: pairs of an inbox event and the events of its body it takes."""
+
+    def __init__(
+        self,
+        table: SyncTable,
+        events: list[tuple[WebhookEvent, list]],
+        source: Connector,
+        page_log,
+        unreadable: Unreadable,
+    ):
+        self.table = table
+        self.events = events
+        self.source = source
+        self.page_log = page_log
+        self.unreadable = unreadable
+        self.current: WebhookEvent | None = None  # the event of the last page read
+
+    def read_page(self, request: ReadRequest) -> Page:
+        position = int(request.page_token or 0)
+        if position >= len(self.events):
+            self.current = None
+            return Page(records=[])
+        self.current, items = self.events[position]
+        records = []
+        for item in items:
+            found = records_in(self.table, item)
+            if found is None:
+                self.unreadable(
+                    self.current,
+                    stored.gettext(
+                        '%(table)s: the event has no record at "%(path)s".',
+                        table=self.table.name,
+                        path=self.table.webhook_records_path,
+                    ),
+                )
+                continue
+            records += self.fetched(found) if self.table.webhook_fetch_object else found
+        following = position + 1
+        return Page(records=records, next_token=str(following) if following < len(self.events) else None)
+
+    def fetched(self, named: list) -> list:
+        """The records the event names, read from the source one by one; one the source does not have is skipped."""
+        path = self.table.webhook_key_path or self.table.record_key
+        request = ReadRequest(source_object=self.table.webhook_fetch_object, records_path=self.table.records_path)
+        records = []
+        for reference in named:
+            key = key_text(get_path(reference, path))
+            if not key:
+                self.unreadable(
+                    self.current,
+                    stored.gettext(
+                        '%(table)s: the event names no record at "%(path)s".', table=self.table.name, path=path
+                    ),
+                )
+                continue
+            record = self.source.read_one(request, key)
+            if record is None:
+                self.page_log.outcome(
+                    RecordAction.SKIPPED,
+                    key,
+                    message=stored.gettext(
+                        "The webhook named %(table)s %(key)s, but the source has no such record.",
+                        table=self.table.name,
+                        key=key,
+                    ),
+                )
+                continue
+            records.append(record)
+        return records
