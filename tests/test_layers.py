@@ -53,6 +53,7 @@ FORBIDDEN = [
     ("sync/connectors/base.py", "from sync.models import Connection", "Connectors get plain configuration"),
     ("sync/mapping.py", "import requests", "Mapping and transforms are pure"),
     ("sync/schedules.py", "from monitoring.models import IntegrationState", "Schedule arithmetic is pure"),
+    ("sync/webhooks/verification.py", "from sync.models import WebhookReceiver", "Webhook verification is pure"),
     ("monitoring/health.py", "from integration_portal import settings", "Apps never import the project"),
     ("sync/engine.py", "import demo", "The product never imports the demo"),
 ]
