@@ -37,19 +37,25 @@ class PerLinkReader:
     def read_page(self, request: ReadRequest) -> Page:
         position = int(request.page_token or 0)
         keys = self.keys(position)
-        records = []
-        for key in keys:
-            record = self.source.read_one(request, key)
-            if record is None:
-                self.page_log.outcome(
-                    RecordAction.SKIPPED,
-                    key,
-                    message=stored.gettext(
-                        "%(table)s %(key)s is linked, but the source has no such record.",
-                        table=self.referenced.name,
-                        key=key,
-                    ),
-                )
-                continue
-            records.append(record)
+        records = read_each(
+            self.source,
+            request,
+            keys,
+            self.page_log,
+            lambda key: stored.gettext(
+                "%(table)s %(key)s is linked, but the source has no such record.", table=self.referenced.name, key=key
+            ),
+        )
         return Page(records=records, next_token=str(position + len(keys)) if len(keys) == PAGE_SIZE else None)
+
+
+def read_each(source: Connector, request: ReadRequest, keys, page_log, missing) -> list[dict]:
+    """The records of ``keys`` read one by one; one the source lacks is noted *skipped*, saying ``missing(key)``."""
+    records = []
+    for key in keys:
+        record = source.read_one(request, key)
+        if record is None:
+            page_log.outcome(RecordAction.SKIPPED, key, message=missing(key))
+        else:
+            records.append(record)
+    return records

@@ -11,6 +11,7 @@ everywhere in the tables. A field that is missing, or named twice, is a problem 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Iterator
 
@@ -127,7 +128,7 @@ def _pages(source, entity: int) -> Iterator[dict]:
     request = ReadRequest(source_object=FIELDS_PATH, arguments={"$filter": f"EntityId eq {entity}"})
     token, count = None, 0
     while True:
-        page = source.read_page(ReadRequest(**{**request.__dict__, "page_token": token}))
+        page = source.read_page(dataclasses.replace(request, page_token=token))
         for item in page.records:
             if isinstance(item, dict):
                 count += 1

@@ -83,7 +83,7 @@ def close(event: WebhookEvent, status: WebhookEventStatus, result: str, *, was=W
     )
 
 
-def unreadable_body(event: WebhookEvent) -> str:
+def unreadable_body() -> str:
     return stored.gettext("The body is not JSON: no record can be read from it.")
 
 
@@ -107,7 +107,7 @@ def triage(event: WebhookEvent) -> Integration | None:
     try:
         routed = route(event.receiver, event.body, tables)
     except Unreadable:
-        close(event, WebhookEventStatus.FAILED, unreadable_body(event))
+        close(event, WebhookEventStatus.FAILED, unreadable_body())
         return None
     if routed.untaken:
         close(event, WebhookEventStatus.IGNORED, untaken(event, routed.types, integration))
@@ -186,7 +186,7 @@ class WebhookIntake:
             try:
                 routed = route(receiver, event.body, tables[receiver.pk])
             except Unreadable:
-                event.settle(WebhookEventStatus.FAILED, unreadable_body(event))
+                event.settle(WebhookEventStatus.FAILED, unreadable_body())
                 continue
             if routed.untaken:
                 event.settle(WebhookEventStatus.IGNORED, untaken(event, routed.types, self.integration))

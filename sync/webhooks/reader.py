@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core import stored_messages as stored
-from monitoring.choices import RecordAction
 from monitoring.models import WebhookEvent
 
 from ..connectors.base import Connector, Page, ReadRequest
 from ..models import SyncTable
 from ..paths import get_path
+from ..per_link import read_each
 from ..steps.keys import key_text
 from .routing import records_in
 
@@ -70,28 +70,26 @@ class WebhookReader:
         """The records the event names, read from the source one by one; one the source does not have is skipped."""
         path = self.table.webhook_key_path or self.table.record_key
         request = ReadRequest(source_object=self.table.webhook_fetch_object, records_path=self.table.records_path)
-        records = []
+        keys = []
         for reference in named:
             key = key_text(get_path(reference, path))
-            if not key:
+            if key:
+                keys.append(key)
+            else:
                 self.unreadable(
                     self.current,
                     stored.gettext(
                         '%(table)s: the event names no record at "%(path)s".', table=self.table.name, path=path
                     ),
                 )
-                continue
-            record = self.source.read_one(request, key)
-            if record is None:
-                self.page_log.outcome(
-                    RecordAction.SKIPPED,
-                    key,
-                    message=stored.gettext(
-                        "The webhook named %(table)s %(key)s, but the source has no such record.",
-                        table=self.table.name,
-                        key=key,
-                    ),
-                )
-                continue
-            records.append(record)
-        return records
+        return read_each(
+            self.source,
+            request,
+            keys,
+            self.page_log,
+            lambda key: stored.gettext(
+                "The webhook named %(table)s %(key)s, but the source has no such record.",
+                table=self.table.name,
+                key=key,
+            ),
+        )
