@@ -77,6 +77,21 @@ def login_as(client, django_user_model):
 ROLES = (SUPERVISOR, IT, ONBOARDING)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite the tests use a database file, as the portal does: each thread has its own connection.
+
+    Django's in-memory test database is one connection that the live server's request threads share
+    with the test's thread, so concurrent requests interleave their transactions (one demo system's
+    insert rolled back with another request's savepoint), which no deployment ever does.
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("database") / "portal-test.sqlite3")
+
+
 def pytest_report_header(config):
     from django.conf import settings
 
