@@ -85,14 +85,18 @@ from .choices import (
     AlertStatus,
     HealthStatus,
     RunStatus,
+    Trigger,
 )
-from .models import Alert, IntegrationState, SyncRun, TableState
+from .models import Alert, IntegrationState, SyncRun, TableState, WebhookEvent
 from .state import aggregated, count_of
 
 FIGURES_WINDOW = timedelta(days=7)
 P95 = 95  # percent; nearest-rank: the smallest duration with at least 95 % of the runs at or below it
+P50 = 50
 
 RUN_DURATION = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+# A webhook event's latency: from received by the portal to its records written to the target.
+WEBHOOK_LATENCY = ExpressionWrapper(F("written_at") - F("received_at"), output_field=DurationField())
 
 
 def stuck_after() -> timedelta:
@@ -291,18 +295,35 @@ def _name(table) -> str:
 # ---------------------------------------------------------------- figures (database aggregates)
 
 
-def p95_ordering(runs: QuerySet) -> QuerySet:
-    """``runs`` ordered so that the first row holds the p95 duration (nearest rank), in one query.
+def percentile_ordering(rows: QuerySet, measure, percent: int) -> QuerySet:
+    """``rows`` ordered so that the first one holds the ``percent`` percentile of ``measure`` (nearest rank),
+    annotated as ``measured``, in one query.
 
-    Window functions rank the durations (``ROW_NUMBER``) and count them (``COUNT(*) OVER ()``);
-    rows ranked below ``ceil(0.95 n)`` sort last, the rest by duration: the first row is the
-    p95. No LIMIT/OFFSET that depends on the count, so it also works as a correlated subquery
+    Window functions rank the values (``ROW_NUMBER``) and count them (``COUNT(*) OVER ()``);
+    rows ranked below ``ceil(percent/100 n)`` sort last, the rest by value: the first row is the
+    percentile. No LIMIT/OFFSET that depends on the count, so it also works as a correlated subquery
     (SQLite and PostgreSQL).
     """
-    rank = Window(RowNumber(), order_by=[RUN_DURATION.asc(), F("pk").asc()])
+    rank = Window(RowNumber(), order_by=[measure.asc(), F("pk").asc()])
     total = Window(Count("pk"))
-    below_p95 = LessThan(rank * Value(100), total * Value(P95))
-    return runs.annotate(duration=RUN_DURATION).order_by(below_p95.asc(), RUN_DURATION.asc())
+    below = LessThan(rank * Value(100), total * Value(percent))
+    return rows.annotate(measured=measure).order_by(below.asc(), measure.asc())
+
+
+def p95_ordering(runs: QuerySet) -> QuerySet:
+    """``runs`` ordered so that the first row holds the p95 duration (``measured``), in one query."""
+    return percentile_ordering(runs, RUN_DURATION, P95)
+
+
+def written_webhook_events(events: QuerySet, now: datetime) -> QuerySet:
+    """Events whose records were written in the 7 days before ``now``: the latency figures' population."""
+    return events.filter(written_at__gt=now - FIGURES_WINDOW, written_at__lte=now)
+
+
+def webhook_latency(events: QuerySet, percent: int) -> timedelta | None:
+    """The ``percent`` percentile of received → written over ``events`` (nearest rank, one query)."""
+    measured = events.filter(written_at__isnull=False)
+    return percentile_ordering(measured, WEBHOOK_LATENCY, percent).values_list("measured", flat=True).first()
 
 
 def succeeded_in_window(runs: QuerySet, now: datetime) -> QuerySet:
@@ -323,7 +344,7 @@ def average_duration(runs: QuerySet) -> timedelta | None:
 def p95_duration(runs: QuerySet) -> timedelta | None:
     """The p95 duration of ``runs`` (nearest rank, one query)."""
     measured = runs.filter(started_at__isnull=False, finished_at__isnull=False)
-    return p95_ordering(measured).values_list("duration", flat=True).first()
+    return p95_ordering(measured).values_list("measured", flat=True).first()
 
 
 def with_state(queryset: QuerySet) -> QuerySet:
@@ -346,20 +367,33 @@ def with_state(queryset: QuerySet) -> QuerySet:
 def annotate_health(queryset: QuerySet, now: datetime) -> QuerySet:
     """:func:`with_state`, and the figures of the 7 days before ``now``: one query in all.
 
-    Adds ``health_avg_duration``, ``health_p95_duration``, ``health_runs_7d``, ``health_successes_7d``
-    and ``health_partial_7d``.
+    Adds ``health_avg_duration``, ``health_p95_duration`` (of the polls: a webhook run's few records are
+    measured by their latency), ``health_runs_7d``, ``health_successes_7d``, ``health_partial_7d``, and the
+    webhooks' ``health_webhook_events_7d``, ``health_webhook_p50`` and ``health_webhook_p95`` (received →
+    written).
     """
     runs = SyncRun.objects.filter(integration=OuterRef("pk"))
     finished_7d = runs.filter(
         status__in=FINISHED_RUN_STATUSES, finished_at__gt=now - FIGURES_WINDOW, finished_at__lte=now
     )
     succeeded_7d = succeeded_in_window(runs, now)
+    polls_7d = succeeded_7d.exclude(trigger=Trigger.WEBHOOK)
+    written_7d = written_webhook_events(WebhookEvent.objects.filter(run__integration=OuterRef("pk")), now)
     return with_state(queryset).annotate(
-        health_avg_duration=Subquery(aggregated(succeeded_7d, Avg(RUN_DURATION)), output_field=DurationField()),
-        health_p95_duration=Subquery(p95_ordering(succeeded_7d).values("duration")[:1], output_field=DurationField()),
+        health_avg_duration=Subquery(aggregated(polls_7d, Avg(RUN_DURATION)), output_field=DurationField()),
+        health_p95_duration=Subquery(p95_ordering(polls_7d).values("measured")[:1], output_field=DurationField()),
         health_runs_7d=count_of(finished_7d),
         health_successes_7d=count_of(succeeded_7d),
         health_partial_7d=count_of(succeeded_7d.filter(status=RunStatus.PARTIAL)),
+        health_webhook_events_7d=count_of(written_7d),
+        health_webhook_p50=latency_subquery(written_7d, P50),
+        health_webhook_p95=latency_subquery(written_7d, P95),
+    )
+
+
+def latency_subquery(events: QuerySet, percent: int) -> Subquery:
+    return Subquery(
+        percentile_ordering(events, WEBHOOK_LATENCY, percent).values("measured")[:1], output_field=DurationField()
     )
 
 

@@ -256,6 +256,9 @@ class IntegrationHealth:
     runs_7d: int = 0  # finished in the last 7 days
     successes_7d: int = 0  # of them, completed (succeeded or partial)
     partial_7d: int = 0  # of them, partial: completed with some records refused
+    webhook_events_7d: int = 0  # webhook events whose records were written in the last 7 days
+    webhook_p50: timedelta | None = None  # their latency, received → written
+    webhook_p95: timedelta | None = None
 
     @property
     def success_rate_text(self) -> str:
@@ -312,6 +315,9 @@ class IntegrationHealth:
             runs_7d=runs_7d,
             successes_7d=integration.health_successes_7d,
             partial_7d=integration.health_partial_7d,
+            webhook_events_7d=integration.health_webhook_events_7d,
+            webhook_p50=integration.health_webhook_p50,
+            webhook_p95=integration.health_webhook_p95,
         )
 
 

@@ -22,7 +22,7 @@ This module runs the steps in order; each step lives in :mod:`sync.steps`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -49,6 +49,7 @@ from .steps.extract import load_page, pages
 from .steps.keys import cursor_at_start, key_text
 from .steps.load import RecordLoader
 from .steps.plan import TablePlan
+from .steps.sweep import SweepCount
 from .target_count import TargetCount, count_target, follow_up
 
 Progress = Callable[[SyncTable, TableRun], None]
@@ -182,7 +183,8 @@ class IntegrationSync:
     def sync_table(self, table: SyncTable, source: Connector, target: Connector) -> TableRun:
         """Extract → stage → filter → map → match → load → record, page by page; then deletes and the count.
 
-        A webhook run reads the table's events instead of its source: it moves no cursor and judges no deletes.
+        A webhook run reads the table's events instead of its source: it moves no cursor, and
+        deletes only what its delete events name.
         """
         plan = TablePlan.load(table)
         interrupted = TableRun.objects.filter(table=table, finished_at__isnull=True).exclude(run=self.run)
@@ -202,6 +204,8 @@ class IntegrationSync:
             reader = events.reader(table, source, self.page_log)
         from_source = 0  # records the pages brought, to hold against the total the source reports
         whole_read = not table.resume_token and events is None
+        sweep = SweepCount(table, self.page_log) if events is None else None
+        watching = sweep.watching if sweep is not None else nullcontext
         try:
             retried = retry_pending(loader)
             reprocess(loader)
@@ -210,10 +214,12 @@ class IntegrationSync:
                     table_run.source_total = page.total
                     TableRun.objects.filter(pk=table_run.pk).update(source_total=page.total)
                 from_source += len(page.records)
-                cursor = load_page(
-                    loader, page.records, cursor, resuming=resuming, seen_keys=seen_keys, retried=retried
-                )
+                with watching():
+                    cursor = load_page(
+                        loader, page.records, cursor, resuming=resuming, seen_keys=seen_keys, retried=retried
+                    )
                 if events is not None:
+                    events.delete_gone(table, target, self.page_log)
                     events.loaded(table, self.page_log.counts)
                     self.page_log.flush()  # no resume point: the events are the run's, the cursor the polls'
                 else:
@@ -231,7 +237,8 @@ class IntegrationSync:
                     )
                 )
             if seen_keys is not None and table.delete_policy == DeletePolicy.DELETE:
-                apply_deletes(table, seen_keys, target, self.page_log)
+                with watching():
+                    apply_deletes(table, seen_keys, target, self.page_log)
                 self.page_log.flush()
         except QuotaReached:
             self.page_log.flush()  # what was written stays linked; the resume point stays at the last whole page
@@ -256,7 +263,8 @@ class IntegrationSync:
             table.cursor_value, table.resume_token, table.resume_cursor = cursor or "", "", ""
         table_run.cursor_after = cursor or ""
         counted = self._count_target(table, target) if events is None else None
-        self.finish_table(table_run, RunStatus.PARTIAL if table_run.failed else RunStatus.SUCCEEDED, counted)
+        status = RunStatus.PARTIAL if table_run.failed else RunStatus.SUCCEEDED
+        self.finish_table(table_run, status, counted, sweep)
         if counted is not None:
             follow_up(self.integration, table, counted)
         self.progress(table, table_run)
@@ -272,11 +280,19 @@ class IntegrationSync:
         self.still_alive()  # reaped while counting: the count is not written
         return counted
 
-    def finish_table(self, table_run: TableRun, status: RunStatus, counted: TargetCount | None = None) -> None:
+    def finish_table(
+        self,
+        table_run: TableRun,
+        status: RunStatus,
+        counted: TargetCount | None = None,
+        sweep: SweepCount | None = None,
+    ) -> None:
         table_run.status, table_run.finished_at = status, timezone.now()
         fields = ["status", "finished_at", "cursor_after"]
         if counted is not None:
             fields += counted.store_on(table_run)
+        if sweep is not None:
+            fields += sweep.store_on(table_run)
         table_run.save(update_fields=fields)
 
 

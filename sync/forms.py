@@ -12,6 +12,7 @@ from core.durations import HumanDurationField
 from . import validators
 from .choices import Direction
 from .models import OUTBOUND_URL_FIELDS, SECRET_FIELDS, Connection, FieldMapping, Integration
+from .models.integration_ports import type_errors
 from .row_editors import FilterRulesEditor, KeyValueEditor
 from .shown_fields import (
     AUTH_BLANK_VALUES,
@@ -313,6 +314,10 @@ class IntegrationForm(forms.ModelForm):
                 )
             else:
                 cleaned[WEBHOOK_FIELD] = ""
+        connections = [cleaned.get("erp_connection"), cleaned.get("crm_connection")]
+        tables = self.instance.tables.all() if self.instance.pk else []
+        for message in type_errors(cleaned.get("integration_type"), connections, tables):
+            self.add_error("integration_type", message)
         return cleaned
 
     def _post_clean(self):

@@ -6,6 +6,9 @@ from accounts.roles import IT, ONBOARDING, SUPERVISOR
 from sync.choices import AuthKind, ConnectionKind, IntegrationType, ScheduleKind
 from sync.models import Connection, FieldMapping, Integration, SyncTable
 
+from . import webhook_shop
+from .builders import two_rest_apis
+
 CRM_API_KEY = "crm-key-3f9a1c7e5b"
 ERP_PASSWORD = "erp-pass-8d2e4a6c0f"
 
@@ -59,6 +62,19 @@ def integration(erp_connection, crm_connection):
     FieldMapping.objects.create(table=table, position=1, source_path="CNPJ", target_field="CNPJ", transform="cnpj")
     FieldMapping.objects.create(table=table, position=2, source_path="Name", target_field="Name", transform="trim")
     return integration
+
+
+@pytest.fixture
+def shop_apis():
+    """A source and a target REST server (tests/webhook_shop.py)."""
+    with two_rest_apis(webhook_shop.API_KEY) as (source, target):
+        yield source, target
+
+
+@pytest.fixture
+def shop(shop_apis):
+    """Companies and contacts, source → target, taking the source's webhooks (tests/webhook_shop.py)."""
+    return webhook_shop.build_shop(*shop_apis)
 
 
 @pytest.fixture

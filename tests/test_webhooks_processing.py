@@ -7,8 +7,6 @@ runs at once (django-q2 in sync mode, the on-commit callbacks executed).
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -16,103 +14,21 @@ from django.urls import reverse
 
 from accounts.roles import IT, SUPERVISOR
 from monitoring.choices import ErrorStatus, RecordAction, RunStatus, Trigger, WebhookEventStatus
-from monitoring.models import RecordError, RecordEvent, SyncRun, TableRun, WebhookEvent
+from monitoring.models import RecordError, RecordEvent, SyncRun, TableRun
 from sync import tasks
-from sync.choices import DeletePolicy, WebhookScheme
+from sync.choices import DeletePolicy
 from sync.engine import queue_run
-from sync.models import FieldMapping, RecordLink, SyncTable, WebhookReceiver
+from sync.models import RecordLink, SyncTable
 
-from .builders import rest_to_rest, two_rest_apis
-from .webhook_senders import STANDARD_SECRET, standard_headers
+from .webhook_shop import ACME, post_event
 
 pytestmark = pytest.mark.django_db
 
-API_KEY = "webhook-processing-key-7c1e"
-
-
-@pytest.fixture
-def apis():
-    with two_rest_apis(API_KEY) as (source, target):
-        yield source, target
-
-
-@pytest.fixture
-def shop(apis):
-    """Companies and their contacts move source → target; both tables take webhooks of the source."""
-    source, target = apis
-    integration = rest_to_rest(source, target, api_key=API_KEY, name="Shop ↔ CRM")
-    company = SyncTable.objects.create(
-        integration=integration,
-        name="Company",
-        order=1,
-        source_object="/Contacts",
-        target_object="/Contacts",
-        update_object="/Contacts({id})",
-        record_key="Code",
-        webhook_event_types="company.created, company.updated",
-        webhook_records_path="data",
-    )
-    for position, (path, field, extra) in enumerate(
-        [
-            ("Code", "Code", {"value_type": "text"}),
-            ("Name", "Name", {"transform": "trim"}),
-            (
-                "Revenue",
-                "Revenue",
-                {"transform": "decimal", "transform_options": {"decimal_separator": ","}, "value_type": "decimal"},
-            ),
-            ("Active", "Active", {"transform": "boolean", "value_type": "boolean"}),
-        ]
-    ):
-        FieldMapping.objects.create(table=company, position=position, source_path=path, target_field=field, **extra)
-    contact = SyncTable.objects.create(
-        integration=integration,
-        name="Contact",
-        order=2,
-        source_object="/Contacts",
-        target_object="/Contacts",
-        record_key="Email",
-        webhook_event_types="contact.created",
-        webhook_records_path="data",
-    )
-    FieldMapping.objects.create(table=contact, position=1, source_path="Email", target_field="Email")
-    FieldMapping.objects.create(
-        table=contact,
-        position=2,
-        source_path="CompanyCode",
-        target_field="CompanyId",
-        transform="lookup",
-        transform_options={"table": "Company"},
-    )
-    WebhookReceiver.objects.create(
-        connection=integration.erp_connection, scheme=WebhookScheme.STANDARD, secret=STANDARD_SECRET
-    )
-    return integration
-
-
-def post_event(client, integration, body: dict, delivery_id: str, capture):
-    """Post ``body`` signed as Standard Webhooks; the processing task runs once the event is committed."""
-    receiver = integration.erp_connection.webhook_receiver
-    raw = json.dumps(body).encode()
-    headers = standard_headers(STANDARD_SECRET, delivery_id, datetime.now(UTC), raw)
-    with capture(execute=True):
-        response = client.post(
-            reverse("webhook_receive", args=[receiver.token]),
-            data=raw,
-            content_type="application/json",
-            headers=headers,
-        )
-    assert response.status_code == 200, response.content
-    return WebhookEvent.objects.get(receiver=receiver, delivery_id=delivery_id)
-
-
-ACME = {"type": "company.created", "data": {"Code": "C1", "Name": "  ACME Ltda ", "Revenue": "1234,50", "Active": "S"}}
-
 
 def test_an_event_creates_its_record_in_the_target_field_by_field(
-    client, shop, apis, django_capture_on_commit_callbacks
+    client, shop, shop_apis, django_capture_on_commit_callbacks
 ):
-    _source, target = apis
+    _source, target = shop_apis
     event = post_event(client, shop, ACME, "msg_1", django_capture_on_commit_callbacks)
 
     [written] = target.contacts()
@@ -130,8 +46,8 @@ def test_an_event_creates_its_record_in_the_target_field_by_field(
     assert (table_run.table.name, table_run.read, table_run.created) == ("Company", 1, 1)  # Contact did not run
 
 
-def test_the_same_record_twice_is_written_once(client, shop, apis, django_capture_on_commit_callbacks):
-    _source, target = apis
+def test_the_same_record_twice_is_written_once(client, shop, shop_apis, django_capture_on_commit_callbacks):
+    _source, target = shop_apis
     post_event(client, shop, ACME, "msg_1", django_capture_on_commit_callbacks)
     again = post_event(client, shop, ACME, "msg_2", django_capture_on_commit_callbacks)  # another id, same body
 
@@ -141,8 +57,10 @@ def test_the_same_record_twice_is_written_once(client, shop, apis, django_captur
     assert (again.status, str(again.result)) == (WebhookEventStatus.PROCESSED, "1 record: 1 unchanged")
 
 
-def test_a_record_the_target_refuses_goes_to_the_review_queue(client, shop, apis, django_capture_on_commit_callbacks):
-    _source, target = apis
+def test_a_record_the_target_refuses_goes_to_the_review_queue(
+    client, shop, shop_apis, django_capture_on_commit_callbacks
+):
+    _source, target = shop_apis
     target.fail_next(status=422, method="POST", path="/Contacts", body={"error": {"message": "Name is too short"}})
     event = post_event(client, shop, ACME, "msg_1", django_capture_on_commit_callbacks)
 
@@ -156,9 +74,9 @@ def test_a_record_the_target_refuses_goes_to_the_review_queue(client, shop, apis
 
 
 def test_a_record_whose_parent_is_not_synced_waits_and_goes_through_once_it_lands(
-    client, shop, apis, django_capture_on_commit_callbacks
+    client, shop, shop_apis, django_capture_on_commit_callbacks
 ):
-    _source, target = apis
+    _source, target = shop_apis
     contact = {"type": "contact.created", "data": {"Email": "ana@acme.example", "CompanyCode": "C1"}}
     waiting = post_event(client, shop, contact, "msg_contact", django_capture_on_commit_callbacks)
 
@@ -178,7 +96,9 @@ def test_a_record_whose_parent_is_not_synced_waits_and_goes_through_once_it_land
     assert RecordError.objects.get(record_key="ana@acme.example").status == ErrorStatus.RESOLVED
 
 
-def test_an_event_no_table_takes_is_ignored_with_the_reason(client, shop, apis, django_capture_on_commit_callbacks):
+def test_an_event_no_table_takes_is_ignored_with_the_reason(
+    client, shop, shop_apis, django_capture_on_commit_callbacks
+):
     event = post_event(client, shop, {"type": "invoice.paid", "data": {}}, "msg_x", django_capture_on_commit_callbacks)
     event.refresh_from_db()
     assert event.status == WebhookEventStatus.IGNORED
@@ -186,15 +106,15 @@ def test_an_event_no_table_takes_is_ignored_with_the_reason(client, shop, apis, 
     assert not SyncRun.objects.exists()
 
 
-def test_an_event_without_its_record_fails_with_the_reason(client, shop, apis, django_capture_on_commit_callbacks):
+def test_an_event_without_its_record_fails_with_the_reason(client, shop, shop_apis, django_capture_on_commit_callbacks):
     event = post_event(client, shop, {"type": "company.updated"}, "msg_bare", django_capture_on_commit_callbacks)
     event.refresh_from_db()
     assert event.status == WebhookEventStatus.FAILED
     assert 'Company: the event has no record at "data".' in str(event.result)
 
 
-def test_a_webhook_run_moves_no_cursor_and_deletes_nothing(client, shop, apis, django_capture_on_commit_callbacks):
-    _source, target = apis
+def test_a_webhook_run_moves_no_cursor_and_deletes_nothing(client, shop, shop_apis, django_capture_on_commit_callbacks):
+    _source, target = shop_apis
     kept = target.add_contact(Code="OLD", Name="Linked before")
     SyncTable.objects.filter(name="Company").update(
         cursor_field="LastUpdateDate", cursor_value="2026-01-01T00:00:00Z", delete_policy=DeletePolicy.DELETE
@@ -215,9 +135,9 @@ def test_a_webhook_run_moves_no_cursor_and_deletes_nothing(client, shop, apis, d
 
 
 def test_an_event_arriving_during_a_run_is_processed_by_that_runs_end(
-    client, shop, apis, django_capture_on_commit_callbacks
+    client, shop, shop_apis, django_capture_on_commit_callbacks
 ):
-    _source, target = apis
+    _source, target = shop_apis
     SyncTable.objects.filter(name="Contact").update(active=False)  # the poll reads companies only
     busy = queue_run(shop, Trigger.MANUAL)
     event = post_event(client, shop, ACME, "msg_1", django_capture_on_commit_callbacks)
@@ -231,7 +151,7 @@ def test_an_event_arriving_during_a_run_is_processed_by_that_runs_end(
 
 
 def test_events_left_waiting_are_picked_up_by_the_maintenance_safety_net(
-    client, shop, apis, django_capture_on_commit_callbacks
+    client, shop, shop_apis, django_capture_on_commit_callbacks
 ):
     busy = queue_run(shop, Trigger.MANUAL)
     event = post_event(client, shop, ACME, "msg_1", django_capture_on_commit_callbacks)
@@ -244,9 +164,9 @@ def test_events_left_waiting_are_picked_up_by_the_maintenance_safety_net(
 
 
 def test_it_processes_selected_events_again_from_the_inbox(
-    client, shop, apis, login_as, django_capture_on_commit_callbacks
+    client, shop, shop_apis, login_as, django_capture_on_commit_callbacks
 ):
-    _source, target = apis
+    _source, target = shop_apis
     first = post_event(client, shop, ACME, "msg_1", django_capture_on_commit_callbacks)
     bare = post_event(client, shop, {"type": "company.updated"}, "msg_bare", django_capture_on_commit_callbacks)
     target.change(target.contacts()[0]["Id"], {"Name": "Changed in the CRM"}, replace=False)
@@ -269,7 +189,9 @@ def test_it_processes_selected_events_again_from_the_inbox(
     assert SyncRun.objects.filter(trigger=Trigger.WEBHOOK).count() == 3
 
 
-def test_a_supervisor_cannot_process_events_again(client, shop, apis, login_as, django_capture_on_commit_callbacks):
+def test_a_supervisor_cannot_process_events_again(
+    client, shop, shop_apis, login_as, django_capture_on_commit_callbacks
+):
     event = post_event(client, shop, ACME, "msg_1", django_capture_on_commit_callbacks)
     supervisor = login_as(SUPERVISOR)
     supervisor.post(
@@ -278,3 +200,44 @@ def test_a_supervisor_cannot_process_events_again(client, shop, apis, login_as, 
     )
     event.refresh_from_db()
     assert event.status == WebhookEventStatus.PROCESSED and SyncRun.objects.count() == 1
+
+
+def test_an_event_that_only_names_its_record_reads_it_from_the_source(
+    client, shop, shop_apis, django_capture_on_commit_callbacks
+):
+    source, target = shop_apis
+    SyncTable.objects.filter(name="Company").update(
+        webhook_records_path="", webhook_fetch_object="/Contacts({key})", webhook_key_path="objectId"
+    )
+    named = source.add_contact(Code="C7", Name=" Named Ltda ", Revenue="99,90", Active="S")
+
+    event = post_event(
+        client, shop, {"type": "company.updated", "objectId": named["Id"]}, "msg_1", django_capture_on_commit_callbacks
+    )
+
+    [written] = target.contacts(Code="C7")
+    assert written["Name"] == "Named Ltda" and Decimal(str(written["Revenue"])) == Decimal("99.90")
+    assert written["Active"] is True
+    assert source.requests_to(f"/Contacts({named['Id']})", "GET")
+    event.refresh_from_db()
+    assert (event.status, str(event.result)) == (WebhookEventStatus.PROCESSED, "1 record: 1 created")
+
+
+def test_a_named_record_the_source_no_longer_has_is_skipped_with_the_reason(
+    client, shop, shop_apis, django_capture_on_commit_callbacks
+):
+    _source, target = shop_apis
+    SyncTable.objects.filter(name="Company").update(
+        webhook_records_path="", webhook_fetch_object="/Contacts({key})", webhook_key_path="objectId"
+    )
+
+    event = post_event(
+        client, shop, {"type": "company.updated", "objectId": 404}, "msg_1", django_capture_on_commit_callbacks
+    )
+
+    assert target.contacts() == []
+    event.refresh_from_db()
+    assert (event.status, str(event.result)) == (WebhookEventStatus.PROCESSED, "1 record: 1 skipped")
+    skipped = RecordEvent.objects.get(run=event.run)
+    assert (skipped.action, skipped.record_key) == (RecordAction.SKIPPED, "404")
+    assert str(skipped.message) == "The webhook named Company 404, but the source has no such record."

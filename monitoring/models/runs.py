@@ -199,6 +199,15 @@ class TableRun(models.Model):
         help_text=_("Records the portal held links for when the target was counted"),
     )
     target_count_error = StoredMessageField(_("why the target was not counted"), blank=True)
+    missed_by_webhooks = models.PositiveIntegerField(
+        _("changes no webhook delivered"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "For a table that takes webhooks, the changes its poll (the sweep) found and wrote: "
+            "no webhook had brought them"
+        ),
+    )
     cursor_before = models.CharField(_("cursor before"), max_length=200, blank=True)
     cursor_after = models.CharField(_("cursor after"), max_length=200, blank=True)
 

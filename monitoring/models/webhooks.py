@@ -47,6 +47,12 @@ class WebhookEvent(models.Model):
         _("status"), max_length=10, choices=WebhookEventStatus.choices, default=WebhookEventStatus.RECEIVED
     )
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    written_at = models.DateTimeField(
+        _("written"),
+        null=True,
+        blank=True,
+        help_text=_("When its records went through to the target: received to written is the webhook's latency"),
+    )
     run = models.ForeignKey(
         SyncRun, models.SET_NULL, null=True, blank=True, related_name="webhook_events", verbose_name=_("run")
     )
@@ -117,10 +123,15 @@ class WebhookEvent(models.Model):
             status=WebhookEventStatus.IGNORED,
         )
 
-    def settle(self, status: str, result: str, now=None) -> bool:
-        """End this event's processing by its run: *processed*, *failed* or back to *received*; False if not its."""
+    def settle(self, status: str, result: str, now=None, written_at=None) -> bool:
+        """End this event's processing by its run: *processed*, *failed* or back to *received*; False if not its.
+
+        ``written_at``: when a processed event's records went through to the target.
+        """
         now = now or timezone.now()
         fields = {"status": status, "result": result, "processed_at": now}
+        if status == WebhookEventStatus.PROCESSED:
+            fields["written_at"] = written_at
         if status == WebhookEventStatus.RECEIVED:
             fields |= {"run": None, "processed_at": None}
         claimed = WebhookEvent.objects.filter(pk=self.pk, status=WebhookEventStatus.PROCESSING, run_id=self.run_id)

@@ -26,6 +26,7 @@ from monitoring.alerts import acknowledge
 from monitoring.choices import UNRESOLVED_ALERT_STATUSES
 from monitoring.cron_words import cron_in_words
 from monitoring.health import (
+    FIGURES_WINDOW,
     HealthFacts,
     annotate_health,
     annotate_table_health,
@@ -254,6 +255,15 @@ def general_information(request, pk):
     return render(request, "monitoring/general.html", context)
 
 
+def changes_no_webhook_delivered(integration, now) -> int | None:
+    """What the polls of tables taking webhooks found in the last 7 days that no webhook had brought;
+    None when no table of the integration swept in that time."""
+    swept = TableRun.objects.filter(
+        run__integration=integration, missed_by_webhooks__isnull=False, finished_at__gt=now - FIGURES_WINDOW
+    )
+    return swept.aggregate(found=Sum("missed_by_webhooks"))["found"]
+
+
 def _save(integration, **values):
     for name, value in values.items():
         setattr(integration, name, value)
@@ -278,6 +288,7 @@ def general_context(request, integration, now, max_time_form=None, deployment_fo
             "next_run_overdue": is_overdue(health.next_run, now),
             "data_size": size,
             "data_size_words": filesizeformat(size),
+            "sweep_found_7d": changes_no_webhook_delivered(integration, now),
             "max_time_words": human_duration(integration.max_time_without_success),
             "tables": tables_with_status(integration, facts, now, tz),
             "alerts": integration.alerts.filter(status__in=UNRESOLVED_ALERT_STATUSES)

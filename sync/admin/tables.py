@@ -117,7 +117,13 @@ class SyncTableAdmin(HumanDurationsMixin, admin.ModelAdmin):
         (
             _("Webhooks"),
             {
-                "fields": ["webhook_event_types", "webhook_records_path", "webhook_fetch_object", "webhook_key_path"],
+                "fields": [
+                    "webhook_event_types",
+                    "webhook_delete_types",
+                    "webhook_records_path",
+                    "webhook_fetch_object",
+                    "webhook_key_path",
+                ],
                 "description": _(
                     "Events the source connection's webhook receiver gets are processed at once through this table; "
                     "its schedule keeps running and fills in what no webhook delivered."

@@ -19,6 +19,7 @@ from .. import validators
 from ..choices import Direction
 from ..forms import hide_webhook
 from ..models import AUTH_REQUIREMENTS, SECRET_FIELDS, Connection, FieldMapping, Integration, SyncTable
+from ..models.integration_ports import type_errors
 from ..models.tables import batch_target_errors
 from . import schema
 from .custom_fields import field_keys, with_keys
@@ -186,8 +187,19 @@ def _plan(document: schema.Document, problems: Problems, environ) -> _Plan:
             problems.add((*record.path, LINKED_TABLE), _("a table cannot read one record per link of itself"))
     _check_count_queries(document.tables, tables, connections, problems)
     _check_batch_targets(document.tables, tables, connections, problems)
+    _check_ports(document.integration, integration, connections, tables, problems)
     missing = [table for name, table in sorted(existing_tables.items()) if name not in first_index]
     return _Plan(integration, connections, tables, missing)
+
+
+def _check_ports(record, integration: _Planned, connections: dict[str, _Planned], tables: list[_Planned], problems):
+    """The integration's type is a port one of the file's connections speaks (no label without a connector)."""
+    where = (*record.path, "integration_type")
+    if problems.near(where) or len(connections) < 2:
+        return
+    planned = [connections[role].instance for role in schema.CONNECTION_ROLES if role in connections]
+    for message in type_errors(integration.instance.integration_type, planned, [t.instance for t in tables]):
+        problems.add(where, message)
 
 
 def _check_count_queries(records, tables: list[_Planned], connections: dict[str, _Planned], problems) -> None:

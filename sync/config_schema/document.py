@@ -178,6 +178,7 @@ class TableFile(FileObject):
     max_wait_for_parent: Duration = None
     target_count_query: Text = None
     webhook_event_types: Text = None
+    webhook_delete_types: Text = None
     webhook_records_path: Text = None
     webhook_fetch_object: Text = None
     webhook_key_path: Text = None

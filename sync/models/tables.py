@@ -244,6 +244,16 @@ class SyncTable(models.Model):
             "Blank: none (the table is only polled)"
         ),
     )
+    webhook_delete_types = models.CharField(
+        _("webhook event types that delete"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "Events saying the record was deleted in the source, e.g. contact.deletion: the table's delete policy "
+            "applies to the record they name (deleted in the target, held past the threshold, or left). "
+            "Blank: deletes are found by the polls only"
+        ),
+    )
     webhook_records_path = models.CharField(
         _("records path in a webhook event"),
         max_length=200,
@@ -267,7 +277,10 @@ class SyncTable(models.Model):
         _("record key in a webhook event"),
         max_length=200,
         blank=True,
-        help_text=_("With a path to read from: where the event names the record, e.g. objectId; blank: the record key"),
+        help_text=_(
+            "Where the event names its record, for a path to read it from or a delete, e.g. objectId or Old.Id; "
+            "blank: the record key in the event's record"
+        ),
     )
     cursor_value = models.CharField(_("last committed cursor"), max_length=200, blank=True, editable=False)
     resume_token = models.TextField(

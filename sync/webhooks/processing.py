@@ -6,7 +6,8 @@ the status is still the one read — so two workers never process one event. Onl
 route to run, each reading its records from the events (:class:`.reader.WebhookReader`): staging, rules,
 typed mappings, lookups (a record whose parent is not synced waits), links (an unchanged record is
 written once however often it comes), the review queue and the ledger are the polled records' own. A
-webhook run moves no cursor, judges no deletes and checks no source total.
+webhook run moves no cursor, judges no deletes from records it did not see
+(only delete events delete) and checks no source total.
 
 When the run ends each claimed event is settled: *processed* with what its records became, *failed* with
 the reason when it could not be read or the run failed, back to *received* when the run paused for a
@@ -16,6 +17,7 @@ quota (the run that resumes picks it up). An event no table takes is *ignored*, 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 
 from django.db.models import Q
 from django.utils import timezone
@@ -35,10 +37,19 @@ from monitoring.models import SyncRun, WebhookEvent
 from ..choices import Direction
 from ..engine import AlreadyRunning, ConnectorFactory, IntegrationSync, queue_run
 from ..models import Integration, SyncTable, WebhookReceiver
+from ..steps.deletes import apply_named_deletes
 from .reader import WebhookReader
 from .routing import Unreadable, integration_of, route, webhook_tables
 
 EVENTS_PER_RUN = 500  # the rest wait for the run that the end of this one queues
+# Outcomes of a record that reached its end in the target (its latency counts); waiting or failed ones did not.
+WENT_THROUGH = (
+    RecordAction.CREATED,
+    RecordAction.UPDATED,
+    RecordAction.UNCHANGED,
+    RecordAction.SKIPPED,
+    RecordAction.DELETED,
+)
 
 # Outcome words of an event's result, by record action.
 OUTCOME_WORDS = {
@@ -46,6 +57,10 @@ OUTCOME_WORDS = {
     RecordAction.UPDATED: lambda n: stored.ngettext("%(count)d updated", "%(count)d updated", n, count=n),
     RecordAction.UNCHANGED: lambda n: stored.ngettext("%(count)d unchanged", "%(count)d unchanged", n, count=n),
     RecordAction.SKIPPED: lambda n: stored.ngettext("%(count)d skipped", "%(count)d skipped", n, count=n),
+    RecordAction.DELETED: lambda n: stored.ngettext("%(count)d deleted", "%(count)d deleted", n, count=n),
+    RecordAction.HELD: lambda n: stored.ngettext(
+        "%(count)d delete held for approval", "%(count)d deletes held for approval", n, count=n
+    ),
     RecordAction.WAITING: lambda n: stored.ngettext(
         "%(count)d waiting for a referenced record", "%(count)d waiting for a referenced record", n, count=n
     ),
@@ -63,7 +78,9 @@ def waiting_events():
 
 def webhook_connections(integration: Integration) -> set[int]:
     """The connections whose webhooks the integration's active tables take."""
-    tables = SyncTable.objects.filter(integration=integration, active=True).exclude(webhook_event_types="")
+    tables = SyncTable.objects.filter(integration=integration, active=True).exclude(
+        webhook_event_types="", webhook_delete_types=""
+    )
     return {
         integration.erp_connection_id if direction == Direction.ERP_TO_CRM else integration.crm_connection_id
         for direction in tables.values_list("direction", flat=True)
@@ -162,6 +179,7 @@ class WebhookIntake:
         self.tables: list[SyncTable] = []
         self.readers: dict[int, WebhookReader] = {}
         self.outcomes: dict[int, Counter] = {}
+        self.written: dict[int, datetime] = {}  # event pk -> when its records last went through to the target
         self.problems: dict[int, list[str]] = {}
 
     @classmethod
@@ -171,7 +189,7 @@ class WebhookIntake:
         waiting = pending(integration).order_by("received_at", "pk").values_list("pk", "status", "run_id")
         for pk, status, run_id in waiting[:EVENTS_PER_RUN]:
             WebhookEvent.objects.filter(pk=pk, status=status, run_id=run_id).update(
-                status=WebhookEventStatus.PROCESSING, run=run, result="", processed_at=None
+                status=WebhookEventStatus.PROCESSING, run=run, result="", processed_at=None, written_at=None
             )
         claimed = WebhookEvent.objects.filter(run=run, status=WebhookEventStatus.PROCESSING)
         intake.route(list(claimed.select_related("receiver__connection").order_by("received_at", "pk")))
@@ -205,11 +223,17 @@ class WebhookIntake:
         self.readers[table.pk] = reader
         return reader
 
+    def delete_gone(self, table: SyncTable, target, page_log) -> None:
+        """The records the current event said were deleted in the source: the table's delete policy applies."""
+        apply_named_deletes(table, self.readers[table.pk].gone, target, page_log)
+
     def loaded(self, table: SyncTable, counts: Counter) -> None:
         """The page of the table's current event was loaded: its outcomes count on that event."""
         event = self.readers[table.pk].current
         if event is not None:
             self.outcomes[event.pk].update(counts)
+            if any(counts[action] for action in WENT_THROUGH):
+                self.written[event.pk] = timezone.now()
 
     def unreadable(self, event: WebhookEvent, reason: str) -> None:
         self.problems.setdefault(event.pk, []).append(reason)
@@ -221,7 +245,7 @@ class WebhookIntake:
         if run.status == RunStatus.ABANDONED or not run.is_terminal:
             return  # reaped: the events stay claimed by a finished run, and the next run takes them again
         for event in self.events:
-            event.settle(*self.verdict(event, run))
+            event.settle(*self.verdict(event, run), written_at=self.written.get(event.pk))
 
     def verdict(self, event: WebhookEvent, run: SyncRun) -> tuple[WebhookEventStatus, str]:
         if run.status == RunStatus.PAUSED:
@@ -262,7 +286,9 @@ def reopen(events) -> tuple[int, set[int]]:
         "receiver__connection"
     ):
         again = WebhookEvent.objects.filter(pk=event.pk, status=event.status)
-        if not again.update(status=WebhookEventStatus.RECEIVED, run=None, result="", processed_at=None):
+        if not again.update(
+            status=WebhookEventStatus.RECEIVED, run=None, result="", processed_at=None, written_at=None
+        ):
             continue
         count += 1
         event.status = WebhookEventStatus.RECEIVED

@@ -20,7 +20,7 @@ from ..models import SyncTable
 from ..paths import get_path
 from ..per_link import read_each
 from ..steps.keys import key_text
-from .routing import records_in
+from .routing import deletes_on, item_type, records_in
 
 Unreadable = Callable[[WebhookEvent, str], None]
 
@@ -42,15 +42,20 @@ class WebhookReader:
         self.page_log = page_log
         self.unreadable = unreadable
         self.current: WebhookEvent | None = None  # the event of the last page read
+        self.gone: list[str] = []  # the keys of the records its delete events named
 
     def read_page(self, request: ReadRequest) -> Page:
         position = int(request.page_token or 0)
         if position >= len(self.events):
-            self.current = None
+            self.current, self.gone = None, []
             return Page(records=[])
         self.current, items = self.events[position]
+        self.gone = []
         records = []
         for item in items:
+            if deletes_on(self.table, item_type(self.current.receiver, item)):
+                self.gone += self.named_keys([item], self.table.webhook_key_path or None)
+                continue
             found = records_in(self.table, item)
             if found is None:
                 self.unreadable(
@@ -66,10 +71,14 @@ class WebhookReader:
         following = position + 1
         return Page(records=records, next_token=str(following) if following < len(self.events) else None)
 
-    def fetched(self, named: list) -> list:
-        """The records the event names, read from the source one by one; one the source does not have is skipped."""
-        path = self.table.webhook_key_path or self.table.record_key
-        request = ReadRequest(source_object=self.table.webhook_fetch_object, records_path=self.table.records_path)
+    def named_keys(self, named: list, path: str | None) -> list[str]:
+        """The keys ``named`` (events, or the records an event holds) give at ``path``; a missing one is noted.
+
+        ``path`` None: a delete event without a key path names its record(s) at the table's records path.
+        """
+        if path is None:
+            found = records_in(self.table, named[0])
+            named, path = (found or [{}]), self.table.record_key
         keys = []
         for reference in named:
             key = key_text(get_path(reference, path))
@@ -82,6 +91,12 @@ class WebhookReader:
                         '%(table)s: the event names no record at "%(path)s".', table=self.table.name, path=path
                     ),
                 )
+        return keys
+
+    def fetched(self, named: list) -> list:
+        """The records the event names, read from the source one by one; one the source does not have is skipped."""
+        keys = self.named_keys(named, self.table.webhook_key_path or self.table.record_key)
+        request = ReadRequest(source_object=self.table.webhook_fetch_object, records_path=self.table.records_path)
         return read_each(
             self.source,
             request,

@@ -9,11 +9,10 @@ A table finds its record(s) in the event at its ``webhook_records_path`` (blank:
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 
 from ..models import Integration, SyncTable, WebhookReceiver
-from ..models.table_webhooks import reading_webhooks
+from ..models.table_webhooks import named_types, reading_webhooks
 from ..paths import MISSING, get_path
 from .identity import USUAL_EVENT_TYPE_PATHS
 
@@ -25,13 +24,18 @@ class Unreadable(Exception):
 
 
 def event_types(table: SyncTable) -> set[str]:
-    """The event types a table names (separated by spaces or commas)."""
-    return {name for name in re.split(r"[\s,]+", table.webhook_event_types.strip()) if name}
+    """The event types whose records a table writes."""
+    return named_types(table.webhook_event_types)
+
+
+def deletes_on(table: SyncTable, event_type: str) -> bool:
+    """Events of ``event_type`` say the table's record was deleted in the source."""
+    return bool(event_type) and event_type in named_types(table.webhook_delete_types)
 
 
 def takes(table: SyncTable, event_type: str) -> bool:
     names = event_types(table)
-    return ANY_EVENT in names or event_type in names
+    return ANY_EVENT in names or event_type in names or deletes_on(table, event_type)
 
 
 def items_of(body: str) -> list:
