@@ -65,8 +65,8 @@ print(json.dumps({{"token": receiver.token}}))
 PROBE = """
 from monitoring.models import WebhookEvent
 events = WebhookEvent.objects.filter(delivery_id__startswith="bench_", verdict="accepted")
-print(json.dumps({{"settled": events.exclude(status__in=["received", "processing"]).count(),
-                   "total": events.count()}}))
+print(json.dumps({"settled": events.exclude(status__in=["received", "processing"]).count(),
+                   "total": events.count()}))
 """
 
 FIGURES = """
@@ -79,20 +79,20 @@ latencies = sorted(
     for event in events.filter(status="processed", written_at__isnull=False)
 )
 codes = Counter(CrmProduct.objects.filter(code__startswith="BENCH-").values_list("code", flat=True))
-print(json.dumps({{
+print(json.dumps({
     "statuses": dict(Counter(events.values_list("status", flat=True))),
     "latencies": latencies,
     "held_once": sum(1 for count in codes.values() if count == 1),
     "held_twice": sum(1 for count in codes.values() if count > 1),
     "runs": len(set(events.values_list("run_id", flat=True))),
-}}))
+}))
 """
 
 
 def manage(env, *args):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args], env=env, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, capture_output=True, text=True)
+    if result.returncode:
+        sys.exit(f"manage.py {args[0]} failed:\n{result.stderr}")
     return result.stdout
 
 
