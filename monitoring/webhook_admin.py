@@ -14,11 +14,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from core.admin import ReadOnlyAdmin
+from core.durations import elapsed_duration
 from core.redaction import redact_text
 from sync.tasks import enqueue_webhooks
 from sync.webhooks.processing import reopen
 
 from .choices import WEBHOOK_STATUS_COLOURS, WEBHOOK_VERDICT_COLOURS, WebhookEventStatus, WebhookVerdict
+from .health import WEBHOOK_LATENCY
 from .models import REFUSED_BODY_KEPT
 
 PAYLOAD_PERMISSION = "monitoring.view_webhook_payload"
@@ -35,6 +37,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "verdict_badge",
         "refusal",
         "status_badge",
+        "latency",
         "replays",
         "body_bytes",
     ]
@@ -56,6 +59,8 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "last_replay_at",
         "status_badge",
         "processed_at",
+        "written_at",
+        "latency",
         "run",
         "result",
         *PAYLOAD_FIELDS,
@@ -106,6 +111,13 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, WebhookEventStatus(obj.status).label, WEBHOOK_STATUS_COLOURS)
+
+    @admin.display(description=_("latency"), ordering=WEBHOOK_LATENCY)
+    def latency(self, obj):
+        """Received → its records written to the target; — when they were not (waiting, failed, not yet)."""
+        if obj.written_at is None:
+            return "—"
+        return elapsed_duration(obj.written_at - obj.received_at)
 
     @admin.display(description=_("headers"))
     def shown_headers(self, obj):

@@ -187,3 +187,14 @@ def test_the_dashboard_says_nothing_of_webhooks_for_an_integration_without_them(
     supervisor = login_as(SUPERVISOR)
     assert "dash-webhooks" not in supervisor.get(reverse("admin:index")).content.decode()
     assert "Webhook latency" not in page_of(supervisor, integration)
+
+
+def test_the_inbox_shows_each_events_latency(shop, login_as):
+    written_event(shop, 1, NOW - timedelta(hours=1), seconds=2.5)
+    waiting = written_event(shop, 2, NOW - timedelta(hours=2), seconds=1)
+    WebhookEvent.objects.filter(pk=waiting.pk).update(written_at=None)
+
+    page = login_as(SUPERVISOR).get(reverse("admin:monitoring_webhookevent_changelist"))
+
+    cells = re.findall(r'<td class="field-latency">(.*?)</td>', html.unescape(page.content.decode()))
+    assert cells == ["2.5 s", "—"]  # newest first
