@@ -10,3 +10,8 @@ class DemoConfig(AppConfig):
     verbose_name = _("Demo ERP and CRM")
     # IT turns the demo systems' knobs (the README's way to show failures); accounts.roles grants these.
     role_permissions = {"IT": ["sandbox.view_sandboxknobs", "sandbox.change_sandboxknobs"]}
+
+    def ready(self):
+        from . import crm_deliveries
+
+        crm_deliveries.connect()

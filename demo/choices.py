@@ -87,3 +87,11 @@ VALUE_KEYS = {
     CrmFieldType.DATE_TIME: "DateTimeValue",
     CrmFieldType.BOOLEAN: "BoolValue",
 }
+
+
+class CrmWebhookAction(models.IntegerChoices):
+    """What a webhook of the demo CRM is sent for (Ploomes' ActionId, listed at /Webhooks@Actions)."""
+
+    CREATE = 1, "Create"
+    UPDATE = 2, "Update"
+    DELETE = 3, "Delete"

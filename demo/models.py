@@ -21,6 +21,7 @@ from .choices import (
     CrmEntity,
     CrmFieldType,
     CrmOrderStage,
+    CrmWebhookAction,
     ErpOrderStatus,
     SandboxSystem,
 )
@@ -278,6 +279,25 @@ class CrmField(models.Model):
             cls.ensure_defaults()
             rows = list(cls.objects.filter(entity_id=entity).values_list("key", "type_id"))
         return {key: VALUE_KEYS[CrmFieldType(type_id)] for key, type_id in rows}
+
+
+class CrmWebhook(models.Model):
+    """A webhook registered at the demo CRM (``POST /Webhooks``): where to send the changes of one entity and action."""
+
+    entity_id = models.PositiveSmallIntegerField(_("entity"), choices=CrmEntity.choices)
+    action_id = models.PositiveSmallIntegerField(_("action"), choices=CrmWebhookAction.choices)
+    callback_url = models.URLField(_("callback URL"), max_length=500)
+    validation_key = models.CharField(_("validation key"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = _("CRM webhook")
+        verbose_name_plural = _("CRM webhooks")
+        indexes = [models.Index(fields=["entity_id", "action_id"], name="sandbox_crm_webhook_event")]
+
+    def __str__(self):
+        return f"{self.get_entity_id_display()} · {self.get_action_id_display()} → {self.callback_url}"
 
 
 # --- Knobs and credentials --------------------------------------------------------------------

@@ -158,5 +158,5 @@ class WebhookScheme(models.TextChoices):
     STANDARD = "standard", _("Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)")
     HUBSPOT_V3 = "hubspot_v3", _("HubSpot v3 signature (X-HubSpot-Signature-v3)")
     BLING = "bling", _("Bling signature (X-Bling-Signature-256)")
-    SHARED_KEY = "shared_key", _("Shared key in a header (Ploomes' validation key)")
+    SHARED_KEY = "shared_key", _("Shared key in a header or the body (Ploomes' validation key)")
     HMAC_SHA256 = "hmac_sha256", _("HMAC-SHA256 of the body in a header (GitHub style)")

@@ -3,6 +3,7 @@
 Retries belong to the connectors, never to the queue (``max_attempts`` 1).
 """
 
+import logging
 from datetime import timedelta
 
 from django.db import transaction
@@ -15,9 +16,12 @@ from monitoring.models import SyncRun
 from monitoring.reaper import abandon_if_dead
 
 from .engine import AlreadyRunning, execute_run, queue_run
-from .models import Integration
+from .models import Integration, WebhookReceiver
 from .slots import claim_due, due_integrations
-from .webhooks import processing
+from .webhooks import processing, registration
+from .webhooks.addresses import receiver_url_at
+
+logger = logging.getLogger(__name__)
 
 WEBHOOKS_STRANDED_AFTER = timedelta(minutes=1)  # events waiting this long with no run active are picked up
 
@@ -85,6 +89,20 @@ def process_webhook(event_id: int) -> str:
     if run is not None:
         pick_up_webhooks(run)
     return outcome
+
+
+def register_webhooks(receiver_id: int, origin: str) -> str:
+    """Register a receiver's address at its sender, for the portal at ``origin`` (``sync.webhooks.registration``).
+
+    The address itself (its token) never reaches the task's row: it is built here. A refusal is logged.
+    """
+    receiver = WebhookReceiver.objects.select_related("connection").get(pk=receiver_id)
+    try:
+        outcome = registration.register(receiver, receiver_url_at(origin, receiver.token))
+    except registration.RegistrationError as error:
+        logger.warning("Webhooks from %s not registered: %s", receiver.connection.name, error.message)
+        return "refused"
+    return f"registered {len(outcome.added)}, kept {len(outcome.kept)}"
 
 
 def process_webhooks(integration_id: int) -> str:

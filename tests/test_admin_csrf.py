@@ -492,6 +492,20 @@ CUSTOM_CASES = [
         allowed=IT,
         effect="nothing",  # it sends the browser to the provider; only the session keeps the state
     ),
+    Case(
+        "admin:sync_webhookreceiver_register",
+        "",
+        _admin_url("sync_webhookreceiver_register", lambda w: w.pk(WebhookReceiver)),
+        allowed=IT,
+        effect="nothing",  # a Bling receiver: the portal cannot register it, and says why
+    ),
+    Case(
+        "admin:sync_webhookreceiver_unregister",
+        "",
+        _admin_url("sync_webhookreceiver_unregister", lambda w: w.pk(WebhookReceiver)),
+        allowed=IT,
+        effect="nothing",
+    ),
     Case("admin:sync_integration_run", "", _admin_url("sync_integration_run", lambda w: w.integration.pk), allowed=IT),
     Case(
         "admin:sync_synctable_sample",
@@ -665,6 +679,9 @@ SANDBOX = {
     "sandbox:erp-soap": lambda w: reverse("sandbox:erp-soap"),
     "sandbox:crm-collection": lambda w: reverse("sandbox:crm-collection", args=["Contacts"]),
     "sandbox:crm-item": lambda w: reverse("sandbox:crm-item", args=["Contacts", 1]),
+    "sandbox:crm-webhooks": lambda w: reverse("sandbox:crm-webhooks"),
+    "sandbox:crm-webhook": lambda w: reverse("sandbox:crm-webhook", args=[1]),
+    "sandbox:crm-webhook-actions": lambda w: reverse("sandbox:crm-webhook-actions"),
 }
 
 

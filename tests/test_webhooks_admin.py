@@ -116,7 +116,9 @@ def test_a_standard_webhooks_secret_must_be_whsec_base64(login_as, crm_connectio
     assert response.status_code == 200
     assert "A Standard Webhooks secret is whsec_ followed by base64 text" in response.content.decode()
     shared = client.post(url, {**values, "scheme": WebhookScheme.SHARED_KEY, "secret": "k"})
-    assert "This verification reads a header: name it." in shared.content.decode()
+    assert "Name the header the key comes in, or its path in the body." in shared.content.decode()
+    signed = client.post(url, {**values, "scheme": WebhookScheme.HMAC_SHA256, "secret": "k", "key_path": "Key"})
+    assert "This verification reads a header: name it." in signed.content.decode()
     assert not WebhookReceiver.objects.exists()
 
 

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from monitoring.choices import WebhookEventStatus, WebhookVerdict
 from monitoring.models import REFUSED_BODY_KEPT, RequestLog, WebhookEvent
 from sync.choices import WebhookScheme
 from sync.models import WebhookReceiver
+from sync.webhooks import identity
 from sync.webhooks.verification import hubspot_uri
 
 from .webhook_senders import (
@@ -241,6 +243,61 @@ def test_shared_key_in_a_named_header(client, crm_connection, frozen):
     wrong = post(client, receiver, body, {"X-Validation-Key": SHARED_KEY + "x"})
     assert_refused(wrong, receiver, "signature", "The key in the X-Validation-Key header is wrong")
     assert_no_secret_stored()
+
+
+def test_shared_key_in_the_body_as_ploomes_sends_it_with_its_event_type_from_a_template(client, crm_connection, frozen):
+    receiver = receiver_for(
+        crm_connection,
+        WebhookScheme.SHARED_KEY,
+        SHARED_KEY,
+        key_path="ValidationKey",
+        event_type_path="{Entity}.{Action}",
+    )
+    delivery = {"Action": "Create", "Entity": "Order", "New": {"Id": 7}, "Old": None, "ValidationKey": SHARED_KEY}
+    assert post(client, receiver, body_of(delivery), {}).status_code == 200
+    event = only_event(receiver)
+    assert (event.verdict, event.event_type) == (WebhookVerdict.ACCEPTED, "Order.Create")
+    assert json.loads(event.body)["ValidationKey"] == "[redacted]"
+    assert_no_secret_stored()
+
+    WebhookEvent.objects.all().delete()
+    wrong = post(client, receiver, body_of({**delivery, "ValidationKey": SHARED_KEY + "x"}), {})
+    assert_refused(wrong, receiver, "signature", "The key at ValidationKey of the body is wrong")
+    WebhookEvent.objects.all().delete()
+    keyless = post(client, receiver, body_of({"Action": "Create", "Entity": "Order"}), {})
+    assert_refused(keyless, receiver, "headers", "The body carries no key at ValidationKey")
+    WebhookEvent.objects.all().delete()
+    assert_refused(post(client, receiver, b"not json", {}), receiver, "headers", "carries no key")
+
+
+@pytest.mark.parametrize(
+    ("template", "item", "expected"),
+    [
+        ("{Entity}.{Action}", {"Entity": "Order", "Action": "Update"}, "Order.Update"),
+        ("{ data.kind } / {Action}", {"data": {"kind": 4}, "Action": "Delete"}, "4 / Delete"),
+        ("{Entity}.{Action}", {"Entity": "Order"}, ""),  # one part missing: no type
+        ("{Entity}.{Action}", {"Entity": {"Id": 4}, "Action": "Create"}, ""),  # not a value
+        ("Action", {"Action": "Create"}, "Create"),  # a plain path
+    ],
+)
+def test_an_event_type_template_puts_the_values_of_its_paths_together(template, item, expected):
+    assert identity.item_event_type(WebhookScheme.SHARED_KEY, item, template) == expected
+    assert identity.event_type(WebhookScheme.SHARED_KEY, body_of(item), template) == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({}, "signature_header", "Name the header the key comes in, or its path in the body."),
+        ({"key_path": "ValidationKey", "event_type_path": "{Entity}.{Action"}, "event_type_path", "every brace"),
+        ({"key_path": "ValidationKey", "event_type_path": "{}.{Action}"}, "event_type_path", "every brace"),
+    ],
+)
+def test_a_shared_key_receiver_needs_where_the_key_is_and_a_readable_template(crm_connection, fields, field, words):
+    receiver = WebhookReceiver(connection=crm_connection, scheme=WebhookScheme.SHARED_KEY, secret=SHARED_KEY, **fields)
+    with pytest.raises(ValidationError) as refused:
+        receiver.full_clean()
+    assert words in " ".join(refused.value.message_dict[field])
 
 
 @pytest.mark.parametrize("prefix", ["sha256=", ""])

@@ -4,14 +4,25 @@ The secret is write-only (never rendered back; a blank field keeps it). The toke
 made when the receiver is added and replaced when IT ticks "Give it a new address" (the old address
 stops working at once). The connection's page shows the full address and links here (:func:`panel_of`);
 so does the receiver's own page.
+
+For a sender whose API takes subscriptions (:mod:`sync.webhooks.registration`), the receiver's page has
+**Register at <sender>** and **Remove** (POST, the receiver's change permission: IT): the sender's refusal
+is shown in its own words.
 """
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from ..models import WebhookReceiver
+from ..webhooks import registration
 from ..webhooks.addresses import receiver_url
 
 SECRET_WIDGET = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
@@ -31,6 +42,7 @@ class WebhookReceiverForm(forms.ModelForm):
             "scheme",
             "secret",
             "signature_header",
+            "key_path",
             "delivery_id_header",
             "event_type_path",
             "max_body_bytes",
@@ -75,7 +87,76 @@ class WebhookReceiverAdmin(admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["webhook"] = panel_of(request, obj.connection if obj is not None else None)
+        if obj is not None:
+            context["registration"] = registration_panel(obj, can_change=self.has_change_permission(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self):
+        def post_view(view):
+            return self.admin_site.admin_view(require_POST(view))
+
+        return [
+            path("<int:pk>/register/", post_view(self.register_view), name="sync_webhookreceiver_register"),
+            path("<int:pk>/unregister/", post_view(self.unregister_view), name="sync_webhookreceiver_unregister"),
+            *super().get_urls(),
+        ]
+
+    def register_view(self, request, pk):
+        receiver = self._changeable(request, pk)
+        try:
+            outcome = registration.register(receiver, receiver_url(request, receiver.token))
+        except registration.RegistrationError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            self.message_user(request, registered_words(receiver, outcome), messages.SUCCESS)
+        return self._back(receiver)
+
+    def unregister_view(self, request, pk):
+        receiver = self._changeable(request, pk)
+        try:
+            outcome = registration.remove(receiver)
+        except registration.RegistrationError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            if outcome.removed:
+                words = gettext("Removed at %(sender)s: %(types)s.") % {
+                    "sender": receiver.connection.name,
+                    "types": ", ".join(outcome.removed),
+                }
+            else:
+                words = gettext("Nothing was registered from here: nothing to remove.")
+            self.message_user(request, words, messages.SUCCESS)
+        return self._back(receiver)
+
+    def _changeable(self, request, pk) -> WebhookReceiver:
+        receiver = get_object_or_404(WebhookReceiver.objects.select_related("connection"), pk=pk)
+        if not self.has_change_permission(request, receiver):
+            raise PermissionDenied
+        return receiver
+
+    def _back(self, receiver):
+        return HttpResponseRedirect(reverse("admin:sync_webhookreceiver_change", args=[receiver.pk]))
+
+
+def registered_words(receiver: WebhookReceiver, outcome: registration.Outcome) -> str:
+    parts = []
+    if outcome.added:
+        parts.append(gettext("registered %(types)s") % {"types": ", ".join(outcome.added)})
+    if outcome.kept:
+        parts.append(gettext("already registered: %(types)s") % {"types": ", ".join(outcome.kept)})
+    return gettext("At %(sender)s: %(what)s.") % {"sender": receiver.connection.name, "what": "; ".join(parts)}
+
+
+def registration_panel(receiver: WebhookReceiver, *, can_change: bool) -> dict:
+    """What the receiver's page shows of its registration at the sender, and whether it has the buttons."""
+    sender = registration.sender_of(receiver)
+    return {
+        "sender": registration.SENDER_NAMES.get(sender, ""),
+        "why_not": "" if sender else registration.why_not(receiver),
+        "rows": list(receiver.registrations.all()),
+        "wanted": registration.wanted_event_types(receiver) if sender else [],
+        "can_change": can_change and sender is not None,
+    }
 
 
 def panel_of(request, connection) -> dict | None:

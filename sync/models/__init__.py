@@ -12,7 +12,7 @@ from .integrations import LONGEST_INTERVAL_MINUTES, LONGEST_MAX_TIME_WITHOUT_SUC
 from .mappings import FieldMapping
 from .records import RecordLink, StagedRecord
 from .tables import LONGEST_WAIT_FOR_PARENT, SyncTable
-from .webhooks import WebhookReceiver
+from .webhooks import WebhookReceiver, WebhookRegistration
 
 __all__ = [
     "AUTH_REQUIREMENTS",
@@ -31,4 +31,5 @@ __all__ = [
     "StagedRecord",
     "SyncTable",
     "WebhookReceiver",
+    "WebhookRegistration",
 ]

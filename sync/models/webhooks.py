@@ -10,6 +10,7 @@ from core.fields import EncryptedTextField
 
 from .. import validators
 from ..choices import WebhookScheme
+from ..webhooks.identity import template_is_valid
 from ..webhooks.verification import NAMED_HEADER_SCHEMES, VerifyConfig, secret_problems
 from .cleaning import raise_errors
 from .connections import Connection
@@ -46,6 +47,12 @@ class WebhookReceiver(models.Model):
             "Shared key and HMAC: the header the sender puts the key or the signature in, e.g. X-Hub-Signature-256"
         ),
     )
+    key_path = models.CharField(
+        _("key path in the body"),
+        max_length=200,
+        blank=True,
+        help_text=_("Shared key without a header: where the JSON body carries the key, e.g. ValidationKey (Ploomes)"),
+    )
     delivery_id_header = models.CharField(
         _("delivery id header"),
         max_length=100,
@@ -61,8 +68,8 @@ class WebhookReceiver(models.Model):
         max_length=200,
         blank=True,
         help_text=_(
-            "Where the JSON body names the event type, e.g. Action; blank: type (Standard Webhooks), "
-            "subscriptionType (HubSpot), event (Bling)"
+            "Where the JSON body names the event type, e.g. Action, or a template of paths in braces, e.g. "
+            "{Entity}.{Action} (Ploomes); blank: type (Standard Webhooks), subscriptionType (HubSpot), event (Bling)"
         ),
     )
     max_body_bytes = models.PositiveIntegerField(
@@ -84,8 +91,15 @@ class WebhookReceiver(models.Model):
 
     def clean(self):
         errors = {"secret": secret_problems(self.scheme, self.secret)}
-        if self.scheme in NAMED_HEADER_SCHEMES and not self.signature_header.strip():
+        header, key_path = self.signature_header.strip(), self.key_path.strip()
+        if self.scheme == WebhookScheme.SHARED_KEY and not (header or key_path):
+            errors["signature_header"] = [_("Name the header the key comes in, or its path in the body.")]
+        elif self.scheme in NAMED_HEADER_SCHEMES and not header:
             errors["signature_header"] = [_("This verification reads a header: name it.")]
+        if not template_is_valid(self.event_type_path):
+            errors["event_type_path"] = [
+                _("Write a template as paths in braces, e.g. {Entity}.{Action}: every brace closed, none empty.")
+            ]
         raise_errors(errors)
 
     def new_address(self, now=None):
@@ -95,4 +109,35 @@ class WebhookReceiver(models.Model):
         self.save(update_fields=["token", "token_changed_at"])
 
     def verify_config(self) -> VerifyConfig:
-        return VerifyConfig(scheme=self.scheme, secret=self.secret, signature_header=self.signature_header.strip())
+        return VerifyConfig(
+            scheme=self.scheme,
+            secret=self.secret,
+            signature_header=self.signature_header.strip(),
+            key_path=self.key_path.strip(),
+        )
+
+
+class WebhookRegistration(models.Model):
+    """One subscription the portal made at the sender for a receiver, by the id the sender gave it.
+
+    Kept so that registering again skips what is registered and *Remove* deletes exactly these.
+    """
+
+    receiver = models.ForeignKey(
+        WebhookReceiver, models.CASCADE, related_name="registrations", verbose_name=_("receiver")
+    )
+    event_type = models.CharField(_("event type"), max_length=200)
+    sender_id = models.CharField(_("id at the sender"), max_length=100)
+    address = models.TextField(_("address registered"))
+    registered_at = models.DateTimeField(_("registered"), default=timezone.now)
+
+    class Meta:
+        ordering = ["event_type", "pk"]
+        verbose_name = _("webhook registration at the sender")
+        verbose_name_plural = _("webhook registrations at the sender")
+        constraints = [
+            models.UniqueConstraint(fields=["receiver", "event_type"], name="webhook_registration_one_per_type")
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} ({self.sender_id})"

@@ -17,6 +17,11 @@ def receiver_url(request, token: str) -> str:
     return _absolute(request, reverse(RECEIVE_URL_NAME, args=[token]))
 
 
+def receiver_url_at(origin: str, token: str) -> str:
+    """The full address of the receiver ``token`` for a portal served at ``origin`` (no request at hand)."""
+    return f"{origin.rstrip('/')}{reverse(RECEIVE_URL_NAME, args=[token])}"
+
+
 def called_uri(request) -> str:
     """The full URI of ``request`` (path and query) as the sender called it: what HubSpot v3 signs."""
     return _absolute(request, request.get_full_path())

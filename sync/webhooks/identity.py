@@ -13,13 +13,16 @@ The delivery id, which an inbox holds once per receiver:
 
 The event type: the value at the receiver's event type path in the JSON body, or the scheme's usual place
 (Standard Webhooks ``type``, HubSpot ``subscriptionType`` of each event, Bling ``event``); the distinct
-types of a batch joined by spaces.
+types of a batch joined by spaces. A path with braces is a template: ``{Entity}.{Action}`` puts the values
+at ``Entity`` and ``Action`` together (``Order.Create``: Ploomes names the entity and the action apart);
+an event missing one of them has no type.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 
 from ..choices import WebhookScheme
@@ -32,6 +35,7 @@ USUAL_EVENT_TYPE_PATHS = {
     WebhookScheme.HUBSPOT_V3: "subscriptionType",
     WebhookScheme.BLING: "event",
 }
+TEMPLATE_PART = re.compile(r"\{([^{}]*)\}")
 
 
 def delivery_id(scheme: str, headers: Mapping[str, str], body: bytes, id_header: str = "") -> str:
@@ -48,17 +52,44 @@ def delivery_id(scheme: str, headers: Mapping[str, str], body: bytes, id_header:
 
 
 def event_type(scheme: str, body: bytes, path: str = "") -> str:
-    path = path or USUAL_EVENT_TYPE_PATHS.get(scheme, "")
     document = parsed_body(body)
-    if not path or document is None:
+    if document is None:
         return ""
     items = document if isinstance(document, list) else [document]
-    types = []
-    for item in items:
-        value = get_path(item, path)
-        if value is not MISSING and value is not None and not isinstance(value, dict | list):
-            types.append(str(value))
+    types = [kind for kind in (item_event_type(scheme, item, path) for item in items) if kind]
     return " ".join(dict.fromkeys(types))[:EVENT_TYPE_LENGTH]
+
+
+def item_event_type(scheme: str, item, path: str = "") -> str:
+    """The type of one event: the value at ``path`` (or the scheme's usual one), or ``path`` as a template."""
+    path = path or USUAL_EVENT_TYPE_PATHS.get(scheme, "")
+    if not path:
+        return ""
+    if "{" not in path:
+        return _scalar(get_path(item, path))
+    values = []
+    for part in TEMPLATE_PART.findall(path):
+        value = _scalar(get_path(item, part.strip()))
+        if not value:
+            return ""
+        values.append(value)
+    filled = iter(values)
+    return TEMPLATE_PART.sub(lambda _match: next(filled), path)
+
+
+def template_is_valid(path: str) -> bool:
+    """Whether an event type path with braces is a template: every brace closed, each naming a path."""
+    if "{" not in path and "}" not in path:
+        return True
+    parts = TEMPLATE_PART.findall(path)
+    rest = TEMPLATE_PART.sub("", path)
+    return bool(parts) and all(part.strip() for part in parts) and "{" not in rest and "}" not in rest
+
+
+def _scalar(value) -> str:
+    if value is MISSING or value is None or isinstance(value, dict | list):
+        return ""
+    return str(value)
 
 
 def parsed_body(body: bytes):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ..models import Integration, SyncTable, WebhookReceiver
 from ..models.table_webhooks import named_types, reading_webhooks
 from ..paths import MISSING, get_path
-from .identity import USUAL_EVENT_TYPE_PATHS
+from .identity import item_event_type
 
 ANY_EVENT = "*"
 
@@ -49,11 +49,7 @@ def items_of(body: str) -> list:
 
 def item_type(receiver: WebhookReceiver, item) -> str:
     """The type of one event of a body, as the inbox names it (blank when the event names none)."""
-    path = receiver.event_type_path or USUAL_EVENT_TYPE_PATHS.get(receiver.scheme, "")
-    value = get_path(item, path) if path else MISSING
-    if value is MISSING or value is None or isinstance(value, dict | list):
-        return ""
-    return str(value)
+    return item_event_type(receiver.scheme, item, receiver.event_type_path)
 
 
 def webhook_tables(integration: Integration, receiver: WebhookReceiver) -> list[SyncTable]:

@@ -9,7 +9,8 @@ short word for the sender's answer (:class:`Refusal`).
 - HubSpot v3: base64 HMAC-SHA256 of method + URI + body + timestamp (milliseconds), with the app's client
   secret. The URI is the one HubSpot called, with the characters HubSpot decodes before signing decoded.
 - Bling: ``X-Bling-Signature-256: sha256=<hex HMAC-SHA256 of the body>``, with the app's client secret.
-- A shared key (Ploomes' validation key) in a named header, compared in constant time.
+- A shared key (Ploomes' validation key) in a named header, or at a path of the JSON body (Ploomes sends its
+  ``ValidationKey`` in the body), compared in constant time.
 - A hex HMAC-SHA256 of the body in a named header, with an optional ``sha256=`` prefix (GitHub style).
 """
 
@@ -28,6 +29,8 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookV
 from core import stored_messages as stored
 
 from ..choices import WebhookScheme
+from ..paths import MISSING, get_path
+from .identity import parsed_body
 
 TOLERANCE = timedelta(minutes=5)  # a signed timestamp further than this from now is refused
 
@@ -67,6 +70,7 @@ class VerifyConfig:
     scheme: str
     secret: str
     signature_header: str = ""  # the named header of the shared-key and plain-HMAC schemes
+    key_path: str = ""  # shared key: where the JSON body carries it, when no header is named
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,8 @@ def _bling(config, delivery, now) -> Verdict:
 
 
 def _shared_key(config, delivery, now) -> Verdict:
+    if not config.signature_header and config.key_path:
+        return _shared_key_in_body(config, delivery)
     value = delivery.headers.get(config.signature_header.lower(), "") if config.signature_header else ""
     if not value:
         return _missing(config.signature_header or "?")
@@ -186,6 +192,16 @@ def _shared_key(config, delivery, now) -> Verdict:
         return _refused(
             "signature", stored.gettext("The key in the %(header)s header is wrong.", header=config.signature_header)
         )
+    return Verdict()
+
+
+def _shared_key_in_body(config, delivery) -> Verdict:
+    document = parsed_body(delivery.body)
+    value = get_path(document, config.key_path) if isinstance(document, dict) else MISSING
+    if value is MISSING or value in (None, "") or isinstance(value, dict | list):
+        return _refused("headers", stored.gettext("The body carries no key at %(path)s.", path=config.key_path))
+    if not hmac.compare_digest(str(value).encode(), config.secret.encode()):
+        return _refused("signature", stored.gettext("The key at %(path)s of the body is wrong.", path=config.key_path))
     return Verdict()
 
 

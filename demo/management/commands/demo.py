@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from demo import seed
+from demo.crm_webhook_setup import register_crm_webhooks
 from demo.integration import DEMO_NAME, FILE, configure_demo
 from sync.config_io import ConfigError
 
@@ -34,10 +35,11 @@ class Command(BaseCommand):
     def handle(self, *args, origin, every, language, **options):
         created = seed.populate(seed.SeedSizes(), timezone.now())
         try:
-            configure_demo(origin, schedule_minutes=every, language=language)
+            integration = configure_demo(origin, schedule_minutes=every, language=language)
         except ConfigError as exc:
             heading = _("%(source)s was refused, nothing was imported:") % {"source": FILE}
             raise CommandError("\n".join([heading, *exc.messages])) from None
+        register_crm_webhooks(integration, origin)  # the CRM's changes arrive as webhooks once the portal serves
         seeded = sum(created.values())
         self.stdout.write(
             f'"{DEMO_NAME}" is configured against {origin}/sandbox/ and runs every {every} minutes'
