@@ -20,6 +20,7 @@ HISTORY_MODELS = (
     "monitoring.helddelete",
     "monitoring.alertevent",
     "monitoring.webhookevent",  # verdicts and statuses; the payloads need view_webhook_payload (IT)
+    "monitoring.processedfile",  # the files file connections picked up, and why one failed
 )
 QUEUE_MODELS = ("django_q.schedule", "django_q.success", "django_q.failure", "django_q.ormq")
 

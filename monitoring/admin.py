@@ -19,7 +19,18 @@ from sync.engine import AlreadyRunning, retry_errors
 from . import task_admin
 from .alerts import acknowledge
 from .choices import ErrorStatus, RunStatus
-from .models import Alert, AlertEvent, HeldDelete, RecordError, RecordEvent, RequestLog, SyncRun, TableRun, WebhookEvent
+from .models import (
+    Alert,
+    AlertEvent,
+    HeldDelete,
+    ProcessedFile,
+    RecordError,
+    RecordEvent,
+    RequestLog,
+    SyncRun,
+    TableRun,
+    WebhookEvent,
+)
 from .webhook_admin import WebhookEventAdmin
 
 
@@ -77,6 +88,18 @@ class RecordEventAdmin(ReadOnlyAdmin):
     list_select_related = ["table__integration"]
     search_fields = ["record_key", "target_key"]
     date_hierarchy = "occurred_at"
+    show_full_result_count = False
+
+
+@admin.register(ProcessedFile)
+class ProcessedFileAdmin(ReadOnlyAdmin):
+    """The files file connections picked up: each once, by checksum; what became of it, and why it failed."""
+
+    list_display = ["claimed_at", "connection", "name", "status", "rows", "moved_to", "reason", "last_run"]
+    list_filter = ["status", "connection"]
+    list_select_related = ["connection", "last_run__integration"]
+    search_fields = ["name", "checksum"]
+    date_hierarchy = "claimed_at"
     show_full_result_count = False
 
 

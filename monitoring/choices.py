@@ -194,3 +194,14 @@ WEBHOOK_STATUS_COLOURS = {
     WebhookEventStatus.FAILED: "red",
     WebhookEventStatus.IGNORED: "grey",
 }
+
+
+class FileStatus(models.TextChoices):
+    """Where a file a file connection picked up stands (the ledger of processed files)."""
+
+    PROCESSING = "processing", _("Being read")
+    PROCESSED = "processed", _("Processed")
+    FAILED = "failed", _("Failed as a whole")
+
+
+FILE_STATUS_COLOURS = {FileStatus.PROCESSING: "blue", FileStatus.PROCESSED: "green", FileStatus.FAILED: "red"}

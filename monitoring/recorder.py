@@ -68,6 +68,7 @@ class PageLog:
         self.held: list[HeldDelete] = []
         self.conflicts: list[FieldConflict] = []
         self.repaired_keys: set[str] = set()
+        self.origins: dict[str, stored.StoredMessage] = {}
         self.calls: list[tuple[int | None, CallRecord]] = []
 
     # ------------------------------------------------------------ collecting
@@ -81,8 +82,16 @@ class PageLog:
         """The record's text was made storable when it was read: its event says so."""
         self.repaired_keys.add(key)
 
+    def origin(self, key: str, note: stored.StoredMessage) -> None:
+        """Where the record ``key`` was read (a file's name and line): its event and its queue entry say so."""
+        self.origins[key] = note
+
+    def _noted(self, key: str, message):
+        return stored.join(*([message] if message else []), self.origins[key]) if key in self.origins else message
+
     def outcome(self, action: RecordAction, key: str, *, target_key="", message="", http_status=None) -> None:
         self.counts[action] += 1
+        message = self._noted(key, message)
         if key in self.repaired_keys:
             message = stored.join(*([message] if message else []), REPAIRED)
         self.events.append(
@@ -101,7 +110,7 @@ class PageLog:
 
     def fail(self, key: str, payload, reason: str, *, field_errors=None, http_status=None) -> None:
         self.outcome(RecordAction.FAILED, key, message=reason, http_status=http_status)
-        self.failures.append(Failure(key, payload, reason, field_errors or {}))
+        self.failures.append(Failure(key, payload, self._noted(key, reason), field_errors or {}))
 
     def wait(self, key: str, payload, reason: str, waiting_for: str) -> None:
         """The record refers to one not synced yet: it waits in the queue and every run retries it."""

@@ -26,6 +26,7 @@ class ScheduleKind(models.TextChoices):
 class ConnectionKind(models.TextChoices):
     REST = "rest", _("REST API")
     SOAP = "soap", _("SOAP web service")
+    FILE = "file", _("Files (a folder or an SFTP server)")
 
 
 # Kinds whose connector answers a count query (``Connector.count``): a table writing to another kind has none.
@@ -42,6 +43,33 @@ class AuthKind(models.TextChoices):
     WSSE = "wsse", _("WS-Security UsernameToken")
     SESSION = "session", _("Session login (a login call, then its cookie)")
     BODY = "body", _("Credentials in the request body")
+    SSH_KEY = "ssh_key", _("SSH private key (SFTP)")
+
+
+class FileLocation(models.TextChoices):
+    """Where a file connection's folders are."""
+
+    LOCAL = "local", _("A folder of this server")
+    SFTP = "sftp", _("A folder on an SFTP server")
+
+
+class FileFormat(models.TextChoices):
+    CSV = "csv", _("CSV (text separated by ; or ,)")
+    XLSX = "xlsx", _("Excel workbook (XLSX)")
+    FIXED_WIDTH = "fixed_width", _("Fixed-width text (a declared layout)")
+
+
+class FileEncoding(models.TextChoices):
+    AUTO = "auto", _("Detect (UTF-8, else Windows-1252)")
+    UTF_8 = "utf-8", _("UTF-8")
+    LATIN_1 = "latin-1", _("Latin-1 (ISO-8859-1)")
+    CP1252 = "cp1252", _("Windows-1252")
+
+
+class FileDelimiter(models.TextChoices):
+    AUTO = "auto", _("Detect from the header")
+    SEMICOLON = ";", _("Semicolon (;)")
+    COMMA = ",", _("Comma (,)")
 
 
 class Pagination(models.TextChoices):

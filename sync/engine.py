@@ -37,9 +37,10 @@ from monitoring.models import RecordError, SyncRun, TableRun
 from monitoring.recorder import PageLog
 
 from . import budgets, oauth_tokens
-from .choices import DeletePolicy, Direction
+from .choices import ConnectionKind, DeletePolicy, Direction
 from .connectors import connector_for
 from .connectors.base import ConnectionConfig, Connector, ConnectorError, QuotaReached
+from .file_drops import FileDropReader
 from .mapping import get_path
 from .models import Integration, RecordLink, SyncTable
 from .per_link import PerLinkReader
@@ -116,6 +117,8 @@ class IntegrationSync:
         self.make_connector = connectors or connector_for_connection
         self.page_log: PageLog | None = None
         self.heartbeat: Heartbeat | None = None
+        # What went wrong without stopping the run (a file that failed as a whole), in words for the run.
+        self.problems: list[str] = []
 
     # ------------------------------------------------------------ the run
 
@@ -142,7 +145,10 @@ class IntegrationSync:
         except Exception as exc:
             self.run.finish(RunStatus.FAILED, stored.gettext("Unexpected error: %(error)s", error=exc))
             raise
-        self.run.finish(RunStatus.PARTIAL if any_failed else RunStatus.SUCCEEDED)
+        if self.problems:
+            self.run.finish(RunStatus.PARTIAL, stored.join(*self.problems))
+        else:
+            self.run.finish(RunStatus.PARTIAL if any_failed else RunStatus.SUCCEEDED)
         return self.run
 
     def tables(self):
@@ -197,9 +203,12 @@ class IntegrationSync:
         cursor = table.resume_cursor or cursor_at_start(table, timezone.now())
         per_link = table.read_per_link_of_id is not None
         events = self.webhooks
-        partial = bool(table.resume_token) or table.reads_changes_only or per_link or events is not None
+        from_files = table.reads_from().kind == ConnectionKind.FILE
+        partial = bool(table.resume_token) or table.reads_changes_only or per_link or events is not None or from_files
         seen_keys: set[str] | None = None if partial else set()
         reader = PerLinkReader(table, source, self.page_log) if per_link else source
+        if from_files and not per_link and events is None:
+            reader = FileDropReader(table, source, self.page_log, self.run)
         if events is not None:
             reader = events.reader(table, source, self.page_log)
         from_source = 0  # records the pages brought, to hold against the total the source reports
@@ -226,6 +235,8 @@ class IntegrationSync:
                     self.page_log.flush(resume_token=page.next_token or "", resume_cursor=cursor)
                 self.run.beat()
                 self.progress(table, table_run)
+            target.finish_writes()
+            self.page_log.flush()
             if whole_read and table_run.source_total is not None and from_source < table_run.source_total:
                 raise ConnectorError(
                     stored.gettext(
@@ -263,8 +274,12 @@ class IntegrationSync:
             table.cursor_value, table.resume_token, table.resume_cursor = cursor or "", "", ""
         table_run.cursor_after = cursor or ""
         counted = self._count_target(table, target) if events is None else None
-        status = RunStatus.PARTIAL if table_run.failed else RunStatus.SUCCEEDED
-        self.finish_table(table_run, status, counted, sweep)
+        problems = reader.problems if isinstance(reader, FileDropReader) else []
+        self.problems += [
+            stored.gettext("%(table)s: %(error)s", table=table.name, error=problem) for problem in problems
+        ]
+        partly = table_run.failed or problems
+        self.finish_table(table_run, RunStatus.PARTIAL if partly else RunStatus.SUCCEEDED, counted, sweep)
         if counted is not None:
             follow_up(self.integration, table, counted)
         self.progress(table, table_run)
@@ -337,6 +352,7 @@ def retry_errors(errors: list[RecordError], user=None, connectors: ConnectorFact
                         loader.load(key, error.payload, loader.link_of(key, link), find_first=True)
                         if key != error.record_key:
                             rekeyed[error.record_key] = key
+                connectors[table.direction].finish_writes()
                 succeeded = set(sync.page_log.succeeded_keys)
                 sync.page_log.succeeded_keys += [queued for queued, key in rekeyed.items() if key in succeeded]
                 sync.page_log.flush()

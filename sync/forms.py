@@ -19,6 +19,9 @@ from .shown_fields import (
     AUTH_KIND_FIELDS,
     AUTH_KINDS_OF,
     CONNECTION_KIND_FIELDS,
+    FILE_BLANK_VALUES,
+    FILE_FORMAT_FIELDS,
+    FILE_LOCATION_FIELDS,
     SCHEDULE_FIELDS,
     blank_unused,
     select_attrs,
@@ -42,6 +45,13 @@ class OutboundURLField(forms.URLField):
     """
 
     default_validators = []
+
+
+class SecretTextarea(forms.Textarea):
+    """A text area for a secret of several lines (a private key): what is typed is never rendered back."""
+
+    def format_value(self, value):
+        return None
 
 
 class ConnectionForm(forms.ModelForm):
@@ -75,6 +85,22 @@ class ConnectionForm(forms.ModelForm):
             "soap_service",
             "soap_port",
             "endpoint_url",
+            "file_location",
+            "file_folder",
+            "file_processed_folder",
+            "file_failed_folder",
+            "file_format",
+            "file_encoding",
+            "file_delimiter",
+            "file_decimal_comma",
+            "file_number_columns",
+            "file_header_row",
+            "file_sheet",
+            "file_layout",
+            "file_skip_lines",
+            "sftp_host",
+            "sftp_port",
+            "sftp_host_key",
             "auth_kind",
             "username",
             "password",
@@ -90,6 +116,7 @@ class ConnectionForm(forms.ModelForm):
             "login_body",
             "body_credentials",
             "token_headers",
+            "private_key",
             "timeout_seconds",
             "max_retries",
             "max_retry_after_seconds",
@@ -99,8 +126,11 @@ class ConnectionForm(forms.ModelForm):
             "verify_tls",
         ]
         widgets = {
-            name: forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
-            for name in SECRET_FIELDS
+            **{
+                name: forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+                for name in SECRET_FIELDS
+            },
+            "private_key": SecretTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
         }
         field_classes = dict.fromkeys(OUTBOUND_URL_FIELDS, OutboundURLField)
 
@@ -114,6 +144,9 @@ class ConnectionForm(forms.ModelForm):
             self.fields["kind"].widget.attrs.update(select_attrs(CONNECTION_KIND_FIELDS))
         if "auth_kind" in self.fields:
             self.fields["auth_kind"].widget.attrs.update(select_attrs(AUTH_KIND_FIELDS, ("kind", AUTH_KINDS_OF)))
+        for name in FILE_BLANK_VALUES:  # a form of another kind, or a page without them, leaves their defaults
+            if name in self.fields:
+                self.fields[name].required = False
         for name in SECRET_FIELDS:
             if name not in self.fields:
                 continue
@@ -140,6 +173,9 @@ class ConnectionForm(forms.ModelForm):
     def clean_client_secret(self):
         return self._keep_secret("client_secret")
 
+    def clean_private_key(self):
+        return self._keep_secret("private_key")
+
     def clean_wsdl_upload(self):
         upload = self.cleaned_data.get("wsdl_upload")
         if not upload:
@@ -157,7 +193,17 @@ class ConnectionForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        blank_unused(cleaned, cleaned.get("kind"), CONNECTION_KIND_FIELDS, {"wsdl_upload": None, "result_cap": None})
+        blank_unused(
+            cleaned,
+            cleaned.get("kind"),
+            CONNECTION_KIND_FIELDS,
+            {"wsdl_upload": None, "result_cap": None, **FILE_BLANK_VALUES},
+        )
+        for name, default in FILE_BLANK_VALUES.items():
+            if name in cleaned and cleaned[name] in (None, "") and not isinstance(default, bool):
+                cleaned[name] = default
+        blank_unused(cleaned, cleaned.get("file_location"), FILE_LOCATION_FIELDS, FILE_BLANK_VALUES)
+        blank_unused(cleaned, cleaned.get("file_format"), FILE_FORMAT_FIELDS, FILE_BLANK_VALUES)
         blank_unused(cleaned, cleaned.get("auth_kind"), AUTH_KIND_FIELDS, AUTH_BLANK_VALUES)
         if cleaned.get("wsdl_upload"):
             cleaned["wsdl_document"] = cleaned["wsdl_upload"]

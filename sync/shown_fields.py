@@ -8,7 +8,7 @@ choice changed is neither kept unseen nor refused for a field nobody sees.
 
 import json
 
-from .choices import AuthKind, ConnectionKind, ScheduleKind
+from .choices import AuthKind, ConnectionKind, FileDelimiter, FileEncoding, FileFormat, FileLocation, ScheduleKind
 
 # Fields shown only for some values of a select: field name -> the values it applies to.
 CONNECTION_KIND_FIELDS = {
@@ -28,9 +28,53 @@ CONNECTION_KIND_FIELDS = {
         ("wsdl_url", "wsdl_upload", "wsdl_document", "soap_service", "soap_port", "endpoint_url"),
         (ConnectionKind.SOAP,),
     ),
+    **dict.fromkeys(
+        (
+            "file_location",
+            "file_folder",
+            "file_processed_folder",
+            "file_failed_folder",
+            "file_format",
+            "file_encoding",
+            "file_delimiter",
+            "file_decimal_comma",
+            "file_number_columns",
+            "file_header_row",
+            "file_sheet",
+            "file_layout",
+            "file_skip_lines",
+            "sftp_host",
+            "sftp_port",
+            "sftp_host_key",
+        ),
+        (ConnectionKind.FILE,),
+    ),
+}
+# A file connection's fields that apply to one location (the SFTP server's) or format: all show for the kind
+# (their help says which), and saving blanks those of another location or format.
+FILE_LOCATION_FIELDS = dict.fromkeys(("sftp_host", "sftp_port", "sftp_host_key"), (FileLocation.SFTP,))
+FILE_FORMAT_FIELDS = {
+    "file_delimiter": (FileFormat.CSV,),
+    "file_encoding": (FileFormat.CSV, FileFormat.FIXED_WIDTH),
+    "file_header_row": (FileFormat.XLSX,),
+    "file_sheet": (FileFormat.XLSX,),
+    "file_layout": (FileFormat.FIXED_WIDTH,),
+    "file_skip_lines": (FileFormat.FIXED_WIDTH,),
+}
+# What a file field is set back to when it does not apply (its default).
+FILE_BLANK_VALUES = {
+    "file_location": FileLocation.LOCAL,
+    "file_encoding": FileEncoding.AUTO,
+    "file_delimiter": FileDelimiter.AUTO,
+    "file_format": FileFormat.CSV,
+    "file_decimal_comma": True,
+    "file_header_row": 1,
+    "file_layout": [],
+    "file_skip_lines": 0,
+    "sftp_port": 22,
 }
 AUTH_KIND_FIELDS = {
-    "username": (AuthKind.BASIC, AuthKind.WSSE, AuthKind.SESSION, AuthKind.BODY),
+    "username": (AuthKind.BASIC, AuthKind.WSSE, AuthKind.SESSION, AuthKind.BODY, AuthKind.SSH_KEY),
     "password": (AuthKind.BASIC, AuthKind.WSSE, AuthKind.SESSION, AuthKind.BODY),
     "token": (AuthKind.BEARER,),
     "api_key_header": (AuthKind.API_KEY,),
@@ -43,6 +87,7 @@ AUTH_KIND_FIELDS = {
     "login_path": (AuthKind.SESSION,),
     "login_body": (AuthKind.SESSION,),
     "body_credentials": (AuthKind.BODY,),
+    "private_key": (AuthKind.SSH_KEY,),
     "token_headers": (AuthKind.OAUTH2, AuthKind.OAUTH2_CODE),
 }
 # What a JSON field is emptied to when its authentication is not chosen.
@@ -60,6 +105,7 @@ AUTH_KINDS_OF = {
         AuthKind.OAUTH2_CODE,
     ),
     ConnectionKind.SOAP: (AuthKind.NONE, AuthKind.BASIC, AuthKind.WSSE),
+    ConnectionKind.FILE: (AuthKind.NONE, AuthKind.BASIC, AuthKind.SSH_KEY),
 }
 SCHEDULE_FIELDS = {
     "schedule_interval_minutes": (ScheduleKind.INTERVAL,),

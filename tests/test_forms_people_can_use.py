@@ -133,7 +133,7 @@ def test_the_kind_and_authentication_selects_say_which_fields_they_show(login_as
     assert kind["wsdl_url"] == ["soap"] and kind["base_url"] == ["rest"] and "pagination" not in kind
     auth = json.loads(_attribute(response, "id_auth_kind", "data-shows"))
     assert auth["client_id"] == ["oauth2", "oauth2_code", "body"]
-    assert auth["username"] == ["basic", "wsse", "session", "body"]
+    assert auth["username"] == ["basic", "wsse", "session", "body", "ssh_key"]
     assert auth["login_body"] == ["session"] and auth["body_credentials"] == ["body"]
     assert auth["oauth_authorize_url"] == ["oauth2_code"]
     assert auth["token_headers"] == ["oauth2", "oauth2_code"]  # Sankhya's gateway X-Token

@@ -11,6 +11,7 @@ stored message's JSON text (:meth:`RecordError.field_error_list` reads them back
 from ..choices import ACTIVE_EXPORT_STATUSES, EXPORT_STATUS_COLOURS, ExportStatus
 from .alerts import Alert, AlertEvent
 from .exports import ExportJob
+from .files import ProcessedFile
 from .review import FieldConflict, HeldDelete, QueueQuerySet, RecordError
 from .runs import RecordEvent, RequestLog, SyncRun, TableRun
 from .stored_state import IntegrationState, StoredOutcome, TableState, window_end_at
@@ -28,6 +29,7 @@ __all__ = [
     "FieldConflict",
     "HeldDelete",
     "IntegrationState",
+    "ProcessedFile",
     "QueueQuerySet",
     "RecordError",
     "RecordEvent",

@@ -35,6 +35,29 @@ class ConnectionAdmin(admin.ModelAdmin):
             {"fields": ["wsdl_url", "wsdl_upload", "wsdl_document", "soap_service", "soap_port", "endpoint_url"]},
         ),
         (
+            _("Files"),
+            {
+                "fields": [
+                    "file_location",
+                    "file_folder",
+                    "file_processed_folder",
+                    "file_failed_folder",
+                    "file_format",
+                    "file_encoding",
+                    "file_delimiter",
+                    "file_decimal_comma",
+                    "file_number_columns",
+                    "file_header_row",
+                    "file_sheet",
+                    "file_layout",
+                    "file_skip_lines",
+                    "sftp_host",
+                    "sftp_port",
+                    "sftp_host_key",
+                ]
+            },
+        ),
+        (
             _("Reading"),
             {
                 "fields": [
@@ -68,6 +91,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "login_path",
                     "login_body",
                     "body_credentials",
+                    "private_key",
                 ]
             },
         ),

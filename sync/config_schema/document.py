@@ -19,6 +19,10 @@ from ..choices import (
     DeploymentStatus,
     Direction,
     FieldOwner,
+    FileDelimiter,
+    FileEncoding,
+    FileFormat,
+    FileLocation,
     IntegrationType,
     Pagination,
     SendOn,
@@ -35,6 +39,7 @@ from .values import (
     DurationOrNone,
     FileObject,
     Flag,
+    JsonList,
     JsonObject,
     RequiredText,
     Secret,
@@ -196,6 +201,22 @@ class ConnectionFile(FileObject):
     soap_service: Text = None
     soap_port: Text = None
     endpoint_url: Text = None
+    file_location: choice(FileLocation) = None
+    file_folder: Text = None
+    file_processed_folder: Text = None
+    file_failed_folder: Text = None
+    file_format: choice(FileFormat) = None
+    file_encoding: choice(FileEncoding) = None
+    file_delimiter: choice(FileDelimiter) = None
+    file_decimal_comma: Flag = None
+    file_number_columns: Text = None
+    file_header_row: WholeNumber = None
+    file_sheet: Text = None
+    file_layout: JsonList = None
+    file_skip_lines: WholeNumber = None
+    sftp_host: Text = None
+    sftp_port: WholeNumber = None
+    sftp_host_key: Text = None
     auth_kind: choice(AuthKind) = None
     username: Text = None
     password: Secret = None
@@ -211,6 +232,7 @@ class ConnectionFile(FileObject):
     login_path: Text = None
     login_body: JsonObject = None
     body_credentials: JsonObject = None
+    private_key: Secret = None
     pagination: choice(Pagination) = None
     page_size: WholeNumber = None
     page_parameter: Text = None

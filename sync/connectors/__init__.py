@@ -20,4 +20,8 @@ def connector_for(config, call_log=None, budget=None, tokens=None):
         from .soap import SoapConnector
 
         return SoapConnector(config, call_log, budget)
+    if config.kind == ConnectionKind.FILE:
+        from .files.connector import FileConnector
+
+        return FileConnector(config, call_log)
     raise ConnectorError(stored.gettext('Connections of kind "%(kind)s" cannot be used yet.', kind=config.kind))

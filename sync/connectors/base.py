@@ -20,7 +20,15 @@ from typing import Any
 
 from core import stored_messages as stored
 
-SECRET_CONFIG_FIELDS = ("password", "token", "api_key", "client_secret", "refresh_token", "access_token")
+SECRET_CONFIG_FIELDS = (
+    "password",
+    "token",
+    "api_key",
+    "client_secret",
+    "refresh_token",
+    "access_token",
+    "private_key",
+)
 # Settings whose blank value means "none" and stays None in a ConnectionConfig.
 NULLABLE_CONFIG_FIELDS = ("rate_limit_per_minute", "daily_call_limit", "result_cap")
 # The longest wait between two attempts of a call, in seconds (a longer Retry-After waits this long).
@@ -80,6 +88,24 @@ class ConnectionConfig:
     backoff_seconds: float = 0.5
     # Bodies kept in a CallRecord are cut to this many characters after redaction.
     body_limit: int = 20_000
+    # A connection of kind file (sync.models.file_settings): where its folders are and how its files read.
+    file_location: str = "local"  # sync.choices.FileLocation value
+    file_folder: str = ""
+    file_processed_folder: str = ""
+    file_failed_folder: str = ""
+    file_format: str = "csv"  # sync.choices.FileFormat value
+    file_encoding: str = "auto"  # sync.choices.FileEncoding value; auto: detected
+    file_delimiter: str = "auto"  # sync.choices.FileDelimiter value; auto: detected
+    file_decimal_comma: bool = True
+    file_number_columns: str = ""  # "total, discount"
+    file_header_row: int = 1
+    file_sheet: str = ""
+    file_layout: list = field(default_factory=list)
+    file_skip_lines: int = 0
+    sftp_host: str = ""
+    sftp_port: int = 22
+    sftp_host_key: str = ""
+    private_key: str = field(default="", repr=False)
 
     @classmethod
     def from_model(cls, connection, **overrides) -> ConnectionConfig:
@@ -316,6 +342,9 @@ class Connector(ABC):
     @abstractmethod
     def delete(self, target_object: str, key: str) -> None:
         """Delete the record ``key``."""
+
+    def finish_writes(self) -> None:  # noqa: B027 - optional hook
+        """Complete what a table's writes left pending, once its records are all through (a file is written)."""
 
     @abstractmethod
     def test_connection(self, sample: SampleRead | None = None) -> Verdict:

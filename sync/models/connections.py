@@ -11,6 +11,7 @@ from ..choices import AuthKind, ConnectionKind, Direction, Pagination
 from ..connectors.rest.queries import split_method
 from ..connectors.templates import CREDENTIAL_PLACEHOLDERS, mentions
 from .cleaning import clean_fields_with_outbound_urls, in_range, raise_errors
+from .file_settings import FileDropSettings, file_errors
 from .tables import SyncTable
 
 # Which secret each auth kind needs, besides its plain fields.
@@ -24,6 +25,7 @@ AUTH_REQUIREMENTS = {
     AuthKind.WSSE: ("username", "password"),
     AuthKind.SESSION: ("login_path", "username", "password"),
     AuthKind.BODY: ("body_credentials",),
+    AuthKind.SSH_KEY: ("username", "private_key"),
 }
 # Auth kinds only a REST connection can use.
 REST_ONLY_AUTH = (
@@ -37,7 +39,7 @@ REST_ONLY_AUTH = (
 
 # The tokens the Authorize step and the refreshes store (never typed in a form, never exported).
 TOKEN_FIELDS = ("refresh_token", "access_token")
-SECRET_FIELDS = ("password", "token", "api_key", "client_secret", *TOKEN_FIELDS)
+SECRET_FIELDS = ("password", "token", "api_key", "client_secret", "private_key", *TOKEN_FIELDS)
 # Secrets an auth kind keeps on save although they are not required to save it.
 KEPT_SECRETS = {AuthKind.OAUTH2_CODE: TOKEN_FIELDS}
 # What the Authorize step and the refreshes write, together.
@@ -53,7 +55,7 @@ DAILY_CALL_LIMIT = (1, 1_000_000_000)
 RESULT_CAP = (1, 1_000_000_000)
 
 
-class Connection(models.Model):
+class Connection(FileDropSettings):
     """How to reach one system (an ERP or a CRM)."""
 
     name = models.CharField(_("name"), max_length=100, unique=True)
@@ -298,6 +300,10 @@ class Connection(models.Model):
                 errors["test_path"] = [_("A test path applies to REST connections only: clear it.")]
             if self.result_cap:
                 errors["result_cap"] = [_("A deepest result applies to REST connections only: clear it.")]
+        elif self.kind == ConnectionKind.FILE:
+            errors.update(file_errors(self))
+        if self.kind != ConnectionKind.FILE and self.auth_kind == AuthKind.SSH_KEY:
+            errors["auth_kind"] = [_("An SSH private key applies to SFTP connections only.")]
         errors.update(self._template_errors())
         for field in self.credentials_used():
             if not getattr(self, field):

@@ -12,6 +12,7 @@ from ..mapping.checks import check_filter_rules, missing_record_key
 from .cleaning import raise_errors
 from .integrations import LONGEST_MAX_TIME_WITHOUT_SUCCESS
 from .table_clock import clock_cursor, clock_errors
+from .table_files import file_table_errors
 from .table_webhooks import webhook_errors
 
 LONGEST_WAIT_FOR_PARENT = timedelta(days=90)
@@ -356,6 +357,7 @@ class SyncTable(models.Model):
             elif self.integration_id and linked.integration_id != self.integration_id:
                 errors["read_per_link_of"] = [_("Choose a table of the same integration.")]
         errors |= webhook_errors(self)
+        errors |= file_table_errors(self)
         errors["batch_kind"] = self._batch_errors()
         errors["write_body"] = self._write_body_errors()
         raise_errors(errors)

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from demo import seed
 from demo.crm_webhook_setup import register_crm_webhooks
 from demo.integration import DEMO_NAME, FILE, configure_demo
+from demo.invoice_files import configure_files_demo, drop_invoices, ensure_daily_drop
 from sync.config_io import ConfigError
 
 
@@ -36,10 +37,13 @@ class Command(BaseCommand):
         created = seed.populate(seed.SeedSizes(), timezone.now())
         try:
             integration = configure_demo(origin, schedule_minutes=every, language=language)
+            configure_files_demo(origin, schedule_minutes=every, language=language)
         except ConfigError as exc:
             heading = _("%(source)s was refused, nothing was imported:") % {"source": FILE}
             raise CommandError("\n".join([heading, *exc.messages])) from None
         register_crm_webhooks(integration, origin)  # the CRM's changes arrive as webhooks once the portal serves
+        drop_invoices()
+        ensure_daily_drop()
         seeded = sum(created.values())
         self.stdout.write(
             f'"{DEMO_NAME}" is configured against {origin}/sandbox/ and runs every {every} minutes'
