@@ -9,9 +9,10 @@ and ``_line``, and in the words of each record's event — read ``page_size`` at
 never sits in memory. A row that cannot be read (too few fields, a bad number) goes to the review queue
 with its line and the reader's reason, the others go through.
 
-When a file's rows are through it goes to the processed folder; a file that fails as a whole (a missing
-column, an encoding error, too large, a zip bomb) goes to the failed folder, its reason on the ledger row
-and among the run's problems, the rows read before the failure having gone through. The page token is the
+When a file's rows went through (its last page loaded: the read after it settles the file) it goes to the
+processed folder; a file that fails as a whole (a missing column, an encoding error, too large, a zip
+bomb) goes to the failed folder, its reason on the ledger row and among the run's problems, the rows read
+before the failure having gone through. The page token is the
 file's checksum and the last line read: a run that resumes a file left by a dead run skips those lines.
 """
 
@@ -49,6 +50,7 @@ class OpenFile:
     read: int = 0
     last_line: int = 0
     failure: stored.StoredMessage | None = None
+    through: bool = False  # its last page was handed over: it is settled once that page went through
 
 
 @dataclass
@@ -68,11 +70,12 @@ class FileDropReader:
         return self.table.reads_from().pk
 
     def read_page(self, request: ReadRequest) -> Page:
+        if self.current is not None and self.current.through:
+            self._settle()  # its last page went through (the engine asks for the next one only then)
         if self.current is None and not self._open_next(request):
             return Page(records=[])
-        records, done = self._take_page()
-        if done:
-            self._settle()
+        records, self.current.through = self._take_page()
+        if self.current.through:
             return Page(records=records, next_token=NEXT_FILE)
         return Page(records=records, next_token=f"{self.current.ledger.checksum}:{self.current.last_line}")
 

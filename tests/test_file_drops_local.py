@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from demo.models import CrmProduct
+from demo.choices import SandboxSystem
+from demo.models import CrmProduct, SandboxKnobs
 from monitoring.choices import ErrorStatus, FileStatus, RecordAction, RunStatus, Trigger
 from monitoring.models import ProcessedFile, RecordError, RecordEvent, RequestLog, SyncRun
 from sync.engine import execute_run, queue_run
@@ -171,3 +172,23 @@ def test_two_workers_seeing_the_same_file_write_each_row_once(inbox, crm):
     codes = list(CrmProduct.objects.values_list("code", flat=True))
     assert sorted(codes) == sorted(f"P-{n:03d}" for n in range(1, 21))
     assert ProcessedFile.objects.get().rows == 20
+
+
+def test_a_file_stays_in_the_inbox_until_its_rows_went_through(inbox, crm):
+    latin1_csv(inbox, "PROD_20240310.csv", ROWS)
+    integration = files_to_crm(inbox, *crm)
+    SandboxKnobs.objects.filter(system=SandboxSystem.CRM).update(error_rate=1.0)  # the CRM is down
+
+    failed = run_once(integration)
+
+    assert failed.status == RunStatus.FAILED
+    assert (inbox / "PROD_20240310.csv").exists() and not (inbox / "processed").exists()
+    assert ProcessedFile.objects.get().status != FileStatus.PROCESSED
+
+    SandboxKnobs.objects.filter(system=SandboxSystem.CRM).update(error_rate=0)  # back
+    run = run_once(integration)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert sorted(CrmProduct.objects.values_list("code", flat=True)) == ["P-001", "P-002", "P-003"]
+    assert (inbox / "processed" / "PROD_20240310.csv").exists()
+    assert ProcessedFile.objects.get().status == FileStatus.PROCESSED
