@@ -194,3 +194,14 @@ def test_a_scheme_the_portal_cannot_register_shows_no_button_and_says_why(ploome
     assert not page.xpath('//*[@data-action="webhook-register"]')
     (why,) = page.xpath("//*[@data-webhook-no-registration]")
     assert "register the address at the sender by hand" in why.text_content()
+
+
+def test_the_delete_events_a_table_takes_are_registered_too(ploomes):
+    SyncTable.objects.filter(name="Order").update(
+        webhook_event_types="Order.Create", webhook_delete_types="Order.Delete", delete_policy="delete"
+    )
+
+    outcome = registration.register(ploomes, receiver_url_at(ORIGIN, ploomes.token))
+
+    assert outcome.added == ["Order.Create", "Order.Delete"]
+    assert [(entity, action) for entity, action, _url, _key in crm_webhooks()] == [(4, 1), (4, 3)]

@@ -30,7 +30,7 @@ from ..choices import AuthKind, ConnectionKind, WebhookScheme
 from ..connectors.base import CallRecord, ConnectorError, ReadRequest
 from ..engine import connector_for_connection
 from ..models import SyncTable, WebhookReceiver, WebhookRegistration
-from ..models.table_webhooks import reading_webhooks
+from ..models.table_webhooks import named_types, reading_webhooks
 from .routing import ANY_EVENT, event_types
 
 PLOOMES = "ploomes"
@@ -83,9 +83,9 @@ def why_not(receiver: WebhookReceiver) -> str:
 
 
 def wanted_event_types(receiver: WebhookReceiver) -> list[str]:
-    """The event types the active tables reading the receiver's connection take, sorted."""
+    """The event types the active tables reading the receiver's connection take (deletes too), sorted."""
     tables = reading_webhooks(SyncTable.objects.filter(active=True), receiver.connection_id)
-    return sorted({name for table in tables for name in event_types(table)})
+    return sorted({name for table in tables for name in event_types(table) | named_types(table.webhook_delete_types)})
 
 
 def register(receiver: WebhookReceiver, address: str) -> Outcome:
