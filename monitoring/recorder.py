@@ -71,6 +71,16 @@ class PageLog:
         self.origins: dict[str, stored.StoredMessage] = {}
         self.calls: list[tuple[int | None, CallRecord]] = []
 
+    def discard(self) -> None:
+        """Forget what was collected since the last flush but the calls made (the request log keeps them).
+
+        For a page whose writes did not reach the target as a whole (the file they go to could not be
+        written): nothing of it is kept, so its records are read and written again by the next run.
+        """
+        calls = self.calls
+        self.__init__(self.run, self.table, self.table_run)
+        self.calls = calls
+
     # ------------------------------------------------------------ collecting
 
     def stage(self, key: str, payload, size: int) -> None:

@@ -227,6 +227,7 @@ class IntegrationSync:
                     cursor = load_page(
                         loader, page.records, cursor, resuming=resuming, seen_keys=seen_keys, retried=retried
                     )
+                complete_writes(target, self.page_log)
                 if events is not None:
                     events.delete_gone(table, target, self.page_log)
                     events.loaded(table, self.page_log.counts)
@@ -235,8 +236,6 @@ class IntegrationSync:
                     self.page_log.flush(resume_token=page.next_token or "", resume_cursor=cursor)
                 self.run.beat()
                 self.progress(table, table_run)
-            target.finish_writes()
-            self.page_log.flush()
             if whole_read and table_run.source_total is not None and from_source < table_run.source_total:
                 raise ConnectorError(
                     stored.gettext(
@@ -311,6 +310,19 @@ class IntegrationSync:
         table_run.save(update_fields=fields)
 
 
+def complete_writes(target: Connector, page_log: PageLog) -> None:
+    """What the page's writes left pending reaches the target (a file is written) before their links are kept.
+
+    When it cannot, the page's notes are dropped (its calls kept) and the failure raised: no link says a
+    record reached a file that was never written, and the next run reads and writes the page again.
+    """
+    try:
+        target.finish_writes()
+    except Exception:
+        page_log.discard()
+        raise
+
+
 def until_text(moment: datetime, now: datetime) -> str:
     """``14:02`` in the portal's time zone when ``moment`` is on today's date there, else ``2024-11-15 14:02``."""
     tz = portal_zone()
@@ -352,7 +364,7 @@ def retry_errors(errors: list[RecordError], user=None, connectors: ConnectorFact
                         loader.load(key, error.payload, loader.link_of(key, link), find_first=True)
                         if key != error.record_key:
                             rekeyed[error.record_key] = key
-                connectors[table.direction].finish_writes()
+                complete_writes(connectors[table.direction], sync.page_log)
                 succeeded = set(sync.page_log.succeeded_keys)
                 sync.page_log.succeeded_keys += [queued for queued, key in rekeyed.items() if key in succeeded]
                 sync.page_log.flush()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from demo.choices import CrmEntity, CrmFieldType
 from demo.models import CrmField
-from sync.choices import IntegrationType, Transform, ValueType, WriteMode
+from sync.choices import Direction, IntegrationType, Transform, ValueType, WriteMode
 from sync.models import Connection, FieldMapping, Integration, SyncTable
 from tests.demo_crm import served_demo_crm
 
@@ -100,3 +100,30 @@ def files_to_crm(
             value_type=value_type,
         )
     return integration
+
+
+def products_to_files(integration: Integration, target_object: str = "produtos_{time}.csv") -> SyncTable:
+    """The CRM's products written to the ERP's files (the integration's other tables made inactive)."""
+    table = SyncTable.objects.create(
+        integration=integration,
+        name="Products for the ERP",
+        direction=Direction.CRM_TO_ERP,
+        source_object="/Products",
+        target_object=target_object,
+        record_key="Code",
+        write_mode=WriteMode.CREATE_ONLY,
+        match_existing=False,
+        order=2,
+    )
+    integration.tables.exclude(pk=table.pk).update(active=False)
+    for position, (source, target, value_type) in enumerate(
+        [
+            ("Code", "codigo", ValueType.TEXT),
+            ("Name", "descricao", ValueType.TEXT),
+            ("Price", "preco", ValueType.DECIMAL),
+        ]
+    ):
+        FieldMapping.objects.create(
+            table=table, position=position, source_path=source, target_field=target, value_type=value_type
+        )
+    return table

@@ -1,19 +1,23 @@
 """File drops from a local folder through the whole pipeline, to the demo CRM served by the live server."""
 
+import csv
+import io
+import shutil
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from demo.choices import SandboxSystem
 from demo.models import CrmProduct, SandboxKnobs
 from monitoring.choices import ErrorStatus, FileStatus, RecordAction, RunStatus, Trigger
 from monitoring.models import ProcessedFile, RecordError, RecordEvent, RequestLog, SyncRun
 from sync.engine import execute_run, queue_run
-from sync.models import StagedRecord
+from sync.models import Connection, Integration, RecordLink, StagedRecord
 from sync.paths import get_path
-from tests.file_drops import HEADER, LAUNCHED, demo_crm_with_launch_date, files_to_crm, latin1_csv
+from tests.file_drops import HEADER, LAUNCHED, demo_crm_with_launch_date, files_to_crm, latin1_csv, products_to_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -192,3 +196,57 @@ def test_a_file_stays_in_the_inbox_until_its_rows_went_through(inbox, crm):
     assert sorted(CrmProduct.objects.values_list("code", flat=True)) == ["P-001", "P-002", "P-003"]
     assert (inbox / "processed" / "PROD_20240310.csv").exists()
     assert ProcessedFile.objects.get().status == FileStatus.PROCESSED
+
+
+def products_for_the_erp(inbox, crm, count: int) -> Integration:
+    """The CRM's ``count`` products, one a page, written to files in ``inbox``."""
+    integration = files_to_crm(inbox, *crm)
+    Connection.objects.filter(pk=integration.crm_connection_id).update(page_size=1)
+    for number in range(1, count + 1):
+        CrmProduct.objects.create(name=f"Produto {number}", code=f"C-{number}", price=Decimal(number))
+    products_to_files(integration)
+    return integration
+
+
+def written_rows(folder) -> dict[str, list[list[str]]]:
+    return {
+        path.name: list(csv.reader(io.StringIO(path.read_text(encoding="utf-8")), delimiter=";"))[1:]
+        for path in sorted(folder.glob("produtos_*"))
+    }
+
+
+@time_machine.travel("2024-05-10 10:00:00+00:00", tick=False)
+def test_each_page_written_to_files_is_a_complete_file_before_its_records_are_linked(inbox, crm):
+    integration = products_for_the_erp(inbox, crm, 3)
+
+    run = run_once(integration)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert written_rows(inbox) == {
+        "produtos_20240510-070000.csv": [["C-1", "Produto 1", "1,0"]],
+        "produtos_20240510-070000-2.csv": [["C-2", "Produto 2", "2,0"]],
+        "produtos_20240510-070000-3.csv": [["C-3", "Produto 3", "3,0"]],
+    }
+    links = dict(RecordLink.objects.filter(table__name="Products for the ERP").values_list("source_key", "target_key"))
+    assert links == {
+        "C-1": "produtos_20240510-070000.csv:2",
+        "C-2": "produtos_20240510-070000-2.csv:2",
+        "C-3": "produtos_20240510-070000-3.csv:2",
+    }
+
+
+def test_records_whose_file_could_not_be_written_are_written_by_the_next_run(inbox, crm):
+    integration = products_for_the_erp(inbox, crm, 2)
+    shutil.rmtree(inbox)  # the folder is gone: no file can be written
+
+    failed = run_once(integration)
+
+    assert failed.status == RunStatus.FAILED
+    assert "Products for the ERP" in str(failed.error)
+    assert not RecordLink.objects.filter(table__name="Products for the ERP").exists()  # nothing claims to be written
+
+    inbox.mkdir()
+    run = run_once(integration)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert sorted(row[0] for rows in written_rows(inbox).values() for row in rows) == ["C-1", "C-2"]

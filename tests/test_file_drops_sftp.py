@@ -11,11 +11,11 @@ import time_machine
 from demo.models import CrmProduct
 from monitoring.choices import FileStatus, RunStatus, Trigger
 from monitoring.models import ProcessedFile, RequestLog
-from sync.choices import AuthKind, Direction, FileLocation, ValueType, WriteMode
+from sync.choices import AuthKind, FileLocation
 from sync.connection_check import verdict_for
 from sync.engine import execute_run, queue_run
-from sync.models import Connection, FieldMapping, SyncTable
-from tests.file_drops import ROWS_OF_PRODUCTS, demo_crm_with_launch_date, files_to_crm, latin1_csv
+from sync.models import Connection
+from tests.file_drops import ROWS_OF_PRODUCTS, demo_crm_with_launch_date, files_to_crm, latin1_csv, products_to_files
 from tests.servers.sftp import SftpServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -148,28 +148,7 @@ def test_a_table_writing_files_uploads_one_complete_file_per_run(server, crm):
     integration = over_sftp(server, crm)
     CrmProduct.objects.create(name="Café", code="C-1", price=Decimal("1234.50"))
     CrmProduct.objects.create(name="Chá", code="C-2", price=Decimal("8.00"))
-    table = SyncTable.objects.create(
-        integration=integration,
-        name="Products for the ERP",
-        direction=Direction.CRM_TO_ERP,
-        source_object="/Products",
-        target_object="produtos_{time}.csv",
-        record_key="Code",
-        write_mode=WriteMode.CREATE_ONLY,
-        match_existing=False,
-        order=2,
-    )
-    integration.tables.exclude(pk=table.pk).update(active=False)
-    for position, (source, target, value_type) in enumerate(
-        [
-            ("Code", "codigo", ValueType.TEXT),
-            ("Name", "descricao", ValueType.TEXT),
-            ("Price", "preco", ValueType.DECIMAL),
-        ]
-    ):
-        FieldMapping.objects.create(
-            table=table, position=position, source_path=source, target_field=target, value_type=value_type
-        )
+    products_to_files(integration)
 
     run = run_once(integration)
 

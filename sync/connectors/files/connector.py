@@ -8,7 +8,8 @@ What the :class:`~sync.connectors.base.Connector` interface asks of it:
   (:class:`sync.file_drops.FileDropReader`) using :meth:`waiting`, :meth:`fetch`, :meth:`rows` and
   :meth:`move`.
 - ``create`` gathers a record into the run's file for the table's target object, written when the
-  table is through (:meth:`finish_writes`); a file holds no record to find, update or delete.
+  page is through, before the records' links are kept (:meth:`finish_writes`); a file holds no record to
+  find, update or delete.
 - ``test_connection`` reaches the folder (an SFTP server's host key checked), counts the files waiting
   and names the first one's columns.
 

@@ -1,10 +1,12 @@
 """The files a run writes for an ERP to import: records gathered on local disk, each file written once complete.
 
 Every record a table creates goes to its file's spool (a local temporary file, so that memory stays
-bounded); when the table's records are all through, :meth:`Outbox.complete` writes each file in the
-connection's format and hands it to the folder, which makes it appear under its name complete or not
-at all. The file's name comes from the table's target object, where ``{time}`` is the run's time
-(``20240510-070000``, the portal's time zone) and ``{date}`` its date (``20240510``).
+bounded); when a page's records are through, before their links are kept, :meth:`Outbox.complete` writes
+each file in the connection's format and hands it to the folder, which makes it appear under its name
+complete or not at all. A run whose table writes several pages writes one file per page: the name, then
+``-2``, ``-3``… before the extension. The file's name comes from the table's target object, where
+``{time}`` is the run's time (``20240510-070000``, the portal's time zone) and ``{date}`` its date
+(``20240510``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ def file_name(pattern: str, moment: datetime) -> str:
     return name
 
 
+def part_name(name: str, part: int) -> str:
+    """The name of a run's ``part``-th file of one target: the name itself, then ``pedidos_…-2.csv`` and on."""
+    if part == 1:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    return f"{stem}-{part}.{extension}" if dot and stem else f"{name}-{part}"
+
+
 @dataclass
 class Spool:
     """The records of one file so far: their columns in the order first seen, and where they wait."""
@@ -62,6 +72,7 @@ class Outbox:
         self.scratch = scratch
         self.moment = moment
         self.spools: dict[str, Spool] = {}
+        self.parts: dict[str, int] = {}  # files written so far, by target object
         self.lock = threading.Lock()
 
     def add(self, target_object: str, values: dict) -> dict:
@@ -69,7 +80,7 @@ class Outbox:
         with self.lock:
             spool = self.spools.get(target_object)
             if spool is None:
-                name = file_name(target_object, self.moment)
+                name = part_name(file_name(target_object, self.moment), self.parts.get(target_object, 0) + 1)
                 spool = Spool(name, os.path.join(self.scratch(), f"spool-{len(self.spools)}.pickle"))
                 self.spools[target_object] = spool
             with open(spool.path, "ab") as stream:
@@ -81,8 +92,9 @@ class Outbox:
 
     def complete(self, log_put: Callable[[str, Callable[[], None]], None]) -> None:
         """Write every gathered file and hand it to the folder; the spools are emptied either way."""
-        spools, self.spools = list(self.spools.values()), {}
-        for spool in spools:
+        spools, self.spools = dict(self.spools), {}
+        for target_object, spool in spools.items():
+            self.parts[target_object] = self.parts.get(target_object, 0) + 1
             header = list(spool.columns)
             rows = ([record.get(column) for column in header] for record in spool.records())
             local = os.path.join(self.scratch(), spool.name)
