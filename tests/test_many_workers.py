@@ -66,6 +66,7 @@ from sync.choices import ScheduleKind
 from sync.models import Connection, Integration, RecordLink
 from demo.choices import SandboxSystem
 from demo.integration import DEMO_NAME, TABLES, configure_table
+from demo.invoice_files import FILES_NAME
 from demo.models import CrmContact, ErpContact, ErpCustomer, SandboxKnobs
 from sync.slots import schedule_name
 
@@ -126,9 +127,10 @@ def crm_emails():
 FIFTY_SETUP = (
     COMMON
     + """
+for demo in Integration.objects.filter(name__in=[DEMO_NAME, FILES_NAME]):
+    demo.active = False  # the main one would write contacts too
+    demo.save()
 demo = Integration.objects.get(name=DEMO_NAME)
-demo.active = False  # it would write contacts too
-demo.save()
 SandboxKnobs.objects.filter(system=SandboxSystem.CRM).update(latency_ms=0)
 expected = {}
 with transaction.atomic():

@@ -45,6 +45,7 @@ from sync.choices import ScheduleKind
 from sync.models import Connection, Integration, RecordLink, SyncTable
 from demo.choices import SandboxSystem
 from demo.integration import DEMO_NAME, TABLES, configure_table
+from demo.invoice_files import FILES_NAME
 from demo.models import CrmContact, ErpContact, SandboxKnobs
 from sync.slots import MAINTENANCE_NAME, schedule_name
 
@@ -73,11 +74,11 @@ def new_integration(name, demo, **fields):
 
 
 def switch_off_the_demo():
-    # The demo integration is due at once; it would write the same contacts to the CRM.
-    demo = Integration.objects.get(name=DEMO_NAME)
-    demo.active = False
-    demo.save()
-    return demo
+    # The demo's integrations are due at once; the main one would write the same contacts to the CRM.
+    for integration in Integration.objects.filter(name__in=[DEMO_NAME, FILES_NAME]):
+        integration.active = False
+        integration.save()
+    return Integration.objects.get(name=DEMO_NAME)
 
 
 def crm_emails():
