@@ -57,9 +57,12 @@ Progress = Callable[[SyncTable, TableRun], None]
 ConnectorFactory = Callable[..., Connector]
 
 
-def connector_for_connection(connection, call_log) -> Connector:
-    """The connector of a ``Connection`` row, its calls reported to ``call_log``, on the connection's shared budget."""
-    config = ConnectionConfig.from_model(connection, body_limit=settings.REQUEST_LOG_BODY_LIMIT)
+def connector_for_connection(connection, call_log, **overrides) -> Connector:
+    """The connector of a ``Connection`` row, its calls reported to ``call_log``, on the connection's shared budget.
+
+    ``overrides``: settings of its configuration to replace (another API of the same system, with its own key).
+    """
+    config = ConnectionConfig.from_model(connection, body_limit=settings.REQUEST_LOG_BODY_LIMIT, **overrides)
     return connector_for(
         config,
         call_log=call_log,

@@ -8,7 +8,16 @@ choice changed is neither kept unseen nor refused for a field nobody sees.
 
 import json
 
-from .choices import AuthKind, ConnectionKind, FileDelimiter, FileEncoding, FileFormat, FileLocation, ScheduleKind
+from .choices import (
+    AuthKind,
+    ConnectionKind,
+    FileDelimiter,
+    FileEncoding,
+    FileFormat,
+    FileLocation,
+    ScheduleKind,
+    WebhookScheme,
+)
 
 # Fields shown only for some values of a select: field name -> the values it applies to.
 CONNECTION_KIND_FIELDS = {
@@ -112,6 +121,9 @@ SCHEDULE_FIELDS = {
     "schedule_daily_time": (ScheduleKind.DAILY,),
     "schedule_cron": (ScheduleKind.CRON,),
 }
+
+# A webhook receiver's fields of one verification: the HubSpot app the portal registers the address at.
+WEBHOOK_SCHEME_FIELDS = dict.fromkeys(("hubspot_app_id", "hubspot_developer_key"), (WebhookScheme.HUBSPOT_V3,))
 
 
 def select_attrs(shows: dict, options_follow: tuple[str, dict] | None = None) -> dict:

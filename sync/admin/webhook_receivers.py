@@ -1,9 +1,10 @@
 """Webhook receivers (IT only): verification, secret and limits, and a new address when the old one leaked.
 
-The secret is write-only (never rendered back; a blank field keeps it). The token is never typed: it is
-made when the receiver is added and replaced when IT ticks "Give it a new address" (the old address
-stops working at once). The connection's page shows the full address and links here (:func:`panel_of`);
-so does the receiver's own page.
+The secret and the HubSpot developer API key are write-only (never rendered back; a blank field keeps
+them); the HubSpot app's fields show for the HubSpot verification only (blanked on save for another).
+The token is never typed: it is made when the receiver is added and replaced when IT ticks "Give it a
+new address" (the old address stops working at once). The connection's page shows the full address and
+links here (:func:`panel_of`); so does the receiver's own page.
 
 For a sender whose API takes subscriptions (:mod:`sync.webhooks.registration`), the receiver's page has
 **Register at <sender>** and **Remove** (POST, the receiver's change permission: IT): the sender's refusal
@@ -21,7 +22,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from ..forms import FORMS_CSS, SHOWN_FIELDS_JS
 from ..models import WebhookReceiver
+from ..shown_fields import WEBHOOK_SCHEME_FIELDS, blank_unused, select_attrs
 from ..webhooks import registration
 from ..webhooks.addresses import receiver_url
 
@@ -45,21 +48,41 @@ class WebhookReceiverForm(forms.ModelForm):
             "key_path",
             "delivery_id_header",
             "event_type_path",
+            "hubspot_app_id",
+            "hubspot_developer_key",
             "max_body_bytes",
             "active",
         ]
-        widgets = {"secret": SECRET_WIDGET}
+        widgets = {"secret": SECRET_WIDGET, "hubspot_developer_key": SECRET_WIDGET}
+
+    class Media:
+        css = FORMS_CSS
+        js = [SHOWN_FIELDS_JS]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        secret = self.fields["secret"]
-        secret.initial = None
-        if self.instance.pk and self.instance.secret:
-            secret.required = False
-            secret.help_text = _("A value is stored. Leave blank to keep it.")
+        if "scheme" in self.fields:
+            self.fields["scheme"].widget.attrs.update(select_attrs(WEBHOOK_SCHEME_FIELDS))
+        for name in ("secret", "hubspot_developer_key"):
+            field = self.fields[name]
+            field.initial = None
+            if self.instance.pk and getattr(self.instance, name):
+                field.required = False
+                field.help_text = _("A value is stored. Leave blank to keep it.")
 
     def clean_secret(self):
         return self.cleaned_data.get("secret") or self.instance.secret
+
+    def clean_hubspot_developer_key(self):
+        typed = self.cleaned_data.get("hubspot_developer_key", "").strip()
+        if typed or not (self.cleaned_data.get("hubspot_app_id") or "").strip():
+            return typed  # a new key, or none: an app id left blank takes the stored key away with it
+        return self.instance.hubspot_developer_key
+
+    def clean(self):
+        cleaned = super().clean()
+        blank_unused(cleaned, cleaned.get("scheme"), WEBHOOK_SCHEME_FIELDS)
+        return cleaned
 
     def save(self, commit=True):
         receiver = super().save(commit=False)
@@ -109,6 +132,9 @@ class WebhookReceiverAdmin(admin.ModelAdmin):
             self.message_user(request, error.message, messages.ERROR)
         else:
             self.message_user(request, registered_words(receiver, outcome), messages.SUCCESS)
+            if outcome.replaced_address:
+                words = gettext("The app sent its webhooks to %(before)s: it sends them to this receiver now.")
+                self.message_user(request, words % {"before": outcome.replaced_address}, messages.WARNING)
         return self._back(receiver)
 
     def unregister_view(self, request, pk):

@@ -72,6 +72,20 @@ class WebhookReceiver(models.Model):
             "{Entity}.{Action} (Ploomes); blank: type (Standard Webhooks), subscriptionType (HubSpot), event (Bling)"
         ),
     )
+    hubspot_app_id = models.CharField(
+        _("HubSpot app id"),
+        max_length=20,
+        blank=True,
+        help_text=_(
+            "HubSpot: the public app whose webhooks these are, e.g. 1234567; with the developer API key, the "
+            "portal registers its address and subscriptions at HubSpot"
+        ),
+    )
+    hubspot_developer_key = EncryptedTextField(
+        _("HubSpot developer API key"),
+        blank=True,
+        help_text=_("HubSpot: the developer account's API key, which HubSpot's webhooks API asks for (hapikey)"),
+    )
     max_body_bytes = models.PositiveIntegerField(
         _("largest body (bytes)"),
         default=DEFAULT_MAX_BODY_BYTES,
@@ -96,11 +110,22 @@ class WebhookReceiver(models.Model):
             errors["signature_header"] = [_("Name the header the key comes in, or its path in the body.")]
         elif self.scheme in NAMED_HEADER_SCHEMES and not header:
             errors["signature_header"] = [_("This verification reads a header: name it.")]
+        errors |= self._hubspot_app_problems()
         if not template_is_valid(self.event_type_path):
             errors["event_type_path"] = [
                 _("Write a template as paths in braces, e.g. {Entity}.{Action}: every brace closed, none empty.")
             ]
         raise_errors(errors)
+
+    def _hubspot_app_problems(self) -> dict[str, list]:
+        app_id, key = self.hubspot_app_id.strip(), self.hubspot_developer_key.strip()
+        if app_id and not app_id.isdigit():
+            return {"hubspot_app_id": [_("A HubSpot app id is a number, e.g. 1234567.")]}
+        if app_id and not key:
+            return {"hubspot_developer_key": [_("Fill in the developer API key with the app id, or neither.")]}
+        if key and not app_id:
+            return {"hubspot_app_id": [_("Fill in the app id with the developer API key, or neither.")]}
+        return {}
 
     def new_address(self, now=None):
         """A new token (the old address stops working at once), saved with the time it was given."""
@@ -127,17 +152,30 @@ class WebhookRegistration(models.Model):
         WebhookReceiver, models.CASCADE, related_name="registrations", verbose_name=_("receiver")
     )
     event_type = models.CharField(_("event type"), max_length=200)
+    # HubSpot subscribes a property change one property at a time: the property, e.g. email; else blank.
+    property_name = models.CharField(_("property"), max_length=200, blank=True)
     sender_id = models.CharField(_("id at the sender"), max_length=100)
     address = models.TextField(_("address registered"))
     registered_at = models.DateTimeField(_("registered"), default=timezone.now)
 
     class Meta:
-        ordering = ["event_type", "pk"]
+        ordering = ["event_type", "property_name", "pk"]
         verbose_name = _("webhook registration at the sender")
         verbose_name_plural = _("webhook registrations at the sender")
         constraints = [
-            models.UniqueConstraint(fields=["receiver", "event_type"], name="webhook_registration_one_per_type")
+            models.UniqueConstraint(
+                fields=["receiver", "event_type", "property_name"], name="webhook_registration_one_per_subscription"
+            )
         ]
 
     def __str__(self):
-        return f"{self.event_type} ({self.sender_id})"
+        return f"{self.label} ({self.sender_id})"
+
+    @property
+    def label(self) -> str:
+        """The event type, and the property it watches when it watches one: ``contact.propertyChange (email)``."""
+        return subscription_label(self.event_type, self.property_name)
+
+
+def subscription_label(event_type: str, property_name: str = "") -> str:
+    return f"{event_type} ({property_name})" if property_name else event_type

@@ -1,0 +1,1 @@
+"""The senders whose APIs keep webhook subscriptions, each in its own module; what they share in :mod:`.common`."""
