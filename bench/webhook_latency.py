@@ -3,7 +3,8 @@
 Run by hand: `.venv/bin/python bench/webhook_latency.py` (about 2 minutes). It makes a fresh data folder
 (SQLite, the django-q2 ORM broker: the embedded defaults), serves the portal with its workers as `make run`
 does (`manage.py serve`, the demo CRM under /sandbox/), and sets up one integration whose Product table
-takes `product.updated` webhooks of a REST source and writes the demo CRM's /Products. Then it posts
+takes `product.updated` webhooks of a REST source and writes the demo CRM's /Products (`--in-flight` writes
+at once, 4 by default; each record is looked up by its code, then created). Then it posts
 N events (`--events`, 1,000) at a steady rate (`--rate`, 10 a second), each a new product, signed as
 Standard Webhooks signs (the `standardwebhooks` library), and waits for every event to settle.
 
@@ -41,7 +42,7 @@ key = ensure_knobs()["crm"].api_key
 shop = Connection.objects.create(name="Shop", kind="rest", base_url="http://127.0.0.1:9/shop", timeout_seconds=2)
 crm = Connection.objects.create(
     name="Demo CRM", kind="rest", base_url="{origin}/sandbox/crm", auth_kind="api_key", api_key_header="User-Key",
-    api_key=key, pagination="odata", records_path="value", timeout_seconds=10,
+    api_key=key, pagination="odata", records_path="value", timeout_seconds=10, max_in_flight={in_flight},
 )
 integration = Integration.objects.create(
     name="Shop ↔ Demo CRM", integration_type="rest", erp_name="Shop", crm_name="Demo CRM",
@@ -185,6 +186,7 @@ def main():
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=10.0, help="events posted per second")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for the events to settle")
+    parser.add_argument("--in-flight", type=int, default=4, help="the CRM connection's writes in flight")
     options = parser.parse_args()
     data = tempfile.mkdtemp(prefix="portal-bench-")
     port = free_port()
@@ -198,7 +200,7 @@ def main():
         "OUTBOUND_ALLOW_LOOPBACK": "1",
     }
     manage(env, "migrate", "--no-input", "-v0")
-    token = shell(env, SETUP.format(origin=origin, secret=SECRET))["token"]
+    token = shell(env, SETUP.format(origin=origin, secret=SECRET, in_flight=options.in_flight))["token"]
     portal = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "serve", f"127.0.0.1:{port}"],
         env=env,

@@ -233,7 +233,7 @@ class IntegrationSync:
                 complete_writes(target, self.page_log)
                 if events is not None:
                     events.delete_gone(table, target, self.page_log)
-                    events.loaded(table, self.page_log.counts)
+                    events.loaded(table, self.page_log)
                     self.page_log.flush()  # no resume point: the events are the run's, the cursor the polls'
                 else:
                     self.page_log.flush(resume_token=page.next_token or "", resume_cursor=cursor)

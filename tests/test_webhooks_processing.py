@@ -14,11 +14,12 @@ from django.urls import reverse
 
 from accounts.roles import IT, SUPERVISOR
 from monitoring.choices import ErrorStatus, RecordAction, RunStatus, Trigger, WebhookEventStatus
-from monitoring.models import RecordError, RecordEvent, SyncRun, TableRun
+from monitoring.models import RecordError, RecordEvent, SyncRun, TableRun, WebhookEvent
 from sync import tasks
 from sync.choices import DeletePolicy
 from sync.engine import queue_run
 from sync.models import RecordLink, SyncTable
+from sync.webhooks.processing import run_webhooks
 
 from .webhook_shop import ACME, post_event
 
@@ -241,3 +242,33 @@ def test_a_named_record_the_source_no_longer_has_is_skipped_with_the_reason(
     skipped = RecordEvent.objects.get(run=event.run)
     assert (skipped.action, skipped.record_key) == (RecordAction.SKIPPED, "404")
     assert str(skipped.message) == "The webhook named Company 404, but the source has no such record."
+
+
+def test_events_waiting_together_are_written_as_one_page_each_counted_on_its_own(
+    client, shop, shop_apis, django_capture_on_commit_callbacks
+):
+    _source, target = shop_apis
+    beta = {"type": "company.created", "data": {"Code": "C2", "Name": "Beta", "Revenue": "1,00", "Active": "N"}}
+    keyless = {"type": "company.created", "data": {"Name": "No code"}}
+    waiting = [
+        post_event(client, shop, body, f"msg_{n}", django_capture_on_commit_callbacks, processed=False)
+        for n, body in enumerate([ACME, beta, ACME, keyless], start=1)
+    ]
+
+    run = run_webhooks(shop)
+
+    assert run.status == RunStatus.PARTIAL
+    assert sorted(contact["Code"] for contact in target.contacts()) == ["C1", "C2"]
+    results = {event.delivery_id: str(event.result) for event in WebhookEvent.objects.filter(run=run)}
+    assert results == {
+        "msg_1": "1 record: 1 created",
+        "msg_2": "1 record: 1 created",
+        "msg_3": "1 record: 1 unchanged",  # the same record again, in the same page: written once
+        "msg_4": "1 record: 1 failed (in the review queue)",
+    }
+    [table_run] = TableRun.objects.filter(run=run)
+    assert (table_run.read, table_run.created, table_run.unchanged, table_run.failed) == (4, 2, 1, 1)
+    written = {
+        event.delivery_id: event.written_at for event in WebhookEvent.objects.filter(pk__in=[e.pk for e in waiting])
+    }
+    assert written["msg_1"] == written["msg_2"] == written["msg_3"] is not None and written["msg_4"] is None

@@ -77,12 +77,13 @@ def build_shop(source, target) -> Integration:
     return integration
 
 
-def post_event(client, integration, body: dict, delivery_id: str, capture):
-    """Post ``body`` signed as Standard Webhooks; the processing task runs once the event is committed."""
+def post_event(client, integration, body: dict, delivery_id: str, capture, *, processed: bool = True):
+    """Post ``body`` signed as Standard Webhooks; the processing task runs once the event is committed
+    (``processed`` False: it is left waiting, as while a run is active)."""
     receiver = integration.erp_connection.webhook_receiver
     raw = json.dumps(body).encode()
     headers = standard_headers(STANDARD_SECRET, delivery_id, datetime.now(UTC), raw)
-    with capture(execute=True):
+    with capture(execute=processed):
         response = client.post(
             reverse("webhook_receive", args=[receiver.token]),
             data=raw,

@@ -224,16 +224,17 @@ class WebhookIntake:
         return reader
 
     def delete_gone(self, table: SyncTable, target, page_log) -> None:
-        """The records the current event said were deleted in the source: the table's delete policy applies."""
+        """The records the page's delete events said were deleted in the source: the table's delete policy applies."""
         apply_named_deletes(table, self.readers[table.pk].gone, target, page_log)
 
-    def loaded(self, table: SyncTable, counts: Counter) -> None:
-        """The page of the table's current event was loaded: its outcomes count on that event."""
-        event = self.readers[table.pk].current
-        if event is not None:
-            self.outcomes[event.pk].update(counts)
-            if any(counts[action] for action in WENT_THROUGH):
-                self.written[event.pk] = timezone.now()
+    def loaded(self, table: SyncTable, page_log) -> None:
+        """The page of the table's events was loaded: each outcome counts on the event that brought its record."""
+        now = timezone.now()
+        outcomes = [(event.record_key, event.action) for event in page_log.events]
+        for event, action in self.readers[table.pk].attribute(outcomes):
+            self.outcomes[event.pk][action] += 1
+            if action in WENT_THROUGH:
+                self.written[event.pk] = now
 
     def unreadable(self, event: WebhookEvent, reason: str) -> None:
         self.problems.setdefault(event.pk, []).append(reason)
