@@ -19,6 +19,26 @@ from .choices import (
     WebhookScheme,
 )
 
+# The settings of a connection of kind file (folders, format, SFTP server), in the order the forms show them.
+FILE_FIELDS = (
+    "file_location",
+    "file_folder",
+    "file_processed_folder",
+    "file_failed_folder",
+    "file_format",
+    "file_encoding",
+    "file_delimiter",
+    "file_decimal_comma",
+    "file_number_columns",
+    "file_header_row",
+    "file_sheet",
+    "file_layout",
+    "file_skip_lines",
+    "sftp_host",
+    "sftp_port",
+    "sftp_host_key",
+)
+
 # Fields shown only for some values of a select: field name -> the values it applies to.
 CONNECTION_KIND_FIELDS = {
     **dict.fromkeys(
@@ -37,27 +57,7 @@ CONNECTION_KIND_FIELDS = {
         ("wsdl_url", "wsdl_upload", "wsdl_document", "soap_service", "soap_port", "endpoint_url"),
         (ConnectionKind.SOAP,),
     ),
-    **dict.fromkeys(
-        (
-            "file_location",
-            "file_folder",
-            "file_processed_folder",
-            "file_failed_folder",
-            "file_format",
-            "file_encoding",
-            "file_delimiter",
-            "file_decimal_comma",
-            "file_number_columns",
-            "file_header_row",
-            "file_sheet",
-            "file_layout",
-            "file_skip_lines",
-            "sftp_host",
-            "sftp_port",
-            "sftp_host_key",
-        ),
-        (ConnectionKind.FILE,),
-    ),
+    **dict.fromkeys(FILE_FIELDS, (ConnectionKind.FILE,)),
 }
 # A file connection's fields that apply to one location (the SFTP server's) or format: all show for the kind
 # (their help says which), and saving blanks those of another location or format.

@@ -14,7 +14,7 @@ from ..choices import AuthKind
 from ..connection_check import verdict_for
 from ..forms import ConnectionForm
 from ..models import SECRET_FIELDS, Connection, Integration
-from ..shown_fields import AUTH_KIND_FIELDS, CONNECTION_KIND_FIELDS, not_applying
+from ..shown_fields import AUTH_KIND_FIELDS, CONNECTION_KIND_FIELDS, FILE_FIELDS, not_applying
 from . import authorize
 from .connection_budget import panel_of
 from .webhook_receivers import panel_of as webhook_panel_of
@@ -36,26 +36,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         ),
         (
             _("Files"),
-            {
-                "fields": [
-                    "file_location",
-                    "file_folder",
-                    "file_processed_folder",
-                    "file_failed_folder",
-                    "file_format",
-                    "file_encoding",
-                    "file_delimiter",
-                    "file_decimal_comma",
-                    "file_number_columns",
-                    "file_header_row",
-                    "file_sheet",
-                    "file_layout",
-                    "file_skip_lines",
-                    "sftp_host",
-                    "sftp_port",
-                    "sftp_host_key",
-                ]
-            },
+            {"fields": list(FILE_FIELDS)},
         ),
         (
             _("Reading"),
