@@ -21,6 +21,14 @@ from tests.file_drops import HEADER, LAUNCHED, demo_crm_with_launch_date, files_
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture
+def run_moment():
+    """The run's clock (the written files are named by it), frozen before the servers and the data are made."""
+    with time_machine.travel("2024-05-10 10:00:00+00:00", tick=False):
+        yield
+
+
 ROWS = [
     "P-001;Café torrado 500 g;1.234,56;05/03/2024",
     "P-002;Açúcar cristal;7,90;10/03/2024",
@@ -215,8 +223,7 @@ def written_rows(folder) -> dict[str, list[list[str]]]:
     }
 
 
-@time_machine.travel("2024-05-10 10:00:00+00:00", tick=False)
-def test_each_page_written_to_files_is_a_complete_file_before_its_records_are_linked(inbox, crm):
+def test_each_page_written_to_files_is_a_complete_file_before_its_records_are_linked(run_moment, inbox, crm):
     integration = products_for_the_erp(inbox, crm, 3)
 
     run = run_once(integration)

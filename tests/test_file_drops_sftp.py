@@ -22,6 +22,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
+def run_moment():
+    """The run's clock (the written files are named by it), frozen before the servers and the data are made."""
+    with time_machine.travel("2024-05-10 10:00:00+00:00", tick=False):
+        yield
+
+
+@pytest.fixture
 def server(tmp_path):
     root = tmp_path / "sftp-root"
     (root / "out").mkdir(parents=True)
@@ -143,8 +150,7 @@ def test_test_connection_says_what_waits_and_the_first_file_s_columns(server, cr
     assert (server.root / "out" / "PROD_1.csv").exists()  # only looked at
 
 
-@time_machine.travel("2024-05-10 10:00:00+00:00", tick=False)
-def test_a_table_writing_files_uploads_one_complete_file_per_run(server, crm):
+def test_a_table_writing_files_uploads_one_complete_file_per_run(run_moment, server, crm):
     integration = over_sftp(server, crm)
     CrmProduct.objects.create(name="Café", code="C-1", price=Decimal("1234.50"))
     CrmProduct.objects.create(name="Chá", code="C-2", price=Decimal("8.00"))
